@@ -1,0 +1,415 @@
+"""Check: every error of a Model, each at its place, all reported at once.
+
+Dimensions of every equation, assignment, threshold and event statement;
+undefined names (with "did you mean"); writes to parameters; cycles among
+algebraic definitions; references to populations, neurons, synapses and
+variables that do not exist. Warnings for doubtful numerics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import sympy
+
+from .diagnostics import Diagnostics, did_you_mean
+from .dims import DimensionError, Poison, dimension
+from .functions import BUILTINS, is_random
+from .model import (
+    Call, Connection, Expr, ListValue, Loc, Model, Network, NeuronModel, Number, Settings,
+    Statement, SynapseModel, Variable, Word,
+)
+from .units import DIMENSIONLESS, Dim, dim, dim_add, format_dim
+
+SECOND = dim(s=1)
+PER_SECOND = dim(s=-1)
+METHODS = ("exact", "exponential_euler", "euler", "rk2", "heun", "rk4")
+SIMULATE_KEYS = ("network", "dt", "duration", "seed", "steps")
+TRAIN_KEYS = {
+    "network": "the network to train", "method": "bptt, stdp or convert", "data": "digits(...) or npz(...)",
+    "encode": "poisson(...), latency(...), current(...) or events(...)", "surrogate": "fast_sigmoid(...), ...",
+    "loss": "cross_entropy(...) or mse(...)", "optimizer": "sgd(...), momentum(...) or adam(...)",
+    "schedule": "step(...) or cosine(...)", "epochs": "a whole number", "batch": "a whole number",
+    "dt": "the time step", "steps": "time steps per sample", "seed": "a whole number",
+    "weight_decay": "a number", "dropout": "a number", "clip_grad": "a number", "reset": "subtract or zero",
+    "detach_reset": "true or false", "readout": "the output population", "input": "the input population",
+    "present": "time per sample", "rest": "time between samples", "labels": "how neurons are labelled",
+    "normalise": "percentile(...)", "T": "time steps of the converted SNN", "plasticity": "connection name",
+}
+TRAIN_METHODS = ("bptt", "stdp", "convert")
+
+_TIME_BUILTINS: dict[str, Dim] = {"t": SECOND, "dt": SECOND, "i": DIMENSIONLESS, "j": DIMENSIONLESS,
+                                  "N": DIMENSIONLESS, "N_pre": DIMENSIONLESS, "N_post": DIMENSIONLESS,
+                                  "pi": DIMENSIONLESS}
+
+
+@dataclass
+class Scope:
+    """The names visible in one context, with their dimensions and kinds."""
+
+    dims: dict[str, Optional[Dim]] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    where: str = ""
+
+    def add(self, name: str, d: Optional[Dim], kind: str) -> None:
+        self.dims[name] = d
+        self.kinds[name] = kind
+
+
+class Checker:
+    def __init__(self, model: Model, diags: Diagnostics):
+        self.model = model
+        self.diags = diags
+        self.neuron_dims: dict[str, Scope] = {}
+
+    def run(self) -> None:
+        for neuron in self.model.neurons.values():
+            self.neuron_dims[neuron.name] = self.neuron(neuron)
+        for net in self.model.networks.values():
+            self.network(net)
+        for sim in self.model.simulations.values():
+            self.simulation(sim)
+        for train in self.model.trainings.values():
+            self.training(train)
+
+    # ---- names and dimensions ----------------------------------------------------
+    def dim_of(self, expr: Expr, scope: Scope) -> Optional[Dim]:
+        """Dimension of an expression; reports undefined names and inconsistencies."""
+        undefined = False
+        for name, loc in expr.names.items():
+            if name not in scope.dims and name not in _TIME_BUILTINS:
+                undefined = True
+                self.diags.error(loc, f"undefined name '{name}'{scope.where}" + did_you_mean(name, list(scope.dims)))
+        if undefined or isinstance(expr.value, Poison):
+            return None
+        try:
+            return dimension(expr.value, lambda n: scope.dims.get(n, _TIME_BUILTINS.get(n)))
+        except DimensionError as e:
+            self.diags.error(expr.loc, f"dimension mismatch: {e}")
+            return None
+
+    def expect(self, expr: Expr, scope: Scope, want: Optional[Dim], what: str) -> None:
+        got = self.dim_of(expr, scope)
+        if got is not None and want is not None and got != want:
+            self.diags.error(expr.loc, f"dimension mismatch: {what} is in {format_dim(want)} "
+                                       f"but the right side is in {format_dim(got)}")
+
+    def declarations(self, variables: tuple[Variable, ...], scope: Scope) -> None:
+        """Add declared names to the scope in order; aliases may refer to each other in any order."""
+        aliases = {v.name: v for v in variables if v.kind == "alias"}
+        for v in variables:
+            scope.add(v.name, None, v.kind)
+        for v in variables:
+            if v.kind != "alias":
+                scope.dims[v.name] = self.dim_of(v.value, scope)
+        resolving: list[str] = []
+
+        def resolve(name: str) -> Optional[Dim]:
+            v = aliases[name]
+            if name in resolving:
+                cycle = resolving[resolving.index(name):] + [name]
+                self.diags.error(v.loc, "cycle among algebraic definitions: " + " -> ".join(cycle))
+                return None
+            resolving.append(name)
+            for other in v.value.names:
+                if other in aliases and scope.dims.get(other) is None:
+                    scope.dims[other] = resolve(other)
+            resolving.pop()
+            return self.dim_of(v.value, scope)
+
+        for name in aliases:
+            scope.dims[name] = resolve(name)
+
+    def statement(self, s: Statement, scope: Scope, writable: tuple[str, ...], context: str) -> None:
+        kind = scope.kinds.get(s.target)
+        if kind == "error":  # already reported
+            return
+        if kind is None:
+            candidates = [n for n, k in scope.kinds.items() if k in writable]
+            self.diags.error(s.loc, f"undefined name '{s.target}'{scope.where}" + did_you_mean(s.target, candidates))
+            self.dim_of(s.value, scope)
+            return
+        if kind not in writable:
+            base = kind.rsplit("_", 1)[0] if kind.endswith(("_pre", "_post")) else kind
+            label = {"alias": "algebraic definition", "builtin": "built-in name"}.get(base, base)
+            self.diags.error(s.loc, f"cannot assign to {label} '{s.target}' in {context}")
+            self.dim_of(s.value, scope)
+            return
+        want = scope.dims.get(s.target)
+        if s.op in ("*=", "/="):
+            self.expect(s.value, scope, DIMENSIONLESS, f"the factor of '{s.target} {s.op}'")
+        else:
+            self.expect(s.value, scope, want, f"'{s.target}'")
+
+    def no_random(self, expr: Expr, what: str) -> None:
+        if is_random(expr.value):
+            self.diags.error(expr.loc, f"random functions are not allowed in {what}; "
+                                       "use them in initial values, weights, delays or update statements")
+
+    # ---- neurons --------------------------------------------------------------------
+    def neuron(self, n: NeuronModel) -> Scope:
+        scope = Scope(where=f" in neuron '{n.name}'")
+        self.declarations(n.variables(), scope)
+        if n.odes and n.update:
+            self.diags.error(n.loc, f"neuron '{n.name}' has both equations and update; use one of them")
+        seen: dict[str, Loc] = {}
+        for ode in n.odes:
+            kind = scope.kinds.get(ode.var)
+            if kind != "state":
+                what = f"is a {kind}" if kind else "is not declared"
+                self.diags.error(ode.loc, f"d{ode.var}/dt: '{ode.var}' {what}; an equation needs a state variable"
+                                 + ("" if kind else did_you_mean(ode.var, [v.name for v in n.state])))
+                self.dim_of(ode.rhs, scope)
+                continue
+            if ode.var in seen:
+                self.diags.error(ode.loc, f"a second equation for '{ode.var}' (first at line {seen[ode.var].line})")
+            seen[ode.var] = ode.loc
+            want = scope.dims.get(ode.var)
+            self.expect(ode.rhs, scope, None if want is None else dim_add(want, PER_SECOND), f"d{ode.var}/dt")
+            self.no_random(ode.rhs, "equations")
+            if ode.unless_refractory and n.refractory is None:
+                self.diags.warning(ode.loc, f"'unless refractory' has no effect: neuron '{n.name}' has no refractory period")
+        for s in n.update:
+            self.statement(s, scope, ("state",), "update")
+        if n.threshold is not None:
+            self.condition(n.threshold, scope, "a spike condition")
+        elif n.reset:
+            self.diags.warning(n.reset[0].loc, f"neuron '{n.name}' has a reset but no 'spike when' condition")
+        for s in n.reset:
+            self.statement(s, scope, ("state",), "reset")
+            self.no_random(s.value, "a reset")
+        if n.refractory is not None:
+            if n.refractory_in_steps:
+                self.expect(n.refractory, scope, DIMENSIONLESS, "a refractory period in steps")
+            else:
+                self.expect(n.refractory, scope, SECOND, "a refractory period")
+        self.method(n.method, n.method_loc)
+        for v in n.aliases:
+            self.no_random(v.value, "algebraic definitions")
+        for v in n.parameters:
+            self.no_random(v.value, "parameter defaults (use them in a population's overrides)")
+        return scope
+
+    def condition(self, expr: Expr, scope: Scope, what: str) -> None:
+        self.dim_of(expr, scope)
+        if not isinstance(expr.value, (sympy.core.relational.Relational, sympy.logic.boolalg.Boolean, Poison)):
+            self.diags.error(expr.loc, f"{what} must be a comparison such as v >= v_th")
+        self.no_random(expr, what + "s")
+
+    def method(self, method: Optional[str], loc: Optional[Loc]) -> None:
+        if method is not None and method not in METHODS:
+            self.diags.error(loc, f"unknown integration method '{method}'; choose one of "
+                             + ", ".join(METHODS) + did_you_mean(method, METHODS))
+
+    # ---- networks -------------------------------------------------------------------
+    def network(self, net: Network) -> None:
+        pops = {p.name: p for p in net.populations}
+        sources = set(pops) | {i.name for i in net.inputs}
+        for p in net.populations:
+            neuron = self.model.neurons.get(p.neuron)
+            if neuron is None:
+                self.diags.error(p.neuron_loc, f"unknown neuron model '{p.neuron}'" + did_you_mean(p.neuron, self.model.neurons))
+                continue
+            scope = self.neuron_dims[neuron.name]
+            for o in p.overrides:
+                kind = scope.kinds.get(o.name)
+                if kind is None or kind == "alias":
+                    self.diags.error(o.loc, f"neuron '{neuron.name}' has no parameter, state or input '{o.name}'"
+                                     + did_you_mean(o.name, [n for n, k in scope.kinds.items() if k != "alias"]))
+                    continue
+                self.expect(o.value, Scope(dims={**scope.dims}, kinds=scope.kinds, where=scope.where),
+                            scope.dims.get(o.name), f"'{o.name}'")
+        for inp in net.inputs:
+            self.input_spec(inp.spec)
+        for c in net.connections:
+            self.connection(c, net, pops, sources)
+        for m in net.monitors:
+            pop = pops.get(m.population)
+            if pop is None:
+                if m.population not in sources:
+                    self.diags.error(m.population_loc, f"unknown population '{m.population}'" + did_you_mean(m.population, sources))
+                elif m.kind == "state":
+                    self.diags.error(m.population_loc, f"'{m.population}' is an input; only its spikes can be monitored")
+                continue
+            size = pop.size
+            for bound in (m.start, m.stop):
+                if bound is not None and bound > size:
+                    self.diags.error(m.population_loc, f"index {bound} is outside population '{pop.name}' of size {size}")
+            if m.kind == "state" and pop.neuron in self.neuron_dims:
+                scope = self.neuron_dims[pop.neuron]
+                for v in m.variables:
+                    if v not in scope.kinds:
+                        self.diags.error(m.loc, f"neuron '{pop.neuron}' has no variable '{v}'" + did_you_mean(v, scope.kinds))
+            if m.every is not None:
+                self.expect(m.every, Scope(), SECOND, "a monitor period")
+
+    def input_spec(self, call: Call) -> None:
+        if call.name == "poisson":
+            rate = call.kwargs.get("rate")
+            if rate is None:
+                self.diags.error(call.loc, "poisson() needs rate = ... (in Hz)")
+            else:
+                self.expect_value(rate, PER_SECOND, "rate")
+        elif call.name == "spike_times":
+            times, indices = call.kwargs.get("times"), call.kwargs.get("indices")
+            if not isinstance(times, ListValue) or not isinstance(indices, ListValue):
+                self.diags.error(call.loc, "spike_times() needs indices = [...] and times = [...]")
+            elif len(times.items) != len(indices.items):
+                self.diags.error(call.loc, f"spike_times() has {len(indices.items)} indices but {len(times.items)} times")
+            else:
+                for t in times.items:
+                    self.expect_value(t, SECOND, "a spike time")
+        elif call.name == "events":
+            if "dt" in call.kwargs:
+                self.expect_value(call.kwargs["dt"], SECOND, "dt")
+
+    def expect_value(self, value, want: Dim, what: str) -> None:
+        if not isinstance(value, Number):
+            self.diags.error(value.loc, f"{what} must be a number with units of {format_dim(want)}")
+        elif value.dim != want and not (value.value == 0):
+            self.diags.error(value.loc, f"dimension mismatch: {what} is in {format_dim(want)} "
+                                        f"but the value is in {format_dim(value.dim)}")
+
+    def connection(self, c: Connection, net: Network, pops: dict, sources: set[str]) -> None:
+        if c.source not in sources:
+            self.diags.error(c.source_loc, f"unknown population '{c.source}'" + did_you_mean(c.source, sources))
+        if c.target not in pops:
+            hint = " (an input can only be a source)" if c.target in sources else did_you_mean(c.target, pops)
+            self.diags.error(c.target_loc, f"unknown population '{c.target}'{hint}")
+        syn = self.model.synapses.get(c.synapse)
+        if syn is None:
+            self.diags.error(c.synapse_loc or c.loc, f"unknown synapse model '{c.synapse}'"
+                             + did_you_mean(c.synapse, [s for s in self.model.synapses if "__" not in s]))
+            return
+        pre = self._pop_scope(pops.get(c.source))
+        post = self._pop_scope(pops.get(c.target))
+        scope = Scope(where=f" in connection {c.source} -> {c.target}")
+        for name, d in _TIME_BUILTINS.items():
+            scope.add(name, d, "builtin")
+        for suffix, side, pop_name in (("_pre", pre, c.source), ("_post", post, c.target)):
+            if side is not None:
+                for name, d in side.dims.items():
+                    scope.add(name + suffix, d, side.kinds[name] + suffix)
+        self.declarations(syn.variables(), scope)
+        for ode in syn.odes + syn.pre_odes + syn.post_odes:
+            want = scope.dims.get(ode.var)
+            if scope.kinds.get(ode.var) not in ("state", "pre", "post"):
+                self.diags.error(ode.loc, f"d{ode.var}/dt: '{ode.var}' is not a synapse state variable or trace")
+                continue
+            self.expect(ode.rhs, scope, None if want is None else dim_add(want, PER_SECOND), f"d{ode.var}/dt")
+        self._side_names(syn, scope, c, pops)
+        writable = ("state", "pre", "post", "state_post", "input_post", "state_pre")
+        for s in syn.on_pre:
+            self.statement(s, scope, writable, "on_pre")
+        for s in syn.on_post:
+            self.statement(s, scope, writable, "on_post")
+        self.method(syn.method, syn.method_loc)
+        conn_scope = Scope(dims={**scope.dims}, kinds=scope.kinds, where=scope.where)
+        if c.p is not None:
+            self.expect(c.p, conn_scope, DIMENSIONLESS, "a connection probability")
+        if c.delay is not None:
+            self.expect(c.delay, conn_scope, SECOND, "a delay")
+        if c.condition is not None:
+            self.condition(c.condition, conn_scope, "a connection condition")
+        for o in c.overrides:
+            if scope.kinds.get(o.name) not in ("parameter", "state"):
+                self.diags.error(o.loc, f"synapse '{syn.name}' has no parameter or state '{o.name}'"
+                                 + did_you_mean(o.name, [v.name for v in syn.parameters + syn.state]))
+                continue
+            self.expect(o.value, conn_scope, scope.dims.get(o.name), f"'{o.name}'")
+
+    def _pop_scope(self, pop) -> Optional[Scope]:
+        if pop is None:
+            return None
+        return self.neuron_dims.get(pop.neuron)
+
+    def _side_names(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict) -> None:
+        """A ``_post`` or ``_pre`` name the neuron on that side does not have."""
+        exprs = [v.value for v in syn.variables()] + [o.rhs for o in syn.odes + syn.pre_odes + syn.post_odes]
+        stmts = syn.on_pre + syn.on_post
+        exprs += [s.value for s in stmts]
+        for e in exprs:
+            for name, loc in e.names.items():
+                self._side_name(name, loc, scope, c, pops)
+        for s in stmts:
+            self._side_name(s.target, s.loc, scope, c, pops)
+
+    def _side_name(self, name: str, loc: Loc, scope: Scope, c: Connection, pops: dict) -> None:
+        if name in scope.kinds:
+            return
+        for suffix, pop_name in (("_pre", c.source), ("_post", c.target)):
+            if name.endswith(suffix):
+                pop = pops.get(pop_name)
+                base = name[: -len(suffix)]
+                if pop is None:
+                    self.diags.error(loc, f"'{name}': '{pop_name}' is not a population of neurons, it has no '{base}'")
+                else:
+                    neuron = self.neuron_dims.get(pop.neuron)
+                    options = list(neuron.kinds) if neuron else []
+                    self.diags.error(loc, f"'{name}': neuron '{pop.neuron}' of population '{pop_name}' has no variable '{base}'"
+                                     + did_you_mean(base, options))
+                scope.add(name, None, "error")
+                return
+
+    # ---- simulate and train ------------------------------------------------------
+    def simulation(self, sim: Settings) -> None:
+        if sim.name not in self.model.networks:
+            self.diags.error(sim.loc, f"unknown network '{sim.name}'" + did_you_mean(sim.name, self.model.networks))
+        for key, value in sim.values.items():
+            loc = sim.locs.get(key, sim.loc)
+            if key not in SIMULATE_KEYS:
+                self.diags.error(loc, f"unknown simulate setting '{key}'" + did_you_mean(key, SIMULATE_KEYS))
+            elif key in ("dt", "duration"):
+                self.expect_value(value, SECOND, key)
+            elif key in ("seed", "steps") and not (isinstance(value, Number) and value.is_int):
+                self.diags.error(value.loc, f"{key} must be a whole number")
+        dt = sim.values.get("dt")
+        if isinstance(dt, Number) and dt.dim == SECOND and sim.name in self.model.networks:
+            self.time_constants(self.model.networks[sim.name], dt.value, dt.loc)
+
+    def time_constants(self, net: Network, dt: float, loc: Loc) -> None:
+        """Warn when dt is above a tenth of a time constant the equations use."""
+        for p in net.populations:
+            n = self.model.neurons.get(p.neuron)
+            if n is None or not n.odes:
+                continue
+            used = set().union(*(o.rhs.names for o in n.odes))
+            for v in n.parameters:
+                if v.name in used and self.neuron_dims[n.name].dims.get(v.name) == SECOND:
+                    value = _si_number(v.value)
+                    if value and dt > value / 10:
+                        self.diags.warning(loc, f"dt = {dt * 1e3:g} ms is more than a tenth of {v.name} = "
+                                                f"{value * 1e3:g} ms in neuron '{n.name}'; results may be inaccurate")
+
+    def training(self, train: Settings) -> None:
+        for key, value in train.values.items():
+            loc = train.locs.get(key, train.loc)
+            if key not in TRAIN_KEYS:
+                self.diags.error(loc, f"unknown train setting '{key}'" + did_you_mean(key, TRAIN_KEYS))
+        net = train.values.get("network")
+        if net is None:
+            self.diags.error(train.loc, "train needs network = <name of a network>")
+        elif not isinstance(net, Word) or net.value not in self.model.networks:
+            name = net.value if isinstance(net, Word) else "?"
+            self.diags.error(net.loc, f"unknown network '{name}'" + did_you_mean(name, self.model.networks))
+        method = train.values.get("method")
+        if method is None:
+            self.diags.error(train.loc, "train needs method = bptt, stdp or convert")
+        elif not isinstance(method, Word) or method.value not in TRAIN_METHODS:
+            name = method.value if isinstance(method, Word) else "?"
+            self.diags.error(method.loc, f"unknown training method '{name}'; choose bptt, stdp or convert"
+                             + did_you_mean(name, TRAIN_METHODS))
+
+
+def _si_number(expr: Expr) -> Optional[float]:
+    from .dims import constant_value
+
+    try:
+        found = constant_value(expr.value)
+    except DimensionError:
+        return None
+    return found[0] if found else None
+
+
+def check(model: Model, diags: Diagnostics) -> None:
+    Checker(model, diags).run()

@@ -1,0 +1,83 @@
+"""Diagnostics: errors and warnings with a place in a spec file.
+
+Every stage reports problems through :class:`Diagnostics`; nothing the user
+wrote may end in a Python traceback.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .model import Loc
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    loc: Loc
+    severity: str  # "error" or "warning"
+    message: str
+
+    def render(self, sources: dict[str, str]) -> str:
+        """``file:line:col: error: message``, then the source line and a caret."""
+        text = f"{self.loc}: {self.severity}: {self.message}"
+        source = sources.get(self.loc.file)
+        if source is not None:
+            lines = source.splitlines()
+            if 1 <= self.loc.line <= len(lines):
+                line = lines[self.loc.line - 1].rstrip("\n")
+                caret = "".join(c if c == "\t" else " " for c in line[: self.loc.column - 1])
+                text += f"\n    {line}\n    {caret}^"
+        return text
+
+
+@dataclass
+class Diagnostics:
+    """Collects diagnostics of every file of a build, in the order found."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def error(self, loc: Loc, message: str) -> None:
+        self._add(Diagnostic(loc, "error", message))
+
+    def warning(self, loc: Loc, message: str) -> None:
+        self._add(Diagnostic(loc, "warning", message))
+
+    def _add(self, d: Diagnostic) -> None:
+        if d not in self.items:
+            self.items.append(d)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "warning"]
+
+    def render(self) -> str:
+        ordered = sorted(self.items, key=lambda d: (d.loc.file, d.loc.line, d.loc.column))
+        return "\n".join(d.render(self.sources) for d in ordered)
+
+
+class SpecError(Exception):
+    """Raised when a spec has errors; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Diagnostics):
+        self.diagnostics = diagnostics
+        super().__init__(diagnostics.render())
+
+
+def did_you_mean(name: str, candidates) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,123 @@
+"""Dimension analysis of model expressions.
+
+An expression's dimension is read off the SI base-unit symbols it contains
+and the dimensions of the names it uses. ``None`` stands for "any": a literal
+zero, or a name whose error was already reported.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import sympy
+
+from .functions import FUNCTIONS
+from .units import DIMENSIONLESS, BaseUnit, Dim, BASE_NAMES, dim_add, dim_scale, format_dim
+
+DimOf = Callable[[str], Optional[Dim]]
+
+
+class DimensionError(Exception):
+    pass
+
+
+class Poison(sympy.Symbol):
+    """Stands for a subexpression whose error was already reported."""
+
+
+def _same(dims: list[Optional[Dim]], what: str) -> Optional[Dim]:
+    known = [d for d in dims if d is not None]
+    for d in known[1:]:
+        if d != known[0]:
+            raise DimensionError(f"{what} {format_dim(known[0])} and {format_dim(d)}")
+    return known[0] if known else None
+
+
+def dimension(expr: sympy.Basic, dim_of: DimOf) -> Optional[Dim]:
+    """The dimension of ``expr``; raises DimensionError on inconsistent use."""
+    if isinstance(expr, Poison):
+        return None
+    if isinstance(expr, BaseUnit):
+        return tuple(int(n == expr.name) for n in BASE_NAMES)  # type: ignore[return-value]
+    if isinstance(expr, sympy.Symbol):
+        return dim_of(expr.name)
+    if expr.is_Number:
+        return None if expr == 0 else DIMENSIONLESS
+    if isinstance(expr, (sympy.logic.boolalg.BooleanAtom, sympy.core.numbers.NumberSymbol)):
+        return DIMENSIONLESS
+    if isinstance(expr, sympy.Add):
+        return _same([dimension(a, dim_of) for a in expr.args], "cannot add")
+    if isinstance(expr, sympy.Mul):
+        out = DIMENSIONLESS
+        for a in expr.args:
+            d = dimension(a, dim_of)
+            if d is None:
+                return None
+            out = dim_add(out, d)
+        return out
+    if isinstance(expr, sympy.Pow):
+        base, exp = expr.args
+        d_exp = dimension(exp, dim_of)
+        if d_exp not in (None, DIMENSIONLESS):
+            raise DimensionError(f"an exponent must be dimensionless, not {format_dim(d_exp)}")
+        d_base = dimension(base, dim_of)
+        if d_base is None or d_base == DIMENSIONLESS:
+            return d_base
+        if not exp.is_Number:
+            raise DimensionError(f"a quantity in {format_dim(d_base)} can only be raised to a constant power")
+        out = dim_scale(d_base, sympy.Rational(exp))
+        if out is None:
+            raise DimensionError(f"{format_dim(d_base)} raised to {exp} is not a whole dimension")
+        return out
+    if isinstance(expr, sympy.core.relational.Relational):
+        _same([dimension(a, dim_of) for a in expr.args], "cannot compare")
+        return DIMENSIONLESS
+    if isinstance(expr, sympy.logic.boolalg.BooleanFunction):
+        for a in expr.args:
+            dimension(a, dim_of)
+        return DIMENSIONLESS
+    if isinstance(expr, sympy.Piecewise):
+        for _, cond in expr.args:
+            dimension(cond, dim_of)
+        return _same([dimension(e, dim_of) for e, _ in expr.args], "the branches of where() have")
+    if isinstance(expr, sympy.Function):
+        return _function_dimension(expr, dim_of)
+    if isinstance(expr, sympy.Tuple):
+        return _same([dimension(a, dim_of) for a in expr.args], "a list mixes")
+    raise DimensionError(f"cannot find the dimension of {expr}")
+
+
+def _function_dimension(expr: sympy.Function, dim_of: DimOf) -> Optional[Dim]:
+    name = _function_name(expr)
+    spec = FUNCTIONS.get(name)
+    args = [dimension(a, dim_of) for a in expr.args]
+    if name == "log" and len(expr.args) == 2:  # log10 is built as log(x, 10)
+        args = args[:1]
+    kind = spec.dims if spec else "dimensionless"
+    if kind == "dimensionless":
+        for d in args:
+            if d not in (None, DIMENSIONLESS):
+                raise DimensionError(f"the argument of {name}() must be dimensionless, not {format_dim(d)}")
+        return DIMENSIONLESS
+    if kind == "dimensionless-result":
+        return DIMENSIONLESS
+    return _same(args, f"the arguments of {name}() mix")
+
+
+def _function_name(expr: sympy.Function) -> str:
+    cls = expr.func
+    name = getattr(cls, "__name__", str(cls))
+    return {"Abs": "abs", "Min": "min", "Max": "max", "ceiling": "ceil"}.get(name, name)
+
+
+def constant_value(expr: sympy.Basic) -> tuple[float, Dim] | None:
+    """An expression made of numbers and units only, as (SI value, dimension); else None."""
+    if expr.free_symbols - expr.atoms(BaseUnit):
+        return None
+    d = dimension(expr, lambda _: None) or DIMENSIONLESS
+    value = expr.subs({u: 1 for u in expr.atoms(BaseUnit)})
+    if not value.is_number:
+        return None
+    try:
+        return float(value), d
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,660 @@
+"""Lower: syntax trees to the Model.
+
+Follows imports, resolves unit names, and builds every expression as a SymPy
+object from the syntax tree, node by node. Spec text is never handed to
+``eval``, ``exec`` or ``sympify``: a name becomes a Symbol, a number a
+Rational, a call one of the functions of :mod:`snnlang.functions`.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional
+
+import lark
+import sympy
+
+from . import units
+from .diagnostics import Diagnostics, did_you_mean, display_path
+from .dims import DimensionError, Poison, constant_value
+from .functions import BUILTINS, FUNCTIONS, symbol
+from .model import (
+    Assignment, Call, Connection, Expr, Input, ListValue, Loc, Model, Monitor, Network,
+    NeuronModel, Number, ODE, Population, Settings, Statement, SynapseModel, Text, Value,
+    Variable, Word,
+)
+from .parse import parse
+from .resources import stdlib_dir
+
+_MAX_EXPONENT = 64
+_INPUT_KINDS = ("poisson", "spike_times", "events")
+_CONNECT_SETTINGS = ("p", "indegree", "delay")
+
+
+class Lowering:
+    """Turns the trees of one spec (and its imports) into a Model."""
+
+    def __init__(self, diags: Diagnostics):
+        self.diags = diags
+        self.file = ""
+        self.scope: set[str] = set()
+        self.names: dict[str, Loc] = {}
+        self.definitions: dict[str, dict[str, tuple[lark.Tree, str]]] = {
+            k: {} for k in ("neuron", "synapse", "network", "simulate", "train")
+        }
+        self.texts: list[str] = []
+
+    # ---- files and imports ------------------------------------------------
+    def load_file(self, path: Path, seen: set[Path], importer: Optional[Loc] = None) -> None:
+        resolved = path.resolve()
+        if resolved in seen:
+            return
+        seen.add(resolved)
+        file = display_path(path)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except OSError as e:
+            loc = importer or Loc(file=file, line=1, column=1)
+            self.diags.error(loc, f"cannot read '{file}': {e.strerror or e}")
+            return
+        except UnicodeDecodeError as e:
+            self.diags.error(Loc(file=file, line=1, column=1), f"the file is not UTF-8 text ({e.reason} at byte {e.start})")
+            return
+        self.texts.append(text)
+        tree = parse(text, file, self.diags)
+        if tree is None:
+            return
+        self.file = file
+        for item in tree.children:
+            if item.data == "import_stmt":
+                self._import(item, path, seen)
+                self.file = file
+            else:
+                self._define(item, file)
+
+    def _import(self, item: lark.Tree, path: Path, seen: set[Path]) -> None:
+        name = str(item.children[0])[1:-1]
+        loc = self.loc(item)
+        for base in (path.parent, stdlib_dir()):
+            candidate = base / name
+            if candidate.is_file() and candidate.resolve() != path.resolve():
+                self.load_file(candidate, seen, loc)
+                return
+        available = sorted(p.name for p in stdlib_dir().glob("*.snn"))
+        self.diags.error(loc, f"cannot find '{name}' beside this file or in the standard library"
+                         + did_you_mean(name, available))
+
+    def _define(self, item: lark.Tree, file: str) -> None:
+        kind = item.data
+        name = str(item.children[0])
+        table = self.definitions[kind]
+        if name in table:
+            first = self.loc(table[name][0], table[name][1])
+            self.diags.error(self.loc(item.children[0]), f"duplicate definition of {kind} '{name}' (first defined at {first})")
+            return
+        table[name] = (item, file)
+
+    def loc(self, node, file: Optional[str] = None) -> Loc:
+        meta = node if isinstance(node, lark.Token) else node.meta
+        line = getattr(meta, "line", None) or 1
+        column = getattr(meta, "column", None) or 1
+        return Loc(file=file or self.file, line=line, column=column)
+
+    # ---- the model ----------------------------------------------------------
+    def model(self, source: str) -> Model:
+        digest = hashlib.sha256("\0".join(self.texts).encode()).hexdigest()[:16]
+        neurons = {n: self._in_file(f, self.neuron, t) for n, (t, f) in self.definitions["neuron"].items()}
+        synapses = {n: self._in_file(f, self.synapse, t) for n, (t, f) in self.definitions["synapse"].items()}
+        self.neurons, self.synapses = neurons, synapses
+        networks = {n: self._in_file(f, self.network, t) for n, (t, f) in self.definitions["network"].items()}
+        sims = {n: self._in_file(f, self.settings, t) for n, (t, f) in self.definitions["simulate"].items()}
+        trains = {n: self._in_file(f, self.settings, t) for n, (t, f) in self.definitions["train"].items()}
+        return Model(source=source, spec_hash=digest, neurons=neurons, synapses=synapses,
+                     networks=networks, simulations=sims, trainings=trains)
+
+    def _in_file(self, file: str, method, tree):
+        self.file = file
+        return method(tree)
+
+    # ---- neurons ------------------------------------------------------------
+    def neuron(self, tree: lark.Tree) -> NeuronModel:
+        self.scope = _declared_names(tree)
+        parts: dict = {"parameters": [], "state": [], "inputs": [], "aliases": [], "odes": [],
+                       "update": [], "reset": []}
+        single: dict = {}
+        for part in tree.children[1:]:
+            kind = part.data
+            if kind in ("parameters", "state", "inputs"):
+                parts[kind] += [self.variable(d, {"parameters": "parameter", "inputs": "input"}.get(kind, kind))
+                                for d in part.children]
+            elif kind == "equations":
+                for eq in part.children:
+                    if eq.data == "ode":
+                        parts["odes"].append(self.ode(eq))
+                    else:
+                        parts["aliases"].append(self.variable(eq, "alias"))
+            elif kind in ("update", "reset"):
+                parts[kind] += [self.statement(s) for s in part.children]
+            elif self._once(single, part):
+                if kind == "spike":
+                    single["threshold"] = self.expr_of(part.children[0])
+                elif kind == "refractory":
+                    single["refractory"] = self.expr_of(part.children[0])
+                    single["refractory_in_steps"] = part.children[1] is not None
+                elif kind == "method":
+                    single["method"] = str(part.children[1])
+                    single["method_loc"] = self.loc(part.children[1])
+        self._no_duplicates(parts["parameters"] + parts["state"] + parts["inputs"] + parts["aliases"])
+        return NeuronModel(name=str(tree.children[0]), loc=self.loc(tree.children[0]),
+                           parameters=tuple(parts["parameters"]), state=tuple(parts["state"]),
+                           inputs=tuple(parts["inputs"]), aliases=tuple(parts["aliases"]),
+                           odes=tuple(parts["odes"]), update=tuple(parts["update"]),
+                           reset=tuple(parts["reset"]), **single)
+
+    def _once(self, seen: dict, part: lark.Tree) -> bool:
+        key = {"spike": "threshold"}.get(part.data, part.data)
+        if key in seen:
+            self.diags.error(self.loc(part), f"a second '{part.data}' section; a model has at most one")
+            return False
+        return True
+
+    def _no_duplicates(self, variables: list[Variable]) -> None:
+        first: dict[str, Variable] = {}
+        for v in variables:
+            if v.name in first:
+                self.diags.error(v.loc, f"duplicate definition of '{v.name}' (first defined at line {first[v.name].loc.line})")
+            else:
+                first[v.name] = v
+
+    def variable(self, decl: lark.Tree, kind: str) -> Variable:
+        name_tok, value = decl.children
+        self._check_name(name_tok)
+        return Variable(name=str(name_tok), kind=kind, value=self.expr_of(value), loc=self.loc(name_tok))
+
+    def ode(self, tree: lark.Tree) -> ODE:
+        deriv, rhs, unless = tree.children
+        var = re.fullmatch(r"d(\w+)/dt", str(deriv)).group(1)
+        return ODE(var=var, rhs=self.expr_of(rhs), unless_refractory=unless is not None, loc=self.loc(deriv))
+
+    def statement(self, tree: lark.Tree) -> Statement:
+        if tree.data == "assign":
+            target, value = tree.children
+            op = "="
+        else:
+            target, op_tok, value = tree.children
+            op = str(op_tok)
+        self._check_name(target)
+        return Statement(target=str(target), op=op, value=self.expr_of(value), loc=self.loc(target))
+
+    # ---- synapses -----------------------------------------------------------
+    def synapse(self, tree: lark.Tree) -> SynapseModel:
+        self.scope = _declared_names(tree)
+        fields: dict = {k: [] for k in ("parameters", "state", "aliases", "odes", "pre", "pre_odes",
+                                          "post", "post_odes", "on_pre", "on_post")}
+        single: dict = {}
+        for part in tree.children[1:]:
+            kind = part.data
+            if kind in ("parameters", "state"):
+                fields[kind] += [self.variable(d, "parameter" if kind == "parameters" else "state")
+                                 for d in part.children]
+            elif kind == "equations":
+                for eq in part.children:
+                    if eq.data == "ode":
+                        fields["odes"].append(self.ode(eq))
+                    else:
+                        fields["aliases"].append(self.variable(eq, "alias"))
+            elif kind in ("pre_traces", "post_traces"):
+                side = kind[:-7]
+                self._traces(part, side, fields)
+            elif kind in ("on_pre", "on_post"):
+                fields[kind] += [self.statement(s) for s in part.children]
+            elif self._once(single, part):
+                single["method"] = str(part.children[1])
+                single["method_loc"] = self.loc(part.children[1])
+        self._no_duplicates(fields["parameters"] + fields["state"] + fields["aliases"] + fields["pre"] + fields["post"])
+        return SynapseModel(name=str(tree.children[0]), loc=self.loc(tree.children[0]),
+                            **{k: tuple(v) for k, v in fields.items()}, **single)
+
+    def _traces(self, part: lark.Tree, side: str, fields: dict) -> None:
+        """``pre { dx/dt = -x/tau }``: per-neuron state; a trace without a declaration starts at 0."""
+        declared = {str(item.children[0]) for item in part.children if item.data == "decl"}
+        for item in part.children:
+            if item.data == "decl":
+                fields[side].append(self.variable(item, side))
+            else:
+                ode = self.ode(item)
+                fields[f"{side}_odes"].append(ode)
+                if ode.var not in declared:
+                    zero = Expr(value=sympy.Integer(0), loc=ode.loc)
+                    fields[side].append(Variable(name=ode.var, kind=side, value=zero, loc=ode.loc))
+
+    # ---- networks -----------------------------------------------------------
+    def network(self, tree: lark.Tree) -> Network:
+        pops, inputs, conns, mons = [], [], [], []
+        for part in tree.children[1:]:
+            if part.data == "population":
+                pops.append(self.population(part))
+            elif part.data == "input":
+                found = self.input(part)
+                if found is not None:
+                    inputs.append(found)
+            elif part.data == "connect":
+                conns += self.connect(part, {c.name for c in conns})
+            elif part.data == "monitor":
+                mons += self.monitor(part)
+        seen: dict[str, Loc] = {}
+        for item in pops + inputs:
+            if item.name in seen:
+                self.diags.error(item.loc, f"duplicate population '{item.name}' (first defined at line {seen[item.name].line})")
+            seen[item.name] = item.loc
+        return Network(name=str(tree.children[0]), populations=tuple(pops), inputs=tuple(inputs),
+                       connections=tuple(conns), monitors=tuple(mons), loc=self.loc(tree.children[0]))
+
+    def population(self, tree: lark.Tree) -> Population:
+        name, neuron, size_tree, *decls = tree.children
+        model = self.neurons.get(str(neuron))
+        self.scope = {v.name for v in model.variables()} if model else set()
+        size = self.count(size_tree, "a population size")
+        overrides = tuple(self.assignment(d) for d in decls if d is not None)
+        return Population(name=str(name), neuron=str(neuron), size=size, overrides=overrides,
+                          loc=self.loc(name), neuron_loc=self.loc(neuron))
+
+    def count(self, tree: lark.Tree, what: str) -> int:
+        """A positive whole number known when the spec is built."""
+        self.scope = set()
+        expr = self.expr_of(tree)
+        value = expr.value
+        if value.is_Integer and int(value) > 0:
+            return int(value)
+        if not isinstance(value, Poison):
+            self.diags.error(expr.loc, f"{what} must be a positive whole number, not {value}")
+        return 1
+
+    def assignment(self, decl: lark.Tree) -> Assignment:
+        name_tok, value = decl.children
+        self._check_name(name_tok)
+        return Assignment(name=str(name_tok), value=self.expr_of(value), loc=self.loc(name_tok))
+
+    def input(self, tree: lark.Tree) -> Optional[Input]:
+        name, call_tree = tree.children
+        value = self.value(call_tree)
+        if not isinstance(value, Call) or value.name not in _INPUT_KINDS:
+            got = value.name if isinstance(value, Call) else "a value"
+            self.diags.error(self.loc(call_tree), f"unknown input kind '{got}'; inputs are "
+                             + ", ".join(f"{k}(...)" for k in _INPUT_KINDS) + did_you_mean(got, _INPUT_KINDS))
+            return None
+        size = _input_size(value)
+        if size is None:
+            self.diags.error(value.loc, _INPUT_SIZE_HELP[value.name])
+            size = 1
+        return Input(name=str(name), kind=value.name, size=size, spec=value, loc=self.loc(name))
+
+    def connect(self, tree: lark.Tree, taken: set[str]) -> list[Connection]:
+        source, targets, using, *items = tree.children
+        synapse = self.synapses.get(str(using)) if using is not None else None
+        scope = {v.name for v in synapse.variables()} if synapse else set()
+        for item in items:
+            if item is not None and item.data == "decl":
+                scope.add(str(item.children[0]))
+        self.scope = scope
+        settings: dict = {"pattern": "all_to_all"}
+        overrides: list[Assignment] = []
+        events: dict[str, list[Statement]] = {"on_pre": [], "on_post": []}
+        for item in items:
+            if item is None:
+                continue
+            if item.data == "decl":
+                a = self.assignment(item)
+                if a.name in _CONNECT_SETTINGS:
+                    self._connect_setting(a, settings)
+                else:
+                    overrides.append(a)
+            elif item.data == "pattern":
+                word = str(item.children[0])
+                if word not in ("all_to_all", "one_to_one"):
+                    self.diags.error(self.loc(item), f"unknown connection pattern '{word}'; use all_to_all, one_to_one, "
+                                     "p = ..., indegree = ... or if ..." + did_you_mean(word, ["all_to_all", "one_to_one"]))
+                else:
+                    settings["pattern"] = word
+            elif item.data == "condition":
+                settings["condition"] = self.expr_of(item.children[0])
+            else:
+                events[item.data] += [self.statement(s) for s in item.children]
+        conns = []
+        for target in targets.children:
+            name = f"{source}_{target}"
+            k = 2
+            while name in taken:
+                name, k = f"{source}_{target}_{k}", k + 1
+            taken.add(name)
+            if synapse is None and using is None:
+                syn_name = name
+                self._anonymous_synapse(syn_name, overrides, events, tree)
+                conn_overrides = ()
+            else:
+                syn_name = str(using)
+                conn_overrides = tuple(overrides)
+                if synapse is not None and (events["on_pre"] or events["on_post"]):
+                    self.synapses[f"{name}__{syn_name}"] = synapse.model_copy(update={
+                        "name": f"{name}__{syn_name}",
+                        "on_pre": synapse.on_pre + tuple(events["on_pre"]),
+                        "on_post": synapse.on_post + tuple(events["on_post"])})
+                    syn_name = f"{name}__{syn_name}"
+            conns.append(Connection(
+                name=name, source=str(source), target=str(target), synapse=syn_name,
+                overrides=conn_overrides, loc=self.loc(tree), source_loc=self.loc(source),
+                target_loc=self.loc(target), synapse_loc=self.loc(using) if using is not None else None,
+                **settings))
+        return conns
+
+    def _connect_setting(self, a: Assignment, settings: dict) -> None:
+        if a.name == "indegree":
+            value = a.value.value
+            if value.is_Integer and int(value) > 0:
+                settings.update(pattern="indegree", indegree=int(value))
+            elif not isinstance(value, Poison):
+                self.diags.error(a.value.loc, f"indegree must be a positive whole number, not {value}")
+        elif a.name == "p":
+            settings.update(pattern="probability", p=a.value)
+        else:
+            settings["delay"] = a.value
+
+    def _anonymous_synapse(self, name: str, overrides, events, tree) -> None:
+        state = tuple(Variable(name=a.name, kind="state", value=a.value, loc=a.loc) for a in overrides)
+        self.synapses[name] = SynapseModel(name=name, loc=self.loc(tree), state=state,
+                                           on_pre=tuple(events["on_pre"]), on_post=tuple(events["on_post"]))
+
+    def monitor(self, tree: lark.Tree) -> list[Monitor]:
+        names, *rest = tree.children
+        every_tree = rest[-1]
+        selections = rest[:-1]
+        self.scope = set()
+        every = self.expr_of(every_tree.children[0]) if every_tree is not None else None
+        variables = tuple(str(n) for n in names.children if str(n) != "spikes")
+        out = []
+        for sel in selections:
+            pop, index = sel.children
+            bounds: dict = {}
+            if index is not None:
+                if index.data == "single":
+                    k = int(index.children[0])
+                    bounds = {"start": k, "stop": k + 1}
+                else:
+                    start, stop, step = (int(c) if c is not None else None for c in index.children)
+                    bounds = {"start": start, "stop": stop, "step": step}
+            common = dict(population=str(pop), loc=self.loc(tree), population_loc=self.loc(pop), **bounds)
+            if any(str(n) == "spikes" for n in names.children):
+                out.append(Monitor(kind="spikes", **common))
+            if variables:
+                out.append(Monitor(kind="state", variables=variables, every=every, **common))
+        return out
+
+    # ---- simulate and train ---------------------------------------------------
+    def settings(self, tree: lark.Tree) -> Settings:
+        values: dict[str, Value] = {}
+        locs: dict[str, Loc] = {}
+        for decl in tree.children[1:]:
+            key, value = decl.children
+            if str(key) in values:
+                self.diags.error(self.loc(key), f"'{key}' is set twice (first at line {locs[str(key)].line})")
+                continue
+            values[str(key)] = self.value(value)
+            locs[str(key)] = self.loc(key)
+        return Settings(name=str(tree.children[0]), values=values, locs=locs, loc=self.loc(tree.children[0]))
+
+    def value(self, tree) -> Value:
+        """A setting: a number with units, a bare word, a string, a list, or a call."""
+        loc = self.loc(tree)
+        if isinstance(tree, lark.Tree):
+            if tree.data == "name" and not units.is_unit(str(tree.children[0])):
+                self._check_name(tree.children[0])
+                return Word(value=str(tree.children[0]), loc=loc)
+            if tree.data == "string":
+                return Text(value=str(tree.children[0])[1:-1], loc=loc)
+            if tree.data == "list":
+                return ListValue(items=tuple(self.value(c) for c in tree.children if c is not None), loc=loc)
+            if tree.data == "call":
+                func, *args = tree.children
+                if func.data != "name":
+                    self.diags.error(loc, "only a named setting such as adam(...) can be called here")
+                    return Word(value="?", loc=loc)
+                self._check_name(func.children[0])
+                pos, kw = [], {}
+                for a in args:
+                    if a is None:
+                        continue
+                    if isinstance(a, lark.Tree) and a.data == "kwarg":
+                        kw[str(a.children[0])] = self.value(a.children[1])
+                    else:
+                        pos.append(self.value(a))
+                return Call(name=str(func.children[0]), args=tuple(pos), kwargs=kw, loc=loc)
+        self.scope = set()
+        expr = self.expr_of(tree)
+        try:
+            found = constant_value(expr.value)
+        except DimensionError as e:
+            self.diags.error(loc, str(e))
+            found = None
+        if found is None:
+            if not isinstance(expr.value, Poison):
+                self.diags.error(loc, "expected a constant such as 0.1 ms, a name, a list or a call")
+            return Word(value="?", loc=loc)
+        number, dimension = found
+        return Number(value=number, dim=dimension, is_int=bool(expr.value.is_Integer), loc=loc)
+
+    # ---- expressions ----------------------------------------------------------
+    def expr_of(self, tree) -> Expr:
+        """An Expr with the place of the expression and of each name in it."""
+        self.names = {}
+        try:
+            value = self.expr(tree)
+        except RecursionError:
+            self.diags.error(self.loc(tree), "expression nested too deeply")
+            value = Poison("error")
+        return Expr(value=value, loc=self.loc(tree), names=dict(self.names))
+
+    def expr(self, tree) -> sympy.Basic:
+        method = getattr(self, "x_" + tree.data, None)
+        if method is None:  # a construct that only has a meaning elsewhere (kwarg, slice)
+            self.diags.error(self.loc(tree), "this is not allowed in an expression")
+            return Poison("error")
+        try:
+            return method(tree)
+        except (TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError) as e:
+            # SymPy refuses a combination (e.g. a list times a boolean).
+            self.diags.error(self.loc(tree), f"invalid expression: {_short(e)}")
+            return Poison("error")
+
+    def x_number(self, tree) -> sympy.Basic:
+        return self._number(tree.children[0])
+
+    def _number(self, token: lark.Token) -> sympy.Basic:
+        text = str(token)
+        mantissa, _, exponent = text.lower().partition("e")
+        if len(mantissa) > 40 or (exponent and abs(int(exponent)) > 300):
+            self.diags.error(self.loc(token), f"number {text} is out of range")
+            return Poison("error")
+        f = Fraction(text)
+        return sympy.Rational(f.numerator, f.denominator)
+
+    def x_quantity(self, tree) -> sympy.Basic:
+        magnitude, unit_tok = tree.children
+        unit = units.unit_expr(str(unit_tok))
+        if unit is None:
+            self.diags.error(self.loc(unit_tok), f"unknown unit '{unit_tok}'" + did_you_mean(str(unit_tok), units.unit_names()))
+            return Poison("error")
+        if isinstance(magnitude, lark.Token):
+            return self._number(magnitude) * unit
+        return sympy.Tuple(*[item * unit for item in self.expr(magnitude).args])
+
+    def x_name(self, tree) -> sympy.Basic:
+        token = tree.children[0]
+        name = str(token)
+        if not self._check_name(token):
+            return Poison("error")
+        if name in self.scope or name in BUILTINS or name.endswith(("_pre", "_post")):
+            if name == "pi" and name not in self.scope:
+                return sympy.pi
+            self.names.setdefault(name, self.loc(token))
+            return symbol(name)
+        unit = units.unit_expr(name)
+        if unit is not None:
+            return unit
+        self.names.setdefault(name, self.loc(token))
+        return symbol(name)
+
+    def x_string(self, tree) -> sympy.Basic:
+        self.diags.error(self.loc(tree), "a string is not allowed in an expression")
+        return Poison("error")
+
+    def x_list(self, tree) -> sympy.Basic:
+        return sympy.Tuple(*[self.expr(c) for c in tree.children if c is not None])
+
+    def x_binop(self, tree) -> sympy.Basic:
+        left, op, right = tree.children
+        a, b = _numeric(self.expr(left)), _numeric(self.expr(right))
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if b == 0:
+            self.diags.error(self.loc(op), "division by zero")
+            return Poison("error")
+        return a / b
+
+    def x_unary(self, tree) -> sympy.Basic:
+        op, operand = tree.children
+        value = _numeric(self.expr(operand))
+        return -value if op == "-" else value
+
+    def x_pow(self, tree) -> sympy.Basic:
+        base, exponent = (_numeric(self.expr(c)) for c in tree.children)
+        if exponent.is_Number and abs(exponent) > _MAX_EXPONENT:
+            self.diags.error(self.loc(tree.children[1]), f"exponent {exponent} is too large (at most {_MAX_EXPONENT})")
+            return Poison("error")
+        if base == 0 and exponent.is_Number and exponent < 0:
+            self.diags.error(self.loc(tree), "division by zero")
+            return Poison("error")
+        return base ** exponent
+
+    def x_compare(self, tree) -> sympy.Basic:
+        left, op, right = tree.children
+        a, b = self.expr(left), self.expr(right)
+        rel = {"<": sympy.Lt, "<=": sympy.Le, ">": sympy.Gt, ">=": sympy.Ge, "==": sympy.Eq, "!=": sympy.Ne}[str(op)]
+        return rel(a, b, evaluate=False)
+
+    def x_and_(self, tree) -> sympy.Basic:
+        return sympy.And(*[self.expr(c) for c in tree.children])
+
+    def x_or_(self, tree) -> sympy.Basic:
+        return sympy.Or(*[self.expr(c) for c in tree.children])
+
+    def x_not_(self, tree) -> sympy.Basic:
+        return sympy.Not(self.expr(tree.children[0]))
+
+    def x_call(self, tree) -> sympy.Basic:
+        func, *args = tree.children
+        args = [a for a in args if a is not None]
+        if func.data != "name":
+            self.expr(func)  # reports what is wrong with the callee
+            self.diags.error(self.loc(tree), "only the maths functions can be called")
+            return Poison("error")
+        token = func.children[0]
+        name = str(token)
+        if not self._check_name(token):
+            return Poison("error")
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            self.diags.error(self.loc(token), f"'{name}' is not a function a spec may call"
+                             + did_you_mean(name, FUNCTIONS))
+            return Poison("error")
+        if any(isinstance(a, lark.Tree) and a.data == "kwarg" for a in args):
+            self.diags.error(self.loc(tree), f"{name}() takes its arguments by position")
+            return Poison("error")
+        if len(args) not in spec.nargs:
+            want = " or ".join(str(n) for n in spec.nargs)
+            self.diags.error(self.loc(token), f"{name}() takes {want} argument{'s' if spec.nargs != (1,) else ''}, not {len(args)}")
+            return Poison("error")
+        return spec.build(*[self.expr(a) for a in args])
+
+    def x_getattr(self, tree) -> sympy.Basic:
+        self.expr(tree.children[0])
+        self.diags.error(self.loc(tree.children[1]), f"attribute access ('.{tree.children[1]}') is not allowed in a spec")
+        return Poison("error")
+
+    def x_getitem(self, tree) -> sympy.Basic:
+        self.diags.error(self.loc(tree), "indexing is not allowed in an expression")
+        return Poison("error")
+
+    def _check_name(self, token: lark.Token) -> bool:
+        name = str(token)
+        if name.startswith("__") or name.endswith("__"):
+            self.diags.error(self.loc(token), f"'{name}': names starting or ending with '__' are reserved")
+            return False
+        return True
+
+
+def _numeric(value: sympy.Basic) -> sympy.Basic:
+    """A condition used in arithmetic counts as 1 when true, 0 when false."""
+    if isinstance(value, sympy.logic.boolalg.Boolean) and not isinstance(value, sympy.Symbol):
+        return sympy.Piecewise((1, value), (0, True))
+    return value
+
+
+def _declared_names(tree: lark.Tree) -> set[str]:
+    """Names a neuron or synapse declares, collected before its expressions are built."""
+    names = set()
+    for node in tree.iter_subtrees():
+        if node.data in ("decl", "alias"):
+            names.add(str(node.children[0]))
+        elif node.data == "ode":
+            names.add(re.fullmatch(r"d(\w+)/dt", str(node.children[0])).group(1))
+    return names
+
+
+_INPUT_SIZE_HELP = {
+    "poisson": "poisson() needs its size first: poisson(100, rate = 10 Hz)",
+    "spike_times": "spike_times() needs indices = [...] and times = [...], or n = size",
+    "events": "events() needs width = ... and height = ...",
+}
+
+
+def _input_size(call: Call) -> Optional[int]:
+    def whole(v) -> Optional[int]:
+        return int(v.value) if isinstance(v, Number) and v.is_int and v.value > 0 else None
+
+    if call.name == "poisson":
+        return whole(call.args[0]) if call.args else whole(call.kwargs.get("n"))
+    if call.name == "spike_times":
+        if "n" in call.kwargs:
+            return whole(call.kwargs["n"])
+        indices = call.kwargs.get("indices")
+        if isinstance(indices, ListValue) and indices.items:
+            values = [whole(Number(value=v.value + 1, dim=v.dim, is_int=v.is_int, loc=v.loc))
+                      for v in indices.items if isinstance(v, Number)]
+            return max(values) if values and None not in values and len(values) == len(indices.items) else None
+        return None
+    width, height = whole(call.kwargs.get("width")), whole(call.kwargs.get("height"))
+    return 2 * width * height if width and height else None
+
+
+def _short(e: Exception) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:120]
+
+
+def lower_file(path: Path, diags: Diagnostics) -> Optional[Model]:
+    """Parse and lower a spec and its imports; None if the files could not be parsed at all."""
+    lowering = Lowering(diags)
+    lowering.load_file(path, set())
+    if not lowering.texts:
+        return None
+    try:
+        return lowering.model(display_path(path))
+    except RecursionError:
+        diags.error(Loc(file=display_path(path), line=1, column=1), "the spec is nested too deeply")
+        return None

@@ -1,0 +1,99 @@
+"""Parse: .snn text to a Lark syntax tree, or diagnostics with file:line:col."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .diagnostics import Diagnostics
+from .model import Loc
+from .resources import grammar_path
+
+_TERMINAL_NAMES = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "INT": "a whole number",
+    "STRING": "a string",
+    "DERIV": "a derivative such as dv/dt",
+    "AUGOP": "'+=', '-=', '*=' or '/='",
+    "COMPARE": "a comparison",
+    "ADDOP": "'+' or '-'",
+    "MULOP": "'*' or '/'",
+    "_NL": "a new line",
+    "$END": "the end of the file",
+}
+
+
+@lru_cache(maxsize=1)
+def parser() -> lark.Lark:
+    return lark.Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+    )
+
+
+def _describe(p: lark.Lark, name: str) -> str:
+    if name in _TERMINAL_NAMES:
+        return _TERMINAL_NAMES[name]
+    try:
+        pattern = p.get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    if pattern.type == "str":
+        return f"'{pattern.value}'"
+    return name.lower()
+
+
+def _expected(p: lark.Lark, names) -> str:
+    items = sorted({_describe(p, n) for n in names})
+    if not items:
+        return ""
+    if len(items) == 1:
+        return f"; expected {items[0]}"
+    return "; expected " + ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _token_text(token: lark.Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type == "_NL":
+        return "a new line"
+    return f"'{token}'"
+
+
+def parse(text: str, file: str, diags: Diagnostics) -> lark.Tree | None:
+    """The syntax tree of ``text``, or None after reporting the syntax error."""
+    diags.sources[file] = text
+    p = parser()
+    try:
+        return p.parse(text)
+    except UnexpectedToken as e:
+        token = e.token
+        line = token.line if token.line is not None else e.line
+        column = token.column if token.column is not None else e.column
+        if token.type == "$END":
+            line, column = _end_position(text)
+        diags.error(Loc(file=file, line=line, column=column),
+                    f"syntax error: unexpected {_token_text(token)}{_expected(p, e.expected)}")
+    except UnexpectedCharacters as e:
+        char = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
+        shown = repr(char) if not char.isprintable() or char in "'\"" else f"'{char}'"
+        diags.error(Loc(file=file, line=e.line, column=e.column),
+                    f"syntax error: unexpected character {shown}{_expected(p, e.allowed)}")
+    except UnexpectedEOF as e:
+        line, column = _end_position(text)
+        diags.error(Loc(file=file, line=line, column=column),
+                    f"syntax error: unexpected end of file{_expected(p, e.expected)}")
+    except UnexpectedInput as e:  # any other parse failure Lark reports
+        diags.error(Loc(file=file, line=getattr(e, "line", 1) or 1, column=getattr(e, "column", 1) or 1),
+                    "syntax error")
+    return None
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    lines = text.split("\n")
+    return len(lines), len(lines[-1]) + 1

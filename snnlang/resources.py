@@ -1,0 +1,29 @@
+"""Where the package's data lives: the grammar, the templates, the standard library.
+
+In an installed wheel ``grammar/`` and ``templates/`` sit inside the package;
+in a source checkout they sit beside it, at the top of the repository.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    for base in (_HERE, _HERE.parent):
+        if (base / name).is_dir():
+            return base / name
+    raise FileNotFoundError(f"snnlang data folder '{name}' is missing from the installation")
+
+
+def grammar_path() -> Path:
+    return data_dir("grammar") / "snn.lark"
+
+
+def templates_dir() -> Path:
+    return data_dir("templates")
+
+
+def stdlib_dir() -> Path:
+    return _HERE / "stdlib"
