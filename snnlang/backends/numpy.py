@@ -1,0 +1,392 @@
+"""The NumPy target: prints a Plan as a standalone, vectorised NumPy package.
+
+Decisions live in the plan; this module only lays its statements out as
+Python lines (through :mod:`.printer`) and fills the templates of
+``templates/numpy/``.
+"""
+from __future__ import annotations
+
+import sympy
+
+from ..functions import symbol
+from ..plan.ir import Assign, ConnectionPlan, EventStatement, Plan, PopulationPlan, SourcePlan
+from .printer import numpy_code
+
+TARGET = "numpy"
+
+
+class Lines:
+    """Python source lines with indentation."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.level = 0
+
+    def __call__(self, text: str = "") -> None:
+        self.lines.append(("    " * self.level + text) if text else "")
+
+    def indent(self):
+        lines = self
+
+        class _Block:
+            def __enter__(self):
+                lines.level += 1
+
+            def __exit__(self, *exc):
+                lines.level -= 1
+
+        return _Block()
+
+    def text(self, base_indent: int) -> str:
+        pad = "    " * base_indent
+        return "\n".join((pad + line) if line else "" for line in self.lines)
+
+
+def code(expr: sympy.Basic, indexed: dict[str, str] | None = None) -> str:
+    return numpy_code(expr, indexed)
+
+
+def _array(expr: sympy.Basic, size: str, indexed=None) -> str:
+    """An expression as a fresh float array of the given size."""
+    text = code(expr, indexed)
+    if not (expr.free_symbols - {symbol("dt"), symbol("t")}):
+        return f"np.full({size}, {text}, dtype=float)"
+    return f"np.broadcast_to({text}, ({size},)).astype(float)"
+
+
+def _assign(out: Lines, a: Assign, indexed=None) -> None:
+    if a.where is None:
+        out(f"{a.target} = {code(a.expr, indexed)}")
+    else:
+        out(f"{a.target} = np.where({a.where}, {code(a.expr, indexed)}, {a.target})")
+
+
+def _draws(out: Lines, draws, counter: str, index: str) -> None:
+    for d in draws:
+        out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, {counter}, {index})")
+
+
+class NumpyEmitter:
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.pops = {p.name: p for p in plan.populations}
+        self.sources = {s.name: s for s in plan.sources}
+        self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
+
+    # ---- reset: initial state and connectivity ----------------------------------------
+    def reset(self) -> str:
+        out = Lines()
+        for pop in self.plan.populations:
+            out(f"# population {pop.name}: {pop.size} x {pop.neuron}")
+            out(f"N = {pop.size}")
+            out("i = np.arange(N)")
+            for prm in pop.params:
+                if prm.value is not None:
+                    out(f"{prm.name} = p[{prm.key!r}]")
+            for a in pop.arrays:
+                _draws(out, a.draws, "0", "i")
+                prm = next((x for x in pop.params if x.name == a.name), None)
+                if prm is not None:
+                    out(f"{a.name} = {_array(a.expr, 'N')} if p[{prm.key!r}] is None else np.full(N, p[{prm.key!r}])")
+                else:
+                    out(f"{a.name} = {_array(a.expr, 'N')}")
+                out(f"s[{a.name!r}] = {a.name}")
+            if pop.refractory is not None:
+                out(f"s['{pop.name}_ref'] = np.zeros(N, dtype=np.int64)  # refractory steps left")
+            out()
+        for src in self.plan.sources:
+            if src.kind == "spike_times":
+                out(f"# input {src.name}: spike times, as steps")
+                out(f"steps_ = np.rint(np.array({src.times!r}) / dt).astype(np.int64)")
+                out(f"order_ = np.argsort(steps_, kind='stable')")
+                out(f"s['{src.name}_event_step'] = steps_[order_]")
+                out(f"s['{src.name}_event_index'] = np.array({src.indices!r}, dtype=np.int64)[order_]")
+            elif src.kind == "events":
+                out(f"# input {src.name}: an event stream fed with feed_events()")
+                out(f"s['{src.name}_event_step'] = np.zeros(0, dtype=np.int64)")
+                out(f"s['{src.name}_event_index'] = np.zeros(0, dtype=np.int64)")
+        for c in self.plan.connections:
+            self.connect(out, c)
+        out("# spike history of each source, as long as its longest outgoing delay")
+        for name, size in self.sizes.items():
+            delays = [f"int(s['{c.name}_group_delay'].max(initial=1))" for c in self.plan.connections if c.source == name]
+            length = f"max({', '.join(delays)}, 1)" if delays else "1"
+            out(f"s['{name}_history'] = np.zeros(({length}, {size}), dtype=bool)")
+        return out.text(2)
+
+    def connect(self, out: Lines, c: ConnectionPlan) -> None:
+        out(f"# connection {c.name}: {c.source} -> {c.target} ({c.synapse}, {c.pattern}, {c.storage})")
+        out(f"N_pre, N_post = {c.n_pre}, {c.n_post}")
+        for prm in c.params:
+            out(f"{prm.name} = p[{prm.key!r}]")
+        if c.pattern == "all_to_all":
+            out("pre, post = rt.all_to_all(N_pre, N_post)")
+        elif c.pattern == "one_to_one":
+            out("pre, post = rt.one_to_one(N_pre, N_post)")
+        elif c.pattern == "indegree":
+            out(f"pre, post = rt.fixed_indegree(seed, {c.connect_stream}, N_pre, N_post, {c.indegree})")
+        elif c.p is not None and not ({s.name for s in c.p.free_symbols} & {"i", "j"}):
+            out(f"pre, post = rt.fixed_probability(seed, {c.connect_stream}, N_pre, N_post, {code(c.p)})")
+        else:
+            out(f"pre, post = rt.pairwise_probability(seed, {c.connect_stream}, N_pre, N_post, "
+                f"lambda i, j: {code(c.p)})")
+        if c.condition is not None:
+            out(f"keep = np.broadcast_to({code(c.condition, {'i': 'pre', 'j': 'post'})}, pre.shape)")
+            out("pre, post = pre[keep], post[keep]")
+        out("n_syn = pre.size")
+        out("i, j, syn = pre, post, np.arange(n_syn)")
+        for a in c.arrays:
+            _draws(out, a.draws, "0", "syn")
+            if a.dtype == "int":
+                out(f"{a.name} = np.broadcast_to({code(a.expr)}, (n_syn,)).astype(np.int64)")
+            else:
+                out(f"{a.name} = {_array(a.expr, 'n_syn')}")
+        delays = c.delay_array or f"np.full(n_syn, int({code(c.delay)}), dtype=np.int64)"
+        out(f"order, s['{c.name}_group_delay'], s['{c.name}_group_ptr'] = rt.delay_groups({delays}, pre, N_pre)")
+        out(f"s['{c.name}_pre'], s['{c.name}_post'] = pre[order], post[order]")
+        for a in c.arrays:
+            out(f"s[{a.name!r}] = {a.name}[order]")
+        if c.on_post:
+            out(f"s['{c.name}_by_post'] = np.argsort(post[order], kind='stable')")
+            out(f"s['{c.name}_post_ptr'] = rt.row_pointers(post[order][s['{c.name}_by_post']], N_post)")
+        for tr in c.traces:
+            size = "N_pre" if c.trace_side[tr.name] == "pre" else "N_post"
+            out(f"i = np.arange({size})")
+            _draws(out, tr.draws, "0", "i")
+            out(f"s[{tr.name!r}] = {_array(tr.expr, size)}")
+        out()
+
+    # ---- one step ------------------------------------------------------------------------------
+    def prologue(self) -> str:
+        out = Lines()
+        for pop in self.plan.populations:
+            out(f"# {pop.name}: parameters, constants of the {pop.method} scheme, state")
+            for prm in pop.params:
+                if prm.value is None:
+                    out(f"{prm.name} = s[{prm.name!r}]")
+                else:
+                    out(f"{prm.name} = p[{prm.key!r}]")
+            for a in pop.constants:
+                _assign(out, a)
+            for name in pop.state:
+                out(f"{name} = s[{name!r}]")
+            if pop.refractory is not None:
+                out(f"{pop.name}_ref = s['{pop.name}_ref']")
+                out(f"{pop.name}_ref_steps = int({code(pop.refractory)})")
+            if pop.inputs or any(d for d in pop.input_draws):
+                out(f"{pop.name}_index = np.arange({pop.size})")
+            for a in pop.inputs:
+                out(f"{a.name}_outside = self.inputs.get({a.name.replace(pop.name + '_', pop.name + '.', 1)!r})")
+        for src in self.plan.sources:
+            out(f"# input {src.name} ({src.kind})")
+            if src.kind == "poisson":
+                out(f"{src.name}_index = np.arange({src.size})")
+                out(f"{src.name}_p = {code(src.rate)} * dt  # spike probability per step")
+            else:
+                out(f"{src.name}_event_step = s['{src.name}_event_step']")
+                out(f"{src.name}_event_index = s['{src.name}_event_index']")
+        for c in self.plan.connections:
+            out(f"# {c.name}: {c.synapse}")
+            for prm in c.params:
+                out(f"{prm.name} = p[{prm.key!r}]")
+            for a in c.trace_constants + c.syn_constants:
+                _assign(out, a)
+            for name in ("pre", "post", "group_delay", "group_ptr"):
+                out(f"{c.name}_{name} = s['{c.name}_{name}']")
+            if c.on_post:
+                out(f"{c.name}_by_post = s['{c.name}_by_post']")
+                out(f"{c.name}_post_ptr = s['{c.name}_post_ptr']")
+            for name in c.state + [t.name for t in c.traces]:
+                out(f"{name} = s[{name!r}]")
+            if c.delay_array:
+                out(f"{c.delay_array} = s[{c.delay_array!r}]")
+            if c.linear is not None:
+                target, weight = c.linear
+                if weight.free_symbols & {symbol(n) for n in c.state}:
+                    out(f"{c.name}_weight = {code(weight)}  # what one spike adds, per synapse")
+                    if c.storage == "dense":  # all pairs, row after row
+                        out(f"{c.name}_weight = {c.name}_weight.reshape({c.n_pre}, {c.n_post})")
+        for name in self.sizes:
+            out(f"{name}_history = s['{name}_history']")
+        return out.text(2)
+
+    def loop(self) -> str:
+        out = Lines()
+        out("t = step * dt")
+        if any(p.inputs for p in self.plan.populations):
+            out("# 1. inputs take their value for this step")
+        for pop in self.plan.populations:
+            for d in pop.input_draws:
+                out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, {pop.name}_index)")
+            for a in pop.inputs:
+                out(f"{a.name} = {_array(a.expr, str(pop.size))} if {a.name}_outside is None "
+                    f"else rt.input_at({a.name}_outside, step, {pop.size})")
+        out("# 2. traces decay to this step; spikes whose delay ends now arrive")
+        for c in self.plan.connections:
+            for a in c.trace_decay:
+                _assign(out, a)
+            self.deliver(out, c)
+        out("# 3. integrate")
+        for pop in self.plan.populations:
+            if pop.refractory is not None:
+                out(f"{pop.name}_active = {pop.name}_ref == 0")
+            for a in pop.integrate:
+                _assign(out, a)
+            for c in self.plan.connections:
+                if c.target == pop.name:
+                    for a in c.syn_integrate:
+                        _assign(out, a)
+        out("if check:")
+        with out.indent():
+            for pop in self.plan.populations:
+                for v in pop.finite_check:
+                    out(f"self._check_finite({v}, {pop.name!r}, {v[len(pop.name) + 1:]!r}, step)")
+        out("# 4. spikes, resets, refractoriness; inputs emit")
+        for pop in self.plan.populations:
+            self.spikes(out, pop)
+        for src in self.plan.sources:
+            self.source(out, src)
+        post_events = [c for c in self.plan.connections if c.on_post]
+        if post_events:
+            out("# 5. effects of this step's postsynaptic spikes")
+            for c in post_events:
+                self.on_post(out, c)
+        out("# 6. record")
+        for name in self.sizes:
+            out(f"{name}_history[step % {name}_history.shape[0]] = {name}_spiked")
+        for k, m in enumerate(self.plan.monitors):
+            if m.kind == "spikes":
+                out(f"if {m.population}_spk.size:")
+                with out.indent():
+                    out(f"rec[{k}].append((step, {m.population}_spk))")
+            else:
+                sl = f"{m.start}:{m.stop}:{m.step}"
+                values = ", ".join(f"{q}[{sl}]" for q in m.qualified)
+                cond = f"step % {m.every} == 0" if m.every > 1 else None
+                if cond:
+                    out(f"if {cond}:")
+                    with out.indent():
+                        out(f"rec[{k}].append((step, np.stack([{values}])))")
+                else:
+                    out(f"rec[{k}].append((step, np.stack([{values}])))")
+        return out.text(3)
+
+    def spikes(self, out: Lines, pop: PopulationPlan) -> None:
+        name = pop.name
+        if pop.threshold is None:
+            out(f"{name}_spiked = np.zeros({pop.size}, dtype=bool)")
+            out(f"{name}_spk = np.zeros(0, dtype=np.int64)")
+            return
+        cond = code(pop.threshold)
+        out(f"{name}_spiked = {name + '_active & ' if pop.refractory is not None else ''}{cond}")
+        if pop.refractory is None:
+            out(f"{name}_spiked = np.broadcast_to({name}_spiked, ({pop.size},))")
+        out(f"{name}_spk = np.flatnonzero({name}_spiked)")
+        if pop.reset or pop.refractory is not None:
+            out(f"if {name}_spk.size:")
+            with out.indent():
+                for a in pop.reset:
+                    _assign(out, a)
+        if pop.refractory is not None:
+            out(f"{name}_ref = np.maximum({name}_ref - 1, 0)")
+            out(f"{name}_ref[{name}_spk] = {name}_ref_steps")
+
+    def source(self, out: Lines, src: SourcePlan) -> None:
+        name = src.name
+        if src.kind == "poisson":
+            out(f"{name}_spiked = rt.uniform(seed, {src.stream}, step, {name}_index) < {name}_p")
+            out(f"{name}_spk = np.flatnonzero({name}_spiked)")
+        else:
+            out(f"lo, hi = np.searchsorted({name}_event_step, [step, step + 1])")
+            out(f"{name}_spk = np.unique({name}_event_index[lo:hi])")
+            out(f"{name}_spiked = np.zeros({src.size}, dtype=bool)")
+            out(f"{name}_spiked[{name}_spk] = True")
+
+    def deliver(self, out: Lines, c: ConnectionPlan) -> None:
+        if not c.on_pre:
+            return
+        out(f"for d, ptr in zip({c.name}_group_delay, {c.name}_group_ptr):  # {c.name}")
+        with out.indent():
+            out(f"spk = np.flatnonzero({c.source}_history[(step - d) % {c.source}_history.shape[0]])")
+            out("if spk.size:")
+            with out.indent():
+                out("syn = rt.rows_of(ptr, spk)")
+                if c.linear is not None:
+                    target, weight = c.linear
+                    self.linear(out, c, target, weight)
+                else:
+                    self.events(out, c, c.on_pre, "pre")
+
+    def linear(self, out: Lines, c: ConnectionPlan, target: str, weight: sympy.Basic) -> None:
+        uses_state = bool({s.name for s in weight.free_symbols} & set(c.state))
+        if uses_state and c.storage == "dense":
+            out(f"{target} = {target} + {c.name}_weight[spk].sum(axis=0)")
+        elif uses_state:
+            out(f"{target} = {target} + np.bincount({c.name}_post[syn], weights={c.name}_weight[syn], "
+                f"minlength={c.n_post})")
+        else:
+            out(f"{target} = {target} + {code(weight)} * np.bincount({c.name}_post[syn], minlength={c.n_post})")
+
+    def events(self, out: Lines, c: ConnectionPlan, statements: list[EventStatement], event: str) -> None:
+        """on_pre / on_post statements over the active synapses ``syn`` of the spiking neurons ``spk``."""
+        out(f"pre, post = {c.name}_pre[syn], {c.name}_post[syn]")
+        for st in statements:
+            if st.side == event:  # once per spiking neuron
+                indexed = {n: "spk" for n, ix in c.indexed.items() if ix == event}
+                out(f"{st.target}[spk] = {code(st.expr, indexed)}")
+            elif st.side == "synapse":
+                out(f"{st.target}[syn] = {code(st.expr, c.indexed)}")
+            else:  # every synapse adds to its neuron on the other side
+                index = st.index
+                size = c.n_post if index == "post" else c.n_pre
+                value = code(st.expr, c.indexed)
+                sign = "-" if st.op == "-=" else "+"
+                if st.expr.free_symbols & {symbol(n) for n in c.indexed}:
+                    out(f"{st.target} = {st.target} {sign} np.bincount({index}, weights=np.broadcast_to({value}, syn.shape), "
+                        f"minlength={size})")
+                else:
+                    out(f"{st.target} = {st.target} {sign} {value} * np.bincount({index}, minlength={size})")
+
+    def on_post(self, out: Lines, c: ConnectionPlan) -> None:
+        out(f"spk = {c.target}_spk  # {c.name}")
+        out("if spk.size:")
+        with out.indent():
+            out(f"syn = {c.name}_by_post[rt.rows_of({c.name}_post_ptr, spk)]")
+            self.events(out, c, c.on_post, "post")
+
+    def epilogue(self) -> str:
+        out = Lines()
+        names = []
+        for pop in self.plan.populations:
+            names += pop.state
+            if pop.refractory is not None:
+                names.append(f"{pop.name}_ref")
+        for c in self.plan.connections:
+            names += c.state + [t.name for t in c.traces]
+        for name in names:
+            out(f"s[{name!r}] = {name}")
+        return out.text(2)
+
+    def context(self) -> dict:
+        plan = self.plan
+        params = {}
+        units = {}
+        for owner in plan.populations + plan.connections:
+            for prm in owner.params:
+                params[prm.key] = prm.value
+                units[prm.key] = prm.unit
+        return {
+            "plan": plan,
+            "params": params,
+            "units": units,
+            "sizes": self.sizes,
+            "populations": [p.name for p in plan.populations],
+            "sources": [s.name for s in plan.sources],
+            "event_sources": [s for s in plan.sources if s.kind == "events"],
+            "monitors": plan.monitors,
+            "finite": {p.name: p.finite_check for p in plan.populations},
+            "reset_code": self.reset(),
+            "prologue_code": self.prologue(),
+            "loop_code": self.loop(),
+            "epilogue_code": self.epilogue(),
+        }

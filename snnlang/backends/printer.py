@@ -1,0 +1,118 @@
+"""Expression printers: SymPy expressions of the plan to target code.
+
+One printer class per target dialect, each a handful of overrides of SymPy's
+own printers. Names are printed as the plan qualified them; a name read for
+a set of elements (the active synapses of an event) is printed indexed.
+"""
+from __future__ import annotations
+
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+
+class NumpyPrinter(NumPyPrinter):
+    """Vectorised NumPy: ``np.`` functions, ``np.where`` for conditions."""
+
+    def __init__(self, indexed: dict[str, str] | None = None):
+        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": True})
+        self.indexed = indexed or {}
+
+    def _module_format(self, fqn, register=True):
+        return fqn.replace("numpy.", "np.", 1) if fqn.startswith("numpy.") else fqn
+
+    def _print_Symbol(self, expr):
+        index = self.indexed.get(expr.name)
+        return f"{expr.name}[{index}]" if index else expr.name
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Integer(self, expr):
+        return str(int(expr))
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if exp == -1:
+            return f"1/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Mul'] + 1)}"
+        if exp == sympy.Rational(1, 2):
+            return f"np.sqrt({self._print(base)})"
+        if exp.is_Integer:
+            return f"{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Pow'] + 1)}**{int(exp)}"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Piecewise(self, expr):
+        *branches, (last, cond) = expr.args
+        out = self._print(last)
+        for value, c in reversed(branches):
+            out = f"np.where({self._print(c)}, {self._print(value)}, {out})"
+        return out
+
+    def _relational(self, expr, op):
+        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
+
+    def _print_StrictGreaterThan(self, expr):
+        return self._relational(expr, ">")
+
+    def _print_GreaterThan(self, expr):
+        return self._relational(expr, ">=")
+
+    def _print_StrictLessThan(self, expr):
+        return self._relational(expr, "<")
+
+    def _print_LessThan(self, expr):
+        return self._relational(expr, "<=")
+
+    def _print_Equality(self, expr):
+        return self._relational(expr, "==")
+
+    def _print_Unequality(self, expr):
+        return self._relational(expr, "!=")
+
+    def _print_And(self, expr):
+        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Not(self, expr):
+        return f"(~{self._print(expr.args[0])})"
+
+    def _print_BooleanTrue(self, expr):
+        return "True"
+
+    def _print_BooleanFalse(self, expr):
+        return "False"
+
+    def _print_Min(self, expr):
+        out = self._print(expr.args[0])
+        for a in expr.args[1:]:
+            out = f"np.minimum({out}, {self._print(a)})"
+        return out
+
+    def _print_Max(self, expr):
+        out = self._print(expr.args[0])
+        for a in expr.args[1:]:
+            out = f"np.maximum({out}, {self._print(a)})"
+        return out
+
+    def _print_Function(self, expr):
+        name = expr.func.__name__
+        args = ", ".join(self._print(a) for a in expr.args)
+        if name == "clip":
+            return f"np.clip({args})"
+        if name == "phi1":
+            return f"_phi1({args})"
+        return super()._print_Function(expr)
+
+    def _print_Exp1(self, expr):
+        return "np.e"
+
+    def _print_Pi(self, expr):
+        return "np.pi"
+
+
+def numpy_code(expr: sympy.Basic, indexed: dict[str, str] | None = None) -> str:
+    return NumpyPrinter(indexed).doprint(expr)

@@ -1,0 +1,395 @@
+"""Plan: the mathematics of a checked Model, decided once for every target.
+
+For each population: parameters (run-time values), initial values, the
+integration scheme and its update statements, spike condition, reset and
+refractoriness. For each connection: how it is built, stored and propagated,
+its delays, plasticity statements and traces. Randomness gets one stream per
+use, so every target draws the very same numbers.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import sympy
+
+from .. import __version__
+from ..diagnostics import Diagnostics, SpecError
+from ..dims import constant_value
+from ..functions import normal, rand, randn, symbol, uniform
+from ..model import Connection, Expr, Model, Network, NeuronModel, Number, Settings, SynapseModel
+from ..units import BaseUnit, format_dim
+from .integrate import DT, IntegrationError, integrate
+from .ir import (
+    ArrayInit, Assign, ConnectionPlan, Draw, EventStatement, MonitorPlan, Param, Plan,
+    PopulationPlan, SourcePlan,
+)
+
+I, J = symbol("i"), symbol("j")
+HALF = sympy.Rational(1, 2)
+
+
+def si(expr: sympy.Basic) -> sympy.Basic:
+    """The expression in plain SI numbers: base units replaced by 1."""
+    units = expr.atoms(BaseUnit)
+    return expr.xreplace({u: sympy.Integer(1) for u in units}) if units else expr
+
+
+def steps_of(duration: sympy.Basic) -> sympy.Basic:
+    """A duration as a whole number of steps, rounded to nearest."""
+    return sympy.floor(duration / DT + HALF)
+
+
+class Planner:
+    def __init__(self, model: Model, diags: Diagnostics):
+        self.model = model
+        self.diags = diags
+        self.stream = 0
+
+    def next_stream(self) -> int:
+        self.stream += 1
+        return self.stream
+
+    # ---- randomness ----------------------------------------------------------------
+    def draws(self, expr: sympy.Basic, prefix: str) -> tuple[sympy.Basic, list[Draw]]:
+        """Replace each random call by a per-element draw from its own stream."""
+        found: list[Draw] = []
+
+        def draw(kind: str) -> sympy.Symbol:
+            d = Draw(name=f"{prefix}_r{len(found) + 1}", kind=kind, stream=self.next_stream())
+            found.append(d)
+            return symbol(d.name)
+
+        def rewrite(e: sympy.Basic) -> sympy.Basic:
+            if e.func == rand:
+                return draw("uniform")
+            if e.func == randn:
+                return draw("normal")
+            if not e.args:
+                return e
+            args = [rewrite(a) for a in e.args]
+            if e.func == uniform:
+                return args[0] + (args[1] - args[0]) * draw("uniform")
+            if e.func == normal:
+                return args[0] + args[1] * draw("normal")
+            return e.func(*args)
+
+        return rewrite(expr), found
+
+    # ---- populations -------------------------------------------------------------------
+    def population(self, pop, neuron: NeuronModel) -> PopulationPlan:
+        name, N = pop.name, pop.size
+        local = {v.name: f"{name}_{v.name}" for v in neuron.variables()}
+        q = _qualifier(local, {"N": sympy.Integer(N)})
+        overrides = {o.name: o.value for o in pop.overrides}
+        aliases = _alias_map(neuron)
+
+        params: list[Param] = []
+        arrays: list[ArrayInit] = []
+        known: dict[str, sympy.Basic] = {}
+        for v in neuron.parameters:
+            expr = si(overrides.get(v.name, v.value).value)
+            value = _constant(expr.xreplace(known))
+            if value is not None:
+                known[symbol(v.name)] = sympy.Float(value)
+                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=_unit_of(v)))
+            else:
+                e, draws = self.draws(q(expr), local[v.name])
+                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=None, unit=_unit_of(v)))
+                arrays.append(ArrayInit(name=local[v.name], size="N", expr=e, draws=draws))
+        for v in neuron.state:
+            expr = si(overrides.get(v.name, v.value).value)
+            e, draws = self.draws(q(expr), local[v.name])
+            arrays.append(ArrayInit(name=local[v.name], size="N", expr=e, draws=draws))
+
+        inputs, input_draws = [], []
+        for v in neuron.inputs:
+            expr = si(overrides.get(v.name, v.value).value)
+            e, draws = self.draws(q(expr), local[v.name])
+            inputs.append(ArrayInit(name=local[v.name], size="N", expr=e, draws=draws))
+            input_draws += draws
+
+        param_names = {v.name for v in neuron.parameters}
+        state_names = [v.name for v in neuron.state]
+        gated: list[str] = []
+        constants: list[Assign] = []
+        statements: list[Assign] = []
+        refractory = None
+        if neuron.refractory is not None:
+            ref = si(neuron.refractory.value)
+            refractory = q(sympy.floor(ref + HALF) if neuron.refractory_in_steps else steps_of(ref))
+        active = f"{name}_active" if refractory is not None else None
+
+        if neuron.update:
+            method, reason = "update", "discrete update, as written"
+            for s in neuron.update:
+                expr = _apply_op(s.op, symbol(s.target), si(_expand_aliases(s.value.value, aliases)))
+                statements.append(Assign(local[s.target], q(expr), where=active))
+                if s.target not in gated and active:
+                    gated.append(local[s.target])
+        else:
+            odes = {o.var: si(_expand_aliases(o.rhs.value, aliases)) for o in neuron.odes}
+            try:
+                step = integrate(odes, param_names, {v.name for v in neuron.inputs} | (set(state_names) - set(odes)),
+                                 neuron.method, prefix="")
+            except IntegrationError as e:
+                self.diags.error(neuron.method_loc or neuron.loc, f"method {neuron.method} cannot integrate neuron "
+                                 f"'{neuron.name}': {e}")
+                raise SpecError(self.diags)
+            method, reason = step.method, step.reason
+            temp = {n: f"{name}_{n}" for n, _ in step.constants + step.statements}
+            qt = _qualifier({**local, **temp}, {"N": sympy.Integer(N)})
+            constants = [Assign(temp[n], qt(e)) for n, e in step.constants]
+            statements = [Assign(temp[n], qt(e)) for n, e in step.statements]
+            gated_vars = {o.var for o in neuron.odes if o.unless_refractory} if active else set()
+            for var, new in step.updates.items():
+                statements.append(Assign(local[var], symbol(temp[new]), where=active if var in gated_vars else None))
+                if var in gated_vars:
+                    gated.append(local[var])
+
+        threshold = q(si(_expand_aliases(neuron.threshold.value, aliases))) if neuron.threshold is not None else None
+        reset = [Assign(local[s.target], q(_apply_op(s.op, symbol(s.target), si(_expand_aliases(s.value.value, aliases)))),
+                        where=f"{name}_spiked") for s in neuron.reset]
+        finite = [local[v] for v in state_names]
+        return PopulationPlan(
+            name=name, neuron=neuron.name, size=N, params=params, arrays=arrays,
+            state=[local[v] for v in state_names], inputs=inputs, input_draws=input_draws,
+            constants=constants, integrate=statements, method=method, method_reason=reason,
+            threshold=threshold, reset=reset, refractory=refractory, gated=gated,
+            finite_check=finite, local=local)
+
+    # ---- inputs ----------------------------------------------------------------------
+    def source(self, inp) -> SourcePlan:
+        call = inp.spec
+        if inp.kind == "poisson":
+            rate = call.kwargs["rate"]
+            return SourcePlan(name=inp.name, kind="poisson", size=inp.size, rate=sympy.Float(rate.value),
+                              stream=self.next_stream())
+        if inp.kind == "spike_times":
+            times = [v.value for v in call.kwargs["times"].items]
+            indices = [int(v.value) for v in call.kwargs["indices"].items]
+            return SourcePlan(name=inp.name, kind="spike_times", size=inp.size, times=times, indices=indices)
+        return SourcePlan(name=inp.name, kind="events", size=inp.size,
+                          width=int(call.kwargs["width"].value), height=int(call.kwargs["height"].value))
+
+    # ---- connections -------------------------------------------------------------------
+    def connection(self, c: Connection, net: Network, sizes: dict, pops: dict) -> ConnectionPlan:
+        syn: SynapseModel = self.model.synapses[c.synapse]
+        name = c.name
+        local = {v.name: f"{name}_{v.name}" for v in syn.variables()}
+        pre_pop, post_pop = pops.get(c.source), pops.get(c.target)
+        side_names: dict[str, tuple[str, str]] = {}  # spec name -> (qualified, index)
+        for suffix, pp, index in (("_pre", pre_pop, "pre"), ("_post", post_pop, "post")):
+            if pp is not None:
+                for spec_name, qual in pp.local.items():
+                    side_names[spec_name + suffix] = (qual, index)
+        extra = {"N_pre": sympy.Integer(sizes[c.source]), "N_post": sympy.Integer(sizes[c.target])}
+        q = _qualifier({**local, **{k: v[0] for k, v in side_names.items()}}, extra)
+        overrides = {o.name: o.value for o in c.overrides}
+        aliases = {symbol(v.name): v.value.value for v in syn.aliases}
+
+        params: list[Param] = []
+        known: dict = {}
+        for v in syn.parameters:
+            expr = si(overrides.get(v.name, v.value).value)
+            value = _constant(expr.xreplace(known))
+            if value is None:
+                self.diags.error(overrides[v.name].loc if v.name in overrides else v.loc,
+                                 f"synapse parameter '{v.name}' must be a constant; make it a state variable "
+                                 "to give each synapse its own value")
+                raise SpecError(self.diags)
+            known[symbol(v.name)] = sympy.Float(value)
+            params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=_unit_of(v)))
+        arrays: list[ArrayInit] = []
+        for v in syn.state:
+            expr = si(overrides.get(v.name, v.value).value)
+            e, draws = self.draws(q(expr), local[v.name])
+            arrays.append(ArrayInit(name=local[v.name], size="n_syn", expr=e, draws=draws))
+
+        delay_expr: Optional[sympy.Basic] = None
+        delay_array = None
+        if c.delay is not None:
+            d = si(c.delay.value)
+            steps = sympy.Max(1, steps_of(d))
+            if d.free_symbols - {DT} or d.has(uniform, normal, rand, randn):
+                e, draws = self.draws(q(steps), f"{name}_delay")
+                delay_array = f"{name}_delay"
+                arrays.append(ArrayInit(name=delay_array, size="n_syn", expr=e, draws=draws, dtype="int"))
+            else:
+                delay_expr = steps
+        if delay_expr is None and delay_array is None:
+            delay_expr = sympy.Integer(1)
+
+        traces, trace_side = [], {}
+        for v in syn.pre + syn.post:
+            side = v.kind
+            size = "N_pre" if side == "pre" else "N_post"
+            e, draws = self.draws(q(si(v.value.value)), local[v.name])
+            traces.append(ArrayInit(name=local[v.name], size=size, expr=e, draws=draws))
+            trace_side[local[v.name]] = side
+        trace_constants, trace_decay = self._odes(syn.pre_odes + syn.post_odes, syn, local, q, aliases, name, "trace")
+        syn_constants, syn_integrate = self._odes(syn.odes, syn, local, q, aliases, name, "syn")
+
+        indexed: dict[str, str] = {}
+        for v in syn.state:
+            indexed[local[v.name]] = "syn"
+        for v in syn.pre:
+            indexed[local[v.name]] = "pre"
+        for v in syn.post:
+            indexed[local[v.name]] = "post"
+        for spec_name, (qual, index) in side_names.items():
+            indexed[qual] = index
+        if delay_array:
+            indexed[delay_array] = "syn"
+
+        on_pre = [self._event(s, "pre", syn, local, side_names, q, aliases) for s in syn.on_pre]
+        on_post = [self._event(s, "post", syn, local, side_names, q, aliases) for s in syn.on_post]
+        linear = None
+        plastic = bool(on_post or syn_integrate or any(e.side != "target" for e in on_pre))
+        if len(on_pre) == 1 and on_pre[0].side == "target" and on_pre[0].op in ("+=", "-=") and not plastic:
+            stmt = on_pre[0]
+            uses = {s.name for s in stmt.expr.free_symbols}
+            if all(indexed.get(u) in (None, "syn") for u in uses):
+                weight = stmt.expr if stmt.op == "+=" else -stmt.expr
+                linear = (stmt.target, weight)
+
+        storage = "dense" if c.pattern == "all_to_all" and c.condition is None else "csr"
+        p = q(si(c.p.value)) if c.p is not None else None
+        cond = q(si(c.condition.value)) if c.condition is not None else None
+        return ConnectionPlan(
+            name=name, source=c.source, target=c.target, n_pre=sizes[c.source], n_post=sizes[c.target],
+            synapse=syn.name, pattern=c.pattern, p=p, indegree=c.indegree, condition=cond,
+            connect_stream=self.next_stream(), storage=storage, params=params, arrays=arrays,
+            state=[local[v.name] for v in syn.state], traces=traces, trace_side=trace_side,
+            trace_constants=trace_constants, trace_decay=trace_decay, syn_constants=syn_constants,
+            syn_integrate=syn_integrate, delay=delay_expr, delay_array=delay_array, max_delay=0,
+            linear=linear, on_pre=on_pre, on_post=on_post, indexed=indexed, local=local)
+
+    def _odes(self, odes, syn, local, q, aliases, name, kind) -> tuple[list[Assign], list[Assign]]:
+        if not odes:
+            return [], []
+        system = {o.var: si(_expand_aliases(o.rhs.value, aliases)) for o in odes}
+        param_names = {v.name for v in syn.parameters}
+        try:
+            step = integrate(system, param_names, set(), syn.method if kind == "syn" else None, prefix=f"{kind}_")
+        except IntegrationError as e:
+            self.diags.error(syn.method_loc or syn.loc, f"cannot integrate the equations of synapse '{syn.name}': {e}")
+            raise SpecError(self.diags)
+        temp = {n: f"{name}_{n}" for n, _ in step.constants + step.statements}
+        qt = _qualifier({**local, **temp}, {})
+        constants = [Assign(temp[n], qt(e)) for n, e in step.constants]
+        statements = [Assign(temp[n], qt(e)) for n, e in step.statements]
+        statements += [Assign(local[var], symbol(temp[new])) for var, new in step.updates.items()]
+        return constants, statements
+
+    def _event(self, s, event: str, syn: SynapseModel, local, side_names, q, aliases) -> EventStatement:
+        """Classify one on_pre / on_post statement by what it writes."""
+        expr = q(si(_expand_aliases(_apply_op(s.op, symbol(s.target), s.value.value), aliases)))
+        value = q(si(_expand_aliases(s.value.value, aliases)))
+        kinds = {v.name: v.kind for v in syn.variables()}
+        kind = kinds.get(s.target)
+        if kind == "state":
+            return EventStatement(side="synapse", target=local[s.target], index="syn", op="=", expr=expr)
+        if kind in ("pre", "post"):
+            target, side = local[s.target], kind
+        else:
+            target, index = side_names[s.target]
+            side = index
+        if side == event:  # a variable of the neuron that spiked: once per spike
+            return EventStatement(side=side, target=target, index=side, op="=", expr=expr)
+        # The other side: every synapse adds to its neuron (a scatter).
+        if s.op not in ("+=", "-="):
+            self.diags.error(s.loc, f"'{s.target}' belongs to the {side}synaptic neuron: in {'on_' + event} it can "
+                                    "only be changed with += or -=, once per synapse")
+            raise SpecError(self.diags)
+        return EventStatement(side="target", target=target, index=side, op=s.op, expr=value)
+
+    # ---- the network ---------------------------------------------------------------------
+    def plan(self, net: Network, sim: Optional[Settings]) -> Plan:
+        settings = sim.values if sim else {}
+        discrete = all(self.model.neurons[p.neuron].discrete for p in net.populations) and bool(net.populations)
+        dt = _number(settings.get("dt"), 1e-3 if discrete else 1e-4)
+        if "steps" in settings:
+            steps = int(_number(settings["steps"], 1))
+        else:
+            steps = int(round(_number(settings.get("duration"), 1.0 if not discrete else 0.1) / dt))
+        seed = int(_number(settings.get("seed"), 0))
+        pops = [self.population(p, self.model.neurons[p.neuron]) for p in net.populations]
+        by_name = {p.name: p for p in pops}
+        sources = [self.source(i) for i in net.inputs]
+        sizes = {p.name: p.size for p in pops} | {s.name: s.size for s in sources}
+        conns = [self.connection(c, net, sizes, by_name) for c in net.connections]
+        monitors = []
+        for m in net.monitors:
+            size = sizes[m.population]
+            every = 1
+            if m.every is not None:
+                every = max(1, int(round(float(si(m.every.value)) / dt)))
+            pop = by_name.get(m.population)
+            monitors.append(MonitorPlan(
+                kind=m.kind, population=m.population, variables=list(m.variables),
+                qualified=[pop.local[v] for v in m.variables] if pop else [],
+                start=m.start or 0, stop=min(size, m.stop if m.stop is not None else size), step=m.step or 1,
+                every=every))
+        history = {n: 1 for n in sizes}
+        return Plan(network=net.name, spec=self.model.source, spec_hash=self.model.spec_hash, version=__version__,
+                    dt=dt, steps=steps, seed=seed, populations=pops, sources=sources, connections=conns,
+                    monitors=monitors, history=history, discrete=discrete)
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+def _qualifier(local: dict[str, str], values: dict[str, sympy.Basic]):
+    mapping = {symbol(k): symbol(v) for k, v in local.items()}
+    mapping.update({symbol(k): v for k, v in values.items()})
+
+    def q(expr: sympy.Basic) -> sympy.Basic:
+        return expr.xreplace(mapping)
+
+    return q
+
+
+def _alias_map(neuron: NeuronModel) -> dict:
+    return {symbol(v.name): v.value.value for v in neuron.aliases}
+
+
+def _expand_aliases(expr: sympy.Basic, aliases: dict) -> sympy.Basic:
+    for _ in range(len(aliases) + 1):
+        new = expr.xreplace(aliases)
+        if new == expr:
+            return expr
+        expr = new
+    return expr
+
+
+def _apply_op(op: str, target: sympy.Basic, value: sympy.Basic) -> sympy.Basic:
+    return {"=": value, "+=": target + value, "-=": target - value, "*=": target * value, "/=": target / value}[op]
+
+
+def _constant(expr: sympy.Basic) -> Optional[float]:
+    if expr.free_symbols or expr.has(uniform, normal, rand, randn):
+        return None
+    try:
+        return float(expr)
+    except (TypeError, ValueError):
+        return None
+
+
+def _number(value, default: float) -> float:
+    return value.value if isinstance(value, Number) else default
+
+
+def _unit_of(v) -> str:
+    found = constant_value(v.value.value) if not v.value.value.free_symbols - v.value.value.atoms(BaseUnit) else None
+    return format_dim(found[1]) if found else ""
+
+
+def make_plan(model: Model, network: Optional[str] = None, diags: Optional[Diagnostics] = None) -> Plan:
+    """The plan of one network of a checked model (the simulated one by default)."""
+    diags = diags or Diagnostics()
+    if network is None:
+        candidates = list(model.simulations) or list(model.networks)
+        if not candidates:
+            raise ValueError("the spec defines no network")
+        network = candidates[0]
+    net = model.networks[network]
+    return Planner(model, diags).plan(net, model.simulations.get(network))

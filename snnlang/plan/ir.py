@@ -1,0 +1,166 @@
+"""The Plan: what every target executes, decided once.
+
+Plain data. Expressions are SymPy over *qualified* names (``exc_v``,
+``exc_exc_w``), so a backend prints them as they are. Indexed names in event
+code (a synapse variable read for the active synapses) are listed in
+``ConnectionPlan.indexed``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import sympy
+
+#: The order of one time step, shared by every target (docs/semantics.md).
+STEP_ORDER = (
+    "inputs: input variables take their value for this step",
+    "traces: pre/post traces decay to this step; spikes whose delay ends now are delivered (on_pre)",
+    "integrate: continuous state advances by dt (refractory-gated variables held)",
+    "spikes: spike conditions tested, resets applied, refractoriness started; sources emit",
+    "on_post: effects of this step's postsynaptic spikes",
+    "record: monitors sample",
+)
+
+
+@dataclass
+class Draw:
+    """A random number per element: ``uniform`` in [0, 1) or standard ``normal``."""
+
+    name: str
+    kind: str  # "uniform" | "normal"
+    stream: int
+
+
+@dataclass
+class Assign:
+    target: str
+    expr: sympy.Basic
+    where: Optional[str] = None  # only where this boolean array is true; elsewhere unchanged
+
+
+@dataclass
+class ArrayInit:
+    """An array filled at reset: per neuron, per synapse."""
+
+    name: str
+    size: str  # a size expression of the generated code: "N", "n_syn"
+    expr: sympy.Basic
+    draws: list[Draw] = field(default_factory=list)
+    dtype: str = "float"
+
+
+@dataclass
+class Param:
+    key: str  # "exc.tau_m", as users set it
+    name: str  # qualified name in generated code
+    value: Optional[float]  # SI default; None when given per element (an ArrayInit)
+    unit: str
+
+
+@dataclass
+class PopulationPlan:
+    name: str
+    neuron: str
+    size: int
+    params: list[Param]
+    arrays: list[ArrayInit]  # state and per-neuron parameters, at reset
+    state: list[str]  # qualified names of state variables (saved, monitored)
+    inputs: list[ArrayInit]  # evaluated every step (external value)
+    input_draws: list[Draw]
+    constants: list[Assign]  # once a run, from parameters and dt
+    integrate: list[Assign]  # every step
+    method: str
+    method_reason: str
+    threshold: Optional[sympy.Basic]
+    reset: list[Assign]
+    refractory: Optional[sympy.Basic]  # refractory period in steps (expression of params, dt)
+    gated: list[str]  # variables held while refractory
+    finite_check: list[str]  # variables checked for NaN / overflow
+    local: dict[str, str]  # spec name -> qualified name
+
+
+@dataclass
+class SourcePlan:
+    name: str
+    kind: str  # poisson | spike_times | events
+    size: int
+    rate: Optional[sympy.Basic] = None  # poisson, in Hz (may use i)
+    stream: int = 0
+    times: list[float] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+
+
+@dataclass
+class EventStatement:
+    side: str  # "synapse": per active synapse; "pre"/"post": per spiking neuron; "target": scatter to neurons
+    target: str  # qualified name
+    index: str  # "syn", "pre", "post"
+    op: str
+    expr: sympy.Basic
+
+
+@dataclass
+class ConnectionPlan:
+    name: str
+    source: str
+    target: str
+    n_pre: int
+    n_post: int
+    synapse: str
+    pattern: str  # all_to_all | one_to_one | probability | indegree
+    p: Optional[sympy.Basic]  # probability (may use i, j)
+    indegree: Optional[int]
+    condition: Optional[sympy.Basic]  # on i, j
+    connect_stream: int
+    storage: str  # "dense" or "csr"
+    params: list[Param]
+    arrays: list[ArrayInit]  # per-synapse state, per-synapse delays
+    state: list[str]
+    traces: list[ArrayInit]  # per-neuron pre/post traces (reset)
+    trace_side: dict[str, str]  # trace name -> "pre" | "post"
+    trace_constants: list[Assign]
+    trace_decay: list[Assign]  # every step, before delivery
+    syn_constants: list[Assign]
+    syn_integrate: list[Assign]
+    delay: Optional[sympy.Basic]  # homogeneous delay in steps, or None when per synapse
+    delay_array: Optional[str]  # name of the per-synapse delay array
+    max_delay: int  # steps, for the spike history
+    linear: Optional[tuple[str, sympy.Basic]]  # fast path: (target array, weight per synapse)
+    on_pre: list[EventStatement]
+    on_post: list[EventStatement]
+    indexed: dict[str, str]  # qualified name -> index it is read with in event code
+    local: dict[str, str]
+
+
+@dataclass
+class MonitorPlan:
+    kind: str  # spikes | state
+    population: str
+    variables: list[str]  # spec names
+    qualified: list[str]
+    start: int
+    stop: int
+    step: int
+    every: int  # in steps
+
+
+@dataclass
+class Plan:
+    network: str
+    spec: str
+    spec_hash: str
+    version: str
+    dt: float
+    steps: int
+    seed: int
+    populations: list[PopulationPlan]
+    sources: list[SourcePlan]
+    connections: list[ConnectionPlan]
+    monitors: list[MonitorPlan]
+    history: dict[str, int]  # population or source -> spike history length in steps
+    step_order: tuple[str, ...] = STEP_ORDER
+    discrete: bool = False
+    notes: list[str] = field(default_factory=list)
