@@ -101,7 +101,10 @@ class Checker:
             scope.add(v.name, None, v.kind)
         for v in variables:
             if v.kind != "alias":
-                scope.dims[v.name] = self.dim_of(v.value, scope)
+                found = self.dim_of(v.value, scope)
+                if found is None and v.value.value == 0:  # a bare 0 declares a pure number; 0 mV a voltage
+                    found = DIMENSIONLESS
+                scope.dims[v.name] = found
         resolving: list[str] = []
 
         def resolve(name: str) -> Optional[Dim]:
@@ -297,7 +300,7 @@ class Checker:
                 self.diags.error(ode.loc, f"d{ode.var}/dt: '{ode.var}' is not a synapse state variable or trace")
                 continue
             self.expect(ode.rhs, scope, None if want is None else dim_add(want, PER_SECOND), f"d{ode.var}/dt")
-        self._side_names(syn, scope, c, pops)
+        self._side_names(syn, scope, c, pops, sources)
         writable = ("state", "pre", "post", "state_post", "input_post", "state_pre")
         for s in syn.on_pre:
             self.statement(s, scope, writable, "on_pre")
@@ -323,18 +326,18 @@ class Checker:
             return None
         return self.neuron_dims.get(pop.neuron)
 
-    def _side_names(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict) -> None:
+    def _side_names(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict, sources: set[str]) -> None:
         """A ``_post`` or ``_pre`` name the neuron on that side does not have."""
         exprs = [v.value for v in syn.variables()] + [o.rhs for o in syn.odes + syn.pre_odes + syn.post_odes]
         stmts = syn.on_pre + syn.on_post
         exprs += [s.value for s in stmts]
         for e in exprs:
             for name, loc in e.names.items():
-                self._side_name(name, loc, scope, c, pops)
+                self._side_name(name, loc, scope, c, pops, sources)
         for s in stmts:
-            self._side_name(s.target, s.loc, scope, c, pops)
+            self._side_name(s.target, s.loc, scope, c, pops, sources)
 
-    def _side_name(self, name: str, loc: Loc, scope: Scope, c: Connection, pops: dict) -> None:
+    def _side_name(self, name: str, loc: Loc, scope: Scope, c: Connection, pops: dict, sources: set[str]) -> None:
         if name in scope.kinds:
             return
         for suffix, pop_name in (("_pre", c.source), ("_post", c.target)):
@@ -342,10 +345,11 @@ class Checker:
                 pop = pops.get(pop_name)
                 base = name[: -len(suffix)]
                 if pop is None:
-                    self.diags.error(loc, f"'{name}': '{pop_name}' is not a population of neurons, it has no '{base}'")
-                else:
-                    neuron = self.neuron_dims.get(pop.neuron)
-                    options = list(neuron.kinds) if neuron else []
+                    if pop_name in sources:  # an input; an unknown population is reported once, at the connection
+                        self.diags.error(loc, f"'{name}': '{pop_name}' is an input, not a population of neurons; "
+                                              f"it has no '{base}'")
+                elif pop.neuron in self.neuron_dims:  # else the unknown neuron model is reported
+                    options = list(self.neuron_dims[pop.neuron].kinds)
                     self.diags.error(loc, f"'{name}': neuron '{pop.neuron}' of population '{pop_name}' has no variable '{base}'"
                                      + did_you_mean(base, options))
                 scope.add(name, None, "error")

@@ -22,9 +22,32 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schema", help="print the JSON schema of the model (IR)")
     p.set_defaults(func=cmd_schema)
 
+    p = sub.add_parser("build", help="generate a standalone simulator package")
+    p.add_argument("spec", type=Path)
+    p.add_argument("--target", default="numpy", choices=["numpy"], help="the runtime the package uses")
+    p.add_argument("-o", "--out", type=Path, required=True, help="folder of the package (replaced only on success)")
+    p.add_argument("--network", help="which network, if the spec has several")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("run", help="build (cached), simulate, and write spikes, a summary and plots")
+    p.add_argument("spec", type=Path)
+    p.add_argument("-o", "--out", type=Path, help="run folder (default: runs/<spec name>)")
+    p.add_argument("--target", default="numpy", choices=["numpy"])
+    p.add_argument("--duration", help="model time, e.g. 2s or 500ms (default: the spec's)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter value, e.g. tau_m=10ms or exc.tau_m=10ms (repeatable)")
+    p.add_argument("--weights", type=Path, help="an .npz of synaptic state arrays to load before running")
+    p.set_defaults(func=cmd_run)
+
     args = parser.parse_args(argv)
+    from .diagnostics import SpecError
+
     try:
         return args.func(args)
+    except SpecError as e:
+        print(e.diagnostics.render(), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -58,6 +81,47 @@ def cmd_schema(args) -> int:
     from .model import Model
 
     print(json.dumps(Model.model_json_schema(), indent=2))
+    return 0
+
+
+def cmd_build(args) -> int:
+    import time
+
+    from .build import build
+
+    start = time.perf_counter()
+    plan = build(args.spec, args.out, args.target, args.network)
+    elapsed = time.perf_counter() - start
+    print(f"built {args.out} ({args.target}) from {args.spec}: network '{plan.network}', "
+          f"{len(plan.populations)} populations, {len(plan.connections)} connections, in {elapsed:.2f} s")
+    for pop in plan.populations:
+        print(f"  {pop.name}: {pop.size} x {pop.neuron}, {pop.method_reason}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .run import parse_setting, run
+
+    duration = None
+    if args.duration is not None:
+        try:
+            _, duration, dim = parse_setting(f"duration={args.duration}")
+        except ValueError:
+            dim = None
+        if dim != (0, 0, 1, 0, 0, 0, 0):
+            print(f"snnlang run: --duration {args.duration!r} is not a time such as 2s or 500ms", file=sys.stderr)
+            return 2
+    out = args.out or Path("runs") / args.spec.stem
+    try:
+        summary = run(args.spec, out, duration=duration, seed=args.seed, settings=tuple(args.settings),
+                      target=args.target, weights=args.weights, progress=sys.stderr.isatty())
+    except (ValueError, KeyError) as e:
+        print(f"snnlang run: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    print(f"{summary['network']}: {summary['steps']} steps of {summary['dt'] * 1e3:g} ms in {summary['run_s']:.2f} s "
+          f"(build {summary['build_s']:.2f} s), {summary['synops']} synaptic events -> {out}")
+    for name, pop in summary["populations"].items():
+        print(f"  {name}: {pop['n']} neurons, {pop['spikes']} spikes, {pop['rate_hz']:.2f} Hz")
     return 0
 
 

@@ -49,6 +49,8 @@ def dimension(expr: sympy.Basic, dim_of: DimOf) -> Optional[Dim]:
     if isinstance(expr, sympy.Mul):
         out = DIMENSIONLESS
         for a in expr.args:
+            if a.is_Number:  # a coefficient; also the zero of a zero quantity such as 0 mV
+                continue
             d = dimension(a, dim_of)
             if d is None:
                 return None

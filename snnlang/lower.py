@@ -432,6 +432,12 @@ class Lowering:
                 return Call(name=str(func.children[0]), args=tuple(pos), kwargs=kw, loc=loc)
         self.scope = set()
         expr = self.expr_of(tree)
+        if isinstance(expr.value, sympy.Tuple):  # a list with a unit: [1, 2, 3] ms
+            return ListValue(items=tuple(self._constant(Expr(value=item, loc=loc)) for item in expr.value.args), loc=loc)
+        return self._constant(expr)
+
+    def _constant(self, expr: Expr) -> Value:
+        loc = expr.loc
         try:
             found = constant_value(expr.value)
         except DimensionError as e:
@@ -486,8 +492,8 @@ class Lowering:
             self.diags.error(self.loc(unit_tok), f"unknown unit '{unit_tok}'" + did_you_mean(str(unit_tok), units.unit_names()))
             return Poison("error")
         if isinstance(magnitude, lark.Token):
-            return self._number(magnitude) * unit
-        return sympy.Tuple(*[item * unit for item in self.expr(magnitude).args])
+            return _times_unit(self._number(magnitude), unit)
+        return sympy.Tuple(*[_times_unit(item, unit) for item in self.expr(magnitude).args])
 
     def x_name(self, tree) -> sympy.Basic:
         token = tree.children[0]
@@ -515,6 +521,8 @@ class Lowering:
     def x_binop(self, tree) -> sympy.Basic:
         left, op, right = tree.children
         a, b = _numeric(self.expr(left)), _numeric(self.expr(right))
+        if _is_zero_quantity(a) or _is_zero_quantity(b):
+            return self._zero_binop(a, str(op), b, op)
         if op == "+":
             return a + b
         if op == "-":
@@ -526,19 +534,38 @@ class Lowering:
             return Poison("error")
         return a / b
 
+    def _zero_binop(self, a: sympy.Basic, op: str, b: sympy.Basic, op_tok) -> sympy.Basic:
+        """Arithmetic with ``0 mV`` that keeps the zero's unit where it still says something:
+        ``0 mV/ms`` is a zero in V/s, ``v + 0 ms`` a sum the checker can reject."""
+        if op == "+":
+            return sympy.Add(a, b, evaluate=False)
+        if op == "-":
+            return sympy.Add(a, b if _is_zero_quantity(b) else -b, evaluate=False)
+        if _is_zero_quantity(b) and op == "/":
+            self.diags.error(self.loc(op_tok), "division by zero")
+            return Poison("error")
+        zero, other = (a, b) if _is_zero_quantity(a) else (b, a)
+        if not _is_constant(other):
+            return a * b if op == "*" else a / b
+        unit = zero.args[1] * other if op == "*" else zero.args[1] / other
+        return _times_unit(sympy.S.Zero, unit)
+
     def x_unary(self, tree) -> sympy.Basic:
         op, operand = tree.children
         value = _numeric(self.expr(operand))
-        return -value if op == "-" else value
+        return -value if op == "-" and not _is_zero_quantity(value) else value
 
     def x_pow(self, tree) -> sympy.Basic:
         base, exponent = (_numeric(self.expr(c)) for c in tree.children)
         if exponent.is_Number and abs(exponent) > _MAX_EXPONENT:
             self.diags.error(self.loc(tree.children[1]), f"exponent {exponent} is too large (at most {_MAX_EXPONENT})")
             return Poison("error")
-        if base == 0 and exponent.is_Number and exponent < 0:
+        zero = base == 0 or _is_zero_quantity(base)
+        if zero and exponent.is_Number and exponent < 0:
             self.diags.error(self.loc(tree), "division by zero")
             return Poison("error")
+        if _is_zero_quantity(base) and exponent.is_Number and exponent > 0:
+            return _times_unit(sympy.S.Zero, base.args[1] ** exponent)
         return base ** exponent
 
     def x_compare(self, tree) -> sympy.Basic:
@@ -596,6 +623,24 @@ class Lowering:
             self.diags.error(self.loc(token), f"'{name}': names starting or ending with '__' are reserved")
             return False
         return True
+
+
+def _times_unit(magnitude: sympy.Basic, unit: sympy.Basic) -> sympy.Basic:
+    """``magnitude * unit``; a zero keeps its unit (SymPy would fold ``0 * mV`` to 0), so that
+    the checker reads ``0 nA`` as a current. Replacing the base units by 1, as the plan
+    does, folds it to 0."""
+    if magnitude == 0 and not isinstance(magnitude, Poison) and unit.free_symbols:
+        return sympy.Mul(sympy.S.Zero, unit, evaluate=False)
+    return magnitude * unit
+
+
+def _is_zero_quantity(value: sympy.Basic) -> bool:
+    return isinstance(value, sympy.Mul) and len(value.args) == 2 and value.args[0] is sympy.S.Zero
+
+
+def _is_constant(value: sympy.Basic) -> bool:
+    """A number or a product of units: no names, no Poison."""
+    return not (value.free_symbols - value.atoms(units.BaseUnit)) and not isinstance(value, (sympy.Tuple,))
 
 
 def _numeric(value: sympy.Basic) -> sympy.Basic:

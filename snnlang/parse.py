@@ -48,8 +48,32 @@ def _describe(p: lark.Lark, name: str) -> str:
     return name.lower()
 
 
-def _expected(p: lark.Lark, names) -> str:
-    items = sorted({_describe(p, n) for n in names})
+#: Tokens that can start an expression, and tokens that can continue one.
+_STARTS = {"ADDOP", "NAME", "NUMBER", "INT", "LPAR", "LSQB", "STRING", "NOT"}
+_OPERATORS = {"ADDOP", "MULOP", "COMPARE", "AND", "OR", "__ANON_1", "DOT", "LPAR", "LSQB"}
+#: Characters people carry over from other languages.
+_HINTS = {"^": " (a power is written **)", "&": " (write 'and')", "|": " (write 'or')",
+          "!": " (write 'not', or != for 'not equal')", "'": " (a string is written in double quotes)"}
+
+
+def _expected(p: lark.Lark, error: UnexpectedInput, names) -> str:
+    """``; expected X, Y or Z``: the tokens that would let the parse go on."""
+    parser_state = getattr(error, "interactive_parser", None)
+    if parser_state is not None:
+        try:  # exact where the LALR tables merge states (their 'expected' sets are supersets)
+            names = parser_state.accepts()
+        except Exception:  # noqa: BLE001 - a diagnostic must not fail; keep Lark's set
+            pass
+    names = set(names)
+    items = set()
+    if {"NUMBER", "INT", "LPAR"} <= names:
+        items.add("an expression")
+        names -= _STARTS
+    if {"MULOP", "COMPARE"} <= names:
+        items.add("an operator")
+        names -= _OPERATORS
+    items |= {_describe(p, n) for n in names}
+    items = sorted(items)
     if not items:
         return ""
     if len(items) == 1:
@@ -59,9 +83,9 @@ def _expected(p: lark.Lark, names) -> str:
 
 def _token_text(token: lark.Token) -> str:
     if token.type == "$END":
-        return "the end of the file"
+        return "end of file"
     if token.type == "_NL":
-        return "a new line"
+        return "new line"
     return f"'{token}'"
 
 
@@ -78,16 +102,19 @@ def parse(text: str, file: str, diags: Diagnostics) -> lark.Tree | None:
         if token.type == "$END":
             line, column = _end_position(text)
         diags.error(Loc(file=file, line=line, column=column),
-                    f"syntax error: unexpected {_token_text(token)}{_expected(p, e.expected)}")
+                    f"syntax error: unexpected {_token_text(token)}{_expected(p, e, e.expected)}")
     except UnexpectedCharacters as e:
         char = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
-        shown = repr(char) if not char.isprintable() or char in "'\"" else f"'{char}'"
-        diags.error(Loc(file=file, line=e.line, column=e.column),
-                    f"syntax error: unexpected character {shown}{_expected(p, e.allowed)}")
+        loc = Loc(file=file, line=e.line, column=e.column)
+        if char == '"':
+            diags.error(loc, "syntax error: a string must end with '\"' on the same line")
+        else:
+            shown = repr(char) if not char.isprintable() or char in "'\"" else f"'{char}'"
+            diags.error(loc, f"syntax error: unexpected character {shown}{_HINTS.get(char, '')}{_expected(p, e, e.allowed)}")
     except UnexpectedEOF as e:
         line, column = _end_position(text)
         diags.error(Loc(file=file, line=line, column=column),
-                    f"syntax error: unexpected end of file{_expected(p, e.expected)}")
+                    f"syntax error: unexpected end of file{_expected(p, e, e.expected)}")
     except UnexpectedInput as e:  # any other parse failure Lark reports
         diags.error(Loc(file=file, line=getattr(e, "line", 1) or 1, column=getattr(e, "column", 1) or 1),
                     "syntax error")
@@ -95,5 +122,7 @@ def parse(text: str, file: str, diags: Diagnostics) -> lark.Tree | None:
 
 
 def _end_position(text: str) -> tuple[int, int]:
-    lines = text.split("\n")
+    """Just after the last character that is not white space (where the missing part belongs)."""
+    body = text.rstrip()
+    lines = body.split("\n")
     return len(lines), len(lines[-1]) + 1

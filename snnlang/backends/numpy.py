@@ -208,6 +208,7 @@ class NumpyEmitter:
                         out(f"{c.name}_weight = {c.name}_weight.reshape({c.n_pre}, {c.n_post})")
         for name in self.sizes:
             out(f"{name}_history = s['{name}_history']")
+        out("synops = self.synops")
         return out.text(2)
 
     def loop(self) -> str:
@@ -311,6 +312,7 @@ class NumpyEmitter:
             out("if spk.size:")
             with out.indent():
                 out("syn = rt.rows_of(ptr, spk)")
+                out("synops += syn.size")
                 if c.linear is not None:
                     target, weight = c.linear
                     self.linear(out, c, target, weight)
@@ -352,6 +354,7 @@ class NumpyEmitter:
         out("if spk.size:")
         with out.indent():
             out(f"syn = {c.name}_by_post[rt.rows_of({c.name}_post_ptr, spk)]")
+            out("synops += syn.size")
             self.events(out, c, c.on_post, "post")
 
     def epilogue(self) -> str:
@@ -365,6 +368,7 @@ class NumpyEmitter:
             names += c.state + [t.name for t in c.traces]
         for name in names:
             out(f"s[{name!r}] = {name}")
+        out("self.synops = synops")
         return out.text(2)
 
     def context(self) -> dict:
@@ -374,7 +378,7 @@ class NumpyEmitter:
         for owner in plan.populations + plan.connections:
             for prm in owner.params:
                 params[prm.key] = prm.value
-                units[prm.key] = prm.unit
+                units[prm.key] = prm.unit or "1 (dimensionless)"
         return {
             "plan": plan,
             "params": params,

@@ -14,10 +14,10 @@ import sympy
 
 from .. import __version__
 from ..diagnostics import Diagnostics, SpecError
-from ..dims import constant_value
+from ..dims import DimensionError, dimension
 from ..functions import normal, rand, randn, symbol, uniform
 from ..model import Connection, Expr, Model, Network, NeuronModel, Number, Settings, SynapseModel
-from ..units import BaseUnit, format_dim
+from ..units import DIMENSIONLESS, BaseUnit, format_dim
 from .integrate import DT, IntegrationError, integrate
 from .ir import (
     ArrayInit, Assign, ConnectionPlan, Draw, EventStatement, MonitorPlan, Param, Plan,
@@ -86,15 +86,16 @@ class Planner:
         params: list[Param] = []
         arrays: list[ArrayInit] = []
         known: dict[str, sympy.Basic] = {}
+        units = _units(neuron.parameters)
         for v in neuron.parameters:
             expr = si(overrides.get(v.name, v.value).value)
             value = _constant(expr.xreplace(known))
             if value is not None:
                 known[symbol(v.name)] = sympy.Float(value)
-                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=_unit_of(v)))
+                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name]))
             else:
                 e, draws = self.draws(q(expr), local[v.name])
-                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=None, unit=_unit_of(v)))
+                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=None, unit=units[v.name]))
                 arrays.append(ArrayInit(name=local[v.name], size="N", expr=e, draws=draws))
         for v in neuron.state:
             expr = si(overrides.get(v.name, v.value).value)
@@ -189,6 +190,7 @@ class Planner:
 
         params: list[Param] = []
         known: dict = {}
+        units = _units(syn.parameters)
         for v in syn.parameters:
             expr = si(overrides.get(v.name, v.value).value)
             value = _constant(expr.xreplace(known))
@@ -198,7 +200,7 @@ class Planner:
                                  "to give each synapse its own value")
                 raise SpecError(self.diags)
             known[symbol(v.name)] = sympy.Float(value)
-            params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=_unit_of(v)))
+            params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name]))
         arrays: list[ArrayInit] = []
         for v in syn.state:
             expr = si(overrides.get(v.name, v.value).value)
@@ -378,9 +380,15 @@ def _number(value, default: float) -> float:
     return value.value if isinstance(value, Number) else default
 
 
-def _unit_of(v) -> str:
-    found = constant_value(v.value.value) if not v.value.value.free_symbols - v.value.value.atoms(BaseUnit) else None
-    return format_dim(found[1]) if found else ""
+def _units(variables) -> dict[str, str]:
+    """The unit of each parameter, read off its default (which may use earlier parameters)."""
+    dims: dict = {}
+    for v in variables:
+        try:
+            dims[v.name] = dimension(v.value.value, lambda n: dims.get(n))
+        except DimensionError:
+            dims[v.name] = None
+    return {name: format_dim(d or DIMENSIONLESS) for name, d in dims.items()}
 
 
 def make_plan(model: Model, network: Optional[str] = None, diags: Optional[Diagnostics] = None) -> Plan:

@@ -1,0 +1,182 @@
+"""``snnlang run``: build (cached by spec hash), simulate, write spikes, summary and plots."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from . import __version__
+from .diagnostics import Diagnostics
+from .model import Number
+from .units import format_dim
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("SNNLANG_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "snnlang")
+    return Path(base)
+
+
+def built_package(spec: Path, target: str = "numpy"):
+    """The generated package of a spec, built once per spec hash and imported."""
+    from .build import render, write_package
+    from .frontend import load
+    from .plan import make_plan
+
+    start = time.perf_counter()
+    model = load(spec)
+    name = f"snn_{model.spec_hash}_{target}_{__version__.replace('.', '_')}"
+    folder = cache_dir() / name
+    package_dir = folder / "net"
+    if not (package_dir / "__init__.py").exists():
+        plan = make_plan(model)
+        write_package(render(plan, target, "net"), package_dir)
+    module = _import(package_dir, name)
+    return module, time.perf_counter() - start
+
+
+def _import(package_dir: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, package_dir / "__init__.py",
+                                                  submodule_search_locations=[str(package_dir)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse_setting(text: str) -> tuple[str, float, tuple]:
+    """``tau_m=10ms`` -> ("tau_m", 0.01, dimension of time), parsed by the spec grammar."""
+    from .lower import Lowering
+    from .parse import parse
+
+    if "=" not in text:
+        raise ValueError(f"--set {text!r}: expected name=value, such as tau_m=10ms")
+    key, value = (part.strip() for part in text.split("=", 1))
+    diags = Diagnostics()
+    tree = parse(f"simulate s {{ x = {value} }}\n", "--set", diags)
+    if tree is None:
+        raise ValueError(f"--set {text!r}: {value!r} is not a number with units")
+    lowering = Lowering(diags)
+    lowering.file = "--set"
+    number = lowering.value(tree.children[0].children[1].children[1])
+    if diags.errors or not isinstance(number, Number):
+        raise ValueError(f"--set {text!r}: {value!r} is not a number with units")
+    return key, number.value, number.dim
+
+
+def run(spec: Path, out: Path, duration: Optional[float] = None, seed: Optional[int] = None,
+        settings: tuple[str, ...] = (), target: str = "numpy", weights: Optional[Path] = None,
+        progress: bool = False) -> dict:
+    module, build_s = built_package(spec, target)
+    params = {}
+    for text in settings:
+        key, value, dim = parse_setting(text)
+        owners = [k for k in module.PARAMETERS if k == key or k.split(".", 1)[1] == key]
+        if not owners:
+            raise ValueError(f"--set {text!r}: no parameter {key!r}; parameters: {', '.join(module.PARAMETERS)}")
+        params[key] = value
+        _check_unit(module, owners, dim, text)
+    kwargs = {"params": params}
+    if seed is not None:
+        kwargs["seed"] = seed
+    net = module.Network(**kwargs)
+    if weights is not None:
+        load_weights(net, weights)
+    steps = module.STEPS if duration is None else int(round(duration / net.dt))
+    start = time.perf_counter()
+    if progress:
+        from tqdm import tqdm
+
+        with tqdm(total=steps, unit="step", desc=module.NETWORK, file=sys.stderr) as bar:
+            net.run(steps=steps, progress=bar.update)
+    else:
+        net.run(steps=steps)
+    run_s = time.perf_counter() - start
+    return write_outputs(module, net, out, build_s, run_s)
+
+
+def _check_unit(module, owners, dim, text) -> None:
+    given = format_dim(dim)
+    for key in owners:
+        unit = module.UNITS.get(key) or format_dim((0,) * 7)
+        if unit != given:
+            raise ValueError(f"--set {text!r}: {key} is in {unit}, the value is in {given}")
+
+
+def load_weights(net, path: Path) -> None:
+    """Replace synaptic state arrays by those in an .npz (as ``snnlang train`` writes)."""
+    import numpy as np
+
+    with np.load(path) as data:
+        for key in data.files:
+            if key not in net.state:
+                raise KeyError(f"{path}: {key!r} is not a state array of this network")
+            if net.state[key].shape != data[key].shape:
+                raise ValueError(f"{path}: {key!r} has shape {data[key].shape}, the network's is {net.state[key].shape}")
+            net.state[key] = data[key].astype(net.state[key].dtype)
+
+
+def write_outputs(module, net, out: Path, build_s: float, run_s: float) -> dict:
+    import numpy as np
+
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = net.step * net.dt
+    spikes, states, populations = {}, {}, {}
+    for kind, pop, variables, first, stop, stride, _ in module.MONITORS:
+        if kind == "spikes":
+            times, index = net.spikes(pop)
+            spikes[f"{pop}_t"], spikes[f"{pop}_i"] = times, index
+            n = len(range(first, stop, stride))
+            populations[pop] = {"n": n, "spikes": int(len(times)),
+                                "rate_hz": float(len(times) / n / seconds) if seconds and n else 0.0}
+        else:
+            for var in variables:
+                times, values = net.trace(pop, var)
+                states[f"{pop}_{var}"], states[f"{pop}_t"] = values, times
+    np.savez(out / "spikes.npz", **spikes)
+    if states:
+        np.savez(out / "state.npz", **states)
+    summary = {"network": module.NETWORK, "populations": populations, "steps": net.step, "dt": net.dt,
+               "duration_s": seconds, "seed": net.seed, "build_s": round(build_s, 4), "run_s": round(run_s, 4),
+               "synops": int(net.synops), "spec": module.SPEC, "spec_hash": module.SPEC_HASH}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _plots(out, spikes, states, module)
+    return summary
+
+
+def _plots(out: Path, spikes: dict, states: dict, module) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        (out / "plots-skipped.txt").write_text("matplotlib is not installed: pip install 'snnlang[plots]'\n")
+        return
+    pops = [k[:-2] for k in spikes if k.endswith("_t")]
+    if pops:
+        fig, axes = plt.subplots(len(pops), 1, figsize=(8, 1.5 + 1.5 * len(pops)), sharex=True, squeeze=False)
+        for ax, pop in zip(axes[:, 0], pops):
+            ax.plot(spikes[pop + "_t"], spikes[pop + "_i"], ",k" if len(spikes[pop + "_t"]) > 5000 else ".k", ms=2)
+            ax.set_ylabel(pop)
+        axes[-1, 0].set_xlabel("time (s)")
+        fig.suptitle(f"{module.NETWORK}: spikes")
+        fig.tight_layout()
+        fig.savefig(out / "raster.png", dpi=100)
+        plt.close(fig)
+    traces = [k for k in states if not k.endswith("_t")]
+    if traces:
+        fig, axes = plt.subplots(len(traces), 1, figsize=(8, 1.5 + 1.5 * len(traces)), sharex=True, squeeze=False)
+        for ax, key in zip(axes[:, 0], traces):
+            pop = key.split("_", 1)[0]
+            ax.plot(states[pop + "_t"], states[key], lw=0.8)
+            ax.set_ylabel(key)
+        axes[-1, 0].set_xlabel("time (s)")
+        fig.tight_layout()
+        fig.savefig(out / "traces.png", dpi=100)
+        plt.close(fig)
+
+
