@@ -195,7 +195,9 @@ class Checker:
 
     def condition(self, expr: Expr, scope: Scope, what: str) -> None:
         self.dim_of(expr, scope)
-        if not isinstance(expr.value, (sympy.core.relational.Relational, sympy.logic.boolalg.Boolean, Poison)):
+        value = expr.value
+        is_condition = isinstance(value, sympy.logic.boolalg.Boolean) and not isinstance(value, sympy.Symbol)
+        if not (is_condition or isinstance(value, Poison)):
             self.diags.error(expr.loc, f"{what} must be a comparison such as v >= v_th")
         self.no_random(expr, what + "s")
 

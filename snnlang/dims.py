@@ -81,7 +81,7 @@ def dimension(expr: sympy.Basic, dim_of: DimOf) -> Optional[Dim]:
         for _, cond in expr.args:
             dimension(cond, dim_of)
         return _same([dimension(e, dim_of) for e, _ in expr.args], "the branches of where() have")
-    if isinstance(expr, sympy.Function):
+    if isinstance(expr, (sympy.Function, sympy.Min, sympy.Max)):
         return _function_dimension(expr, dim_of)
     if isinstance(expr, sympy.Tuple):
         return _same([dimension(a, dim_of) for a in expr.args], "a list mixes")

@@ -41,6 +41,7 @@ class Lowering:
         self.file = ""
         self.scope: set[str] = set()
         self.names: dict[str, Loc] = {}
+        self.in_setting = False  # lists are values of settings, not parts of equations
         self.definitions: dict[str, dict[str, tuple[lark.Tree, str]]] = {
             k: {} for k in ("neuron", "synapse", "network", "simulate", "train")
         }
@@ -431,7 +432,11 @@ class Lowering:
                         pos.append(self.value(a))
                 return Call(name=str(func.children[0]), args=tuple(pos), kwargs=kw, loc=loc)
         self.scope = set()
-        expr = self.expr_of(tree)
+        self.in_setting = True
+        try:
+            expr = self.expr_of(tree)
+        finally:
+            self.in_setting = False
         if isinstance(expr.value, sympy.Tuple):  # a list with a unit: [1, 2, 3] ms
             return ListValue(items=tuple(self._constant(Expr(value=item, loc=loc)) for item in expr.value.args), loc=loc)
         return self._constant(expr)
@@ -458,6 +463,10 @@ class Lowering:
             value = self.expr(tree)
         except RecursionError:
             self.diags.error(self.loc(tree), "expression nested too deeply")
+            value = Poison("error")
+        if not isinstance(value, Poison) and value.has(*_NOT_FINITE):
+            self.diags.error(self.loc(tree), "this expression has no finite real value "
+                                             "(a division by zero, log(0), or the root of a negative number)")
             value = Poison("error")
         return Expr(value=value, loc=self.loc(tree), names=dict(self.names))
 
@@ -516,6 +525,10 @@ class Lowering:
         return Poison("error")
 
     def x_list(self, tree) -> sympy.Basic:
+        if not self.in_setting:
+            self.diags.error(self.loc(tree), "a list is not allowed in an expression; lists are values of "
+                                             "settings such as times = [1, 2] ms")
+            return Poison("error")
         return sympy.Tuple(*[self.expr(c) for c in tree.children if c is not None])
 
     def x_binop(self, tree) -> sympy.Basic:
@@ -575,13 +588,23 @@ class Lowering:
         return rel(a, b, evaluate=False)
 
     def x_and_(self, tree) -> sympy.Basic:
-        return sympy.And(*[self.expr(c) for c in tree.children])
+        return self._logic(tree, "and", sympy.And)
 
     def x_or_(self, tree) -> sympy.Basic:
-        return sympy.Or(*[self.expr(c) for c in tree.children])
+        return self._logic(tree, "or", sympy.Or)
 
     def x_not_(self, tree) -> sympy.Basic:
-        return sympy.Not(self.expr(tree.children[0]))
+        return self._logic(tree, "not", sympy.Not)
+
+    def _logic(self, tree, word: str, build) -> sympy.Basic:
+        operands = [self.expr(c) for c in tree.children]
+        for child, value in zip(tree.children, operands):
+            if not (isinstance(value, Poison) or _is_condition(value)):
+                self.diags.error(self.loc(child), f"'{word}' combines conditions such as v > 0, not a number")
+                return Poison("error")
+        if any(isinstance(v, Poison) for v in operands):
+            return Poison("error")
+        return build(*operands)
 
     def x_call(self, tree) -> sympy.Basic:
         func, *args = tree.children
@@ -625,6 +648,9 @@ class Lowering:
         return True
 
 
+_NOT_FINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I)
+
+
 def _times_unit(magnitude: sympy.Basic, unit: sympy.Basic) -> sympy.Basic:
     """``magnitude * unit``; a zero keeps its unit (SymPy would fold ``0 * mV`` to 0), so that
     the checker reads ``0 nA`` as a current. Replacing the base units by 1, as the plan
@@ -643,9 +669,14 @@ def _is_constant(value: sympy.Basic) -> bool:
     return not (value.free_symbols - value.atoms(units.BaseUnit)) and not isinstance(value, (sympy.Tuple,))
 
 
+def _is_condition(value: sympy.Basic) -> bool:
+    """A comparison, a combination of comparisons, or true/false (a name is a number)."""
+    return isinstance(value, sympy.logic.boolalg.Boolean) and not isinstance(value, sympy.Symbol)
+
+
 def _numeric(value: sympy.Basic) -> sympy.Basic:
     """A condition used in arithmetic counts as 1 when true, 0 when false."""
-    if isinstance(value, sympy.logic.boolalg.Boolean) and not isinstance(value, sympy.Symbol):
+    if _is_condition(value):
         return sympy.Piecewise((1, value), (0, True))
     return value
 
