@@ -208,6 +208,7 @@ class NumpyEmitter:
                         out(f"{c.name}_weight = {c.name}_weight.reshape({c.n_pre}, {c.n_post})")
         for name in self.sizes:
             out(f"{name}_history = s['{name}_history']")
+            out(f"{name}_spk = np.flatnonzero({name}_history[(start - 1) % {name}_history.shape[0]])  # last step's")
         out("synops = self.synops")
         return out.text(2)
 
@@ -306,28 +307,43 @@ class NumpyEmitter:
     def deliver(self, out: Lines, c: ConnectionPlan) -> None:
         if not c.on_pre:
             return
+        if c.delay_array is None and c.delay == 1:  # the shortest delay: last step's spikes
+            out(f"spk = {c.source}_spk  # {c.name}")
+            out("if spk.size:")
+            with out.indent():
+                self.arrive(out, c, f"{c.name}_group_ptr[0]")
+            return
         out(f"for d, ptr in zip({c.name}_group_delay, {c.name}_group_ptr):  # {c.name}")
         with out.indent():
             out(f"spk = np.flatnonzero({c.source}_history[(step - d) % {c.source}_history.shape[0]])")
             out("if spk.size:")
             with out.indent():
-                out("syn = rt.rows_of(ptr, spk)")
-                out("synops += syn.size")
-                if c.linear is not None:
-                    target, weight = c.linear
-                    self.linear(out, c, target, weight)
-                else:
-                    self.events(out, c, c.on_pre, "pre")
+                self.arrive(out, c, "ptr")
+
+    def arrive(self, out: Lines, c: ConnectionPlan, ptr: str) -> None:
+        """The on_pre effects of the spiking presynaptic neurons ``spk``."""
+        if c.linear is not None and c.storage == "dense" and self._weighted(c):
+            out(f"synops += spk.size * {c.n_post}")
+            self.linear(out, c, *c.linear)
+            return
+        out(f"syn = rt.rows_of({ptr}, spk)")
+        out("synops += syn.size")
+        if c.linear is not None:
+            self.linear(out, c, *c.linear)
+        else:
+            self.events(out, c, c.on_pre, "pre")
+
+    def _weighted(self, c: ConnectionPlan) -> bool:
+        return bool({s.name for s in c.linear[1].free_symbols} & set(c.state))
 
     def linear(self, out: Lines, c: ConnectionPlan, target: str, weight: sympy.Basic) -> None:
-        uses_state = bool({s.name for s in weight.free_symbols} & set(c.state))
+        uses_state = self._weighted(c)
         if uses_state and c.storage == "dense":
-            out(f"{target} = {target} + {c.name}_weight[spk].sum(axis=0)")
+            out(f"{target} += {c.name}_weight[spk].sum(axis=0)")
         elif uses_state:
-            out(f"{target} = {target} + np.bincount({c.name}_post[syn], weights={c.name}_weight[syn], "
-                f"minlength={c.n_post})")
+            out(f"np.add.at({target}, {c.name}_post[syn], {c.name}_weight[syn])")
         else:
-            out(f"{target} = {target} + {code(weight)} * np.bincount({c.name}_post[syn], minlength={c.n_post})")
+            out(f"np.add.at({target}, {c.name}_post[syn], {code(weight)})")
 
     def events(self, out: Lines, c: ConnectionPlan, statements: list[EventStatement], event: str) -> None:
         """on_pre / on_post statements over the active synapses ``syn`` of the spiking neurons ``spk``."""

@@ -1,0 +1,149 @@
+"""CUBA benchmark: the generated NumPy simulator against the hand-written reference.
+
+    python benchmarks/cuba.py                 # N = 4000, 1 s, dt = 0.1 ms: wall/CPU times and ratios
+    python benchmarks/cuba.py --scaling       # N = 1k, 4k, 16k, 64k at in-degree ~80: time and peak memory
+    python benchmarks/cuba.py --brian2        # adds Brian2's numpy and cython targets (pip install '.[bench]')
+
+Both implementations simulate the same model (Brian2's CUBA example) with the same
+step order; the generated one is built from a spec text below, the reference is
+benchmarks/cuba_reference.py. Times are best of --repeat runs of the time-step loop
+(wall and process CPU time; CPU time is steadier on a busy machine).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+SPEC = """
+neuron CubaLIF {{
+    parameters {{ tau_m = 20 ms; tau_e = 5 ms; tau_i = 10 ms; V_t = -50 mV; V_r = -60 mV; E_l = -49 mV; t_ref = 5 ms }}
+    state {{ v = V_r; ge = 0 mV; gi = 0 mV }}
+    equations {{
+        dv/dt  = (ge + gi - (v - E_l)) / tau_m   unless refractory
+        dge/dt = -ge / tau_e
+        dgi/dt = -gi / tau_i
+    }}
+    spike when v > V_t
+    reset {{ v = V_r }}
+    refractory t_ref
+}}
+network cuba {{
+    population exc = CubaLIF({ne}) {{ v = uniform(-60 mV, -50 mV) }}
+    population inh = CubaLIF({ni})  {{ v = uniform(-60 mV, -50 mV) }}
+    connect exc -> exc, inh {{ {conn_e}; on_pre: ge_post += 1.62 mV }}
+    connect inh -> exc, inh {{ {conn_i}; on_pre: gi_post += -9 mV }}
+    monitor spikes of exc, inh
+}}
+simulate cuba {{ dt = 0.1 ms; duration = 1 s; seed = 1 }}
+"""
+
+
+def spec_text(n: int, scaling: bool) -> str:
+    ne, ni = int(round(0.8 * n)), n - int(round(0.8 * n))
+    if scaling:  # constant in-degree ~80, as the reference's p = 80/N
+        conn_e, conn_i = f"p = {80 / n!r}", f"p = {80 / n!r}"
+    else:
+        conn_e = conn_i = "p = 0.02"
+    return SPEC.format(ne=ne, ni=ni, conn_e=conn_e, conn_i=conn_i)
+
+
+def build(n: int, scaling: bool, folder: Path) -> tuple[object, float]:
+    sys.path.insert(0, str(ROOT))
+    from snnlang.build import build as snn_build
+
+    spec = folder / f"cuba_{n}.snn"
+    spec.write_text(spec_text(n, scaling))
+    out = folder / f"cuba_{n}"
+    start = time.perf_counter()
+    snn_build(spec, out)
+    build_s = time.perf_counter() - start
+    module_spec = importlib.util.spec_from_file_location(f"cuba_{n}", out / "__init__.py",
+                                                         submodule_search_locations=[str(out)])
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module
+    module_spec.loader.exec_module(module)
+    return module, build_s
+
+
+def time_generated(module, repeat: int) -> dict:
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeat):
+        net = module.Network(seed=1)
+        wall, cpu = time.perf_counter(), time.process_time()
+        net.run(duration=1.0)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    rate = len(net.spikes("exc")[0]) / module.SIZES["exc"]
+    return {"wall": best_wall, "cpu": best_cpu, "rate_exc": rate}
+
+
+def time_reference(n: int, p: float | None, repeat: int) -> dict:
+    sys.path.insert(0, str(HERE))
+    import cuba_reference
+
+    runs = [cuba_reference.run(N=n, seed=1, p=p) for _ in range(repeat)]
+    return {"wall": min(r["loop_s"] for r in runs), "cpu": min(r["loop_cpu_s"] for r in runs),
+            "rate_exc": runs[0]["rate_exc"]}
+
+
+def one(n: int, scaling: bool, repeat: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        module, build_s = build(n, scaling, Path(tmp))
+        gen = time_generated(module, repeat)
+    ref = time_reference(n, 80 / n if scaling else 0.02, repeat)
+    return {"n": n, "build_s": build_s, "generated": gen, "reference": ref}
+
+
+def peak_memory(n: int, which: str) -> float:
+    """Peak resident memory (MiB) of a fresh process running one implementation at size n."""
+    code = (f"import sys, resource; sys.argv = ['x']; sys.path[:0] = [{str(HERE)!r}, {str(ROOT)!r}]\n"
+            f"import cuba\nimport tempfile, pathlib\n"
+            + (f"t = tempfile.mkdtemp(); m, _ = cuba.build({n}, True, pathlib.Path(t)); m.Network(seed=1).run(duration=1.0)\n"
+               if which == "generated" else
+               f"import cuba_reference; cuba_reference.run(N={n}, seed=1, p={80 / n!r})\n")
+            + "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scaling", action="store_true")
+    parser.add_argument("--brian2", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    results = []
+    sizes = [1000, 4000, 16000, 64000] if args.scaling else [4000]
+    print(f"CUBA, 1 s of model time at dt = 0.1 ms, best of {args.repeat}")
+    print(f"{'N':>6} {'synapses':>9} {'build s':>8} {'generated s':>12} {'reference s':>12} {'ratio wall':>10} "
+          f"{'ratio cpu':>9} {'exc Hz gen/ref':>15}" + ("  peak MiB gen/ref" if args.scaling else ""))
+    for n in sizes:
+        r = one(n, args.scaling, args.repeat)
+        g, ref = r["generated"], r["reference"]
+        line = (f"{n:>6} {int(n * 80 if args.scaling else n * n * 0.02):>9} {r['build_s']:>8.2f} "
+                f"{g['wall']:>12.3f} {ref['wall']:>12.3f} {g['wall'] / ref['wall']:>10.2f} {g['cpu'] / ref['cpu']:>9.2f} "
+                f"{g['rate_exc']:>7.2f}/{ref['rate_exc']:<7.2f}")
+        if args.scaling:
+            r["peak_mib"] = {"generated": peak_memory(n, "generated"), "reference": peak_memory(n, "reference")}
+            line += f"  {r['peak_mib']['generated']:.0f}/{r['peak_mib']['reference']:.0f}"
+        print(line, flush=True)
+        results.append(r)
+    if args.brian2:
+        out = subprocess.run([sys.executable, str(HERE / "brian2_cuba.py")], capture_output=True, text=True)
+        print(out.stdout + out.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
