@@ -150,7 +150,10 @@ class NumpyEmitter:
             out(f"s['{c.name}_by_post'] = np.argsort(post[order], kind='stable')")
             out(f"s['{c.name}_post_ptr'] = rt.row_pointers(post[order][s['{c.name}_by_post']], N_post)")
         for tr in c.traces:
-            size = "N_pre" if c.trace_side[tr.name] == "pre" else "N_post"
+            size = tr.size
+            if tr.dtype == "int":
+                out(f"s[{tr.name!r}] = np.zeros({size}, dtype=np.int64)  # step of the last update")
+                continue
             out(f"i = np.arange({size})")
             _draws(out, tr.draws, "0", "i")
             out(f"s[{tr.name!r}] = {_array(tr.expr, size)}")

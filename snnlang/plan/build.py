@@ -228,7 +228,9 @@ class Planner:
             e, draws = self.draws(q(si(v.value.value)), local[v.name])
             traces.append(ArrayInit(name=local[v.name], size=size, expr=e, draws=draws))
             trace_side[local[v.name]] = side
-        trace_constants, trace_decay = self._odes(syn.pre_odes + syn.post_odes, syn, local, q, aliases, name, "trace")
+        lazy = _lazy_traces(syn, aliases)
+        stepped = [o for o in syn.pre_odes + syn.post_odes if o.var not in lazy]
+        trace_constants, trace_decay = self._odes(stepped, syn, local, q, aliases, name, "trace")
         syn_constants, syn_integrate = self._odes(syn.odes, syn, local, q, aliases, name, "syn")
 
         indexed: dict[str, str] = {}
@@ -245,6 +247,9 @@ class Planner:
 
         on_pre = [self._event(s, "pre", syn, local, side_names, q, aliases) for s in syn.on_pre]
         on_post = [self._event(s, "post", syn, local, side_names, q, aliases) for s in syn.on_post]
+        if lazy:
+            on_pre, on_post = (_decay_on_read(events, lazy, local, q, indexed, traces, trace_constants, name)
+                               for events in (on_pre, on_post))
         linear = None
         plastic = bool(on_post or syn_integrate or any(e.side != "target" for e in on_pre))
         if len(on_pre) == 1 and on_pre[0].side == "target" and on_pre[0].op in ("+=", "-=") and not plastic:
@@ -339,6 +344,55 @@ class Planner:
 
 
 # ---- helpers ---------------------------------------------------------------------------
+
+STEP = symbol("step")
+
+
+def _lazy_traces(syn: SynapseModel, aliases: dict) -> dict[str, sympy.Basic]:
+    """Traces that decay on their own (dx/dt = a x, a constant): updated only at events.
+
+    Such a trace is stored with the step of its last update and read as
+    x * exp(a dt)**(step - last): exact, and nothing is done while no spike comes.
+    A trace that another synapse adds to (a scatter) is stepped instead.
+    """
+    params = {symbol(v.name) for v in syn.parameters}
+    scattered = set()
+    for event, stmts in (("pre", syn.on_pre), ("post", syn.on_post)):
+        for s in stmts:
+            side = next((v.kind for v in syn.pre + syn.post if v.name == s.target), None)
+            if side is not None and side != event:
+                scattered.add(s.target)
+    lazy = {}
+    for o in syn.pre_odes + syn.post_odes:
+        x = symbol(o.var)
+        rhs = si(_expand_aliases(o.rhs.value, aliases))
+        rate = sympy.cancel(rhs / x)
+        if o.var not in scattered and rate.free_symbols <= params | {DT} and rate != 0:
+            lazy[o.var] = rate
+    return lazy
+
+
+def _decay_on_read(events, lazy, local, q, indexed, traces, constants, conn):
+    """Rewrite event statements so lazy traces are read decayed to this step, and stamped when written."""
+    out = []
+    decayed = {}
+    for var, rate in lazy.items():
+        x, last = local[var], f"{local[var]}_last"
+        factor = f"{conn}_decay_{var}"
+        if not any(a.target == factor for a in constants):
+            constants.append(Assign(factor, q(sympy.exp(rate * DT))))
+            size = next(t.size for t in traces if t.name == x)
+            traces.append(ArrayInit(name=last, size=size, expr=sympy.Integer(0), dtype="int"))
+            indexed[last] = indexed[x]
+        decayed[symbol(x)] = symbol(x) * symbol(factor) ** (STEP - symbol(last))
+    for e in events:
+        expr = e.expr.xreplace(decayed)
+        out.append(EventStatement(side=e.side, target=e.target, index=e.index, op=e.op, expr=expr))
+        name = e.target
+        if name in {local[v] for v in lazy}:
+            out.append(EventStatement(side=e.side, target=f"{name}_last", index=e.index, op="=", expr=STEP))
+    return out
+
 
 def _qualifier(local: dict[str, str], values: dict[str, sympy.Basic]):
     mapping = {symbol(k): symbol(v) for k, v in local.items()}
