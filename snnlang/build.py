@@ -23,10 +23,12 @@ def render(plan: Plan, target: str, package: str) -> dict[str, str]:
     """File name -> text of the generated package."""
     import jinja2
 
+    skip: set[str] = set()
     if target == "numpy":
         from .backends.numpy import NumpyEmitter
 
         context = NumpyEmitter(plan).context()
+        skip = {"training.py.j2"}  # written by render_training for train blocks
     else:
         raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / target)),
@@ -34,8 +36,22 @@ def render(plan: Plan, target: str, package: str) -> dict[str, str]:
     context.update(header=header(plan), package=package)
     files = {}
     for name in env.list_templates(extensions=["j2"]):
-        files[name[:-3]] = env.get_template(name).render(**context)
+        if name not in skip:
+            files[name[:-3]] = env.get_template(name).render(**context)
     return files
+
+
+def render_training(tp, package: str) -> dict[str, str]:
+    """The training module of a package built for a train block (NumPy)."""
+    import jinja2
+
+    from .backends.numpy_train import TrainingEmitter
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "numpy")),
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    context = TrainingEmitter(tp).context()
+    context.update(header=header(tp.plan), package=package)
+    return {"training.py": env.get_template("training.py.j2").render(**context)}
 
 
 def write_package(files: dict[str, str], out: Path) -> None:
