@@ -40,6 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=Path, help="an .npz of synaptic state arrays to load before running")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("train", help="train the network of a spec's train block")
+    p.add_argument("spec", type=Path)
+    p.add_argument("-o", "--out", type=Path, help="run folder (default: runs/<spec name>)")
+    p.add_argument("--train", dest="block", help="which train block, if the spec has several")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run folder")
+    p.set_defaults(func=cmd_train)
+
     args = parser.parse_args(argv)
     from .diagnostics import SpecError
 
@@ -122,6 +131,22 @@ def cmd_run(args) -> int:
           f"(build {summary['build_s']:.2f} s), {summary['synops']} synaptic events -> {out}")
     for name, pop in summary["populations"].items():
         print(f"  {name}: {pop['n']} neurons, {pop['spikes']} spikes, {pop['rate_hz']:.2f} Hz")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    out = args.out or Path("runs") / args.spec.stem
+    try:
+        metrics = train(args.spec, out, args.block, epochs=args.epochs, resume=args.resume, seed=args.seed,
+                        progress=sys.stderr.isatty())
+    except (ValueError, KeyError, NotImplementedError) as e:
+        print(f"snnlang train: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    last = metrics["epochs"][-1] if metrics["epochs"] else {}
+    print(f"trained {len(metrics['epochs'])} epochs -> {out}: test accuracy {metrics['test_accuracy']}"
+          + (f", last epoch {last.get('seconds', 0):.2f} s" if last else ""))
     return 0
 
 

@@ -112,6 +112,9 @@ def load_weights(net, path: Path) -> None:
 
     with np.load(path) as data:
         for key in data.files:
+            if key.startswith("input:"):  # a trained bias: the outside value of an input variable
+                net.set_input(key[6:], data[key].copy())
+                continue
             if key not in net.state:
                 raise KeyError(f"{path}: {key!r} is not a state array of this network")
             if net.state[key].shape != data[key].shape:
