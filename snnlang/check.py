@@ -13,13 +13,13 @@ from typing import Optional
 import sympy
 
 from .diagnostics import Diagnostics, did_you_mean
-from .dims import DimensionError, Poison, dimension
+from .dims import DimensionError, Poison, constant_value, dimension
 from .functions import BUILTINS, is_random
 from .model import (
     Call, Connection, Expr, ListValue, Loc, Model, Network, NeuronModel, Number, Settings,
-    Statement, SynapseModel, Variable, Word,
+    Statement, SynapseModel, Text, Variable, Word,
 )
-from .units import DIMENSIONLESS, Dim, dim, dim_add, format_dim
+from .units import DIMENSIONLESS, BaseUnit, Dim, dim, dim_add, format_dim
 
 SECOND = dim(s=1)
 PER_SECOND = dim(s=-1)
@@ -106,26 +106,37 @@ class Checker:
                     found = DIMENSIONLESS
                 scope.dims[v.name] = found
         resolving: list[str] = []
+        done: set[str] = set()
+        broken: set[str] = set()  # on a cycle: reported once, dimension unknown
 
-        def resolve(name: str) -> Optional[Dim]:
-            v = aliases[name]
+        def resolve(name: str) -> None:
+            if name in done:
+                return
             if name in resolving:
                 cycle = resolving[resolving.index(name):] + [name]
-                self.diags.error(v.loc, "cycle among algebraic definitions: " + " -> ".join(cycle))
-                return None
+                shown = cycle if len(cycle) <= 8 else cycle[:4] + ["..."] + cycle[-3:]
+                self.diags.error(aliases[name].loc, "cycle among algebraic definitions: " + " -> ".join(shown))
+                broken.update(cycle)
+                return
             resolving.append(name)
-            for other in v.value.names:
-                if other in aliases and scope.dims.get(other) is None:
-                    scope.dims[other] = resolve(other)
+            for other in aliases[name].value.names:
+                if other in aliases:
+                    resolve(other)
             resolving.pop()
-            return self.dim_of(v.value, scope)
+            found = self.dim_of(aliases[name].value, scope)  # also reports undefined names
+            scope.dims[name] = None if name in broken else found
+            done.add(name)
 
         for name in aliases:
-            scope.dims[name] = resolve(name)
+            resolve(name)
 
     def statement(self, s: Statement, scope: Scope, writable: tuple[str, ...], context: str) -> None:
         kind = scope.kinds.get(s.target)
         if kind == "error":  # already reported
+            return
+        if kind is None and s.target in _TIME_BUILTINS:
+            self.diags.error(s.loc, f"cannot assign to built-in name '{s.target}' in {context}")
+            self.dim_of(s.value, scope)
             return
         if kind is None:
             candidates = [n for n, k in scope.kinds.items() if k in writable]
@@ -186,12 +197,31 @@ class Checker:
                 self.expect(n.refractory, scope, DIMENSIONLESS, "a refractory period in steps")
             else:
                 self.expect(n.refractory, scope, SECOND, "a refractory period")
+            self.refractory_value(n)
         self.method(n.method, n.method_loc)
         for v in n.aliases:
             self.no_random(v.value, "algebraic definitions")
         for v in n.parameters:
             self.no_random(v.value, "parameter defaults (use them in a population's overrides)")
         return scope
+
+    def refractory_value(self, n: NeuronModel) -> None:
+        """A constant refractory period, or a parameter's default, is not negative; in steps, whole."""
+        expr = n.refractory
+        defaults = {v.name: v.value for v in n.parameters}
+        if isinstance(expr.value, sympy.Symbol) and expr.value.name in defaults:
+            expr = defaults[expr.value.name]
+        try:
+            found = constant_value(expr.value) if not isinstance(expr.value, Poison) else None
+        except (DimensionError, OverflowError):
+            found = None
+        if found is None or found[1] != (DIMENSIONLESS if n.refractory_in_steps else SECOND):
+            return  # not a constant, or in the wrong unit (reported)
+        value = found[0]
+        if value < 0:
+            self.diags.error(n.refractory.loc, f"a refractory period must be at least 0, not {value:g}")
+        elif n.refractory_in_steps and value != int(value):
+            self.diags.error(n.refractory.loc, f"a refractory period in steps must be a whole number, not {value:g}")
 
     def condition(self, expr: Expr, scope: Scope, what: str) -> None:
         self.dim_of(expr, scope)
@@ -224,10 +254,14 @@ class Checker:
                     continue
                 self.expect(o.value, Scope(dims={**scope.dims}, kinds=scope.kinds, where=scope.where),
                             scope.dims.get(o.name), f"'{o.name}'")
+                if kind != "input" and "t" in o.value.names:
+                    self.diags.error(o.value.names["t"], f"'{o.name}' is a {kind}, set once at the start; only an "
+                                                         "input is evaluated every step and may follow the time t")
         for inp in net.inputs:
             self.input_spec(inp.spec)
         for c in net.connections:
             self.connection(c, net, pops, sources)
+        inputs = {i.name: i for i in net.inputs}
         for m in net.monitors:
             pop = pops.get(m.population)
             if pop is None:
@@ -235,11 +269,10 @@ class Checker:
                     self.diags.error(m.population_loc, f"unknown population '{m.population}'" + did_you_mean(m.population, sources))
                 elif m.kind == "state":
                     self.diags.error(m.population_loc, f"'{m.population}' is an input; only its spikes can be monitored")
+                else:
+                    self.selection(m, f"input '{m.population}'", inputs[m.population].size)
                 continue
-            size = pop.size
-            for bound in (m.start, m.stop):
-                if bound is not None and bound > size:
-                    self.diags.error(m.population_loc, f"index {bound} is outside population '{pop.name}' of size {size}")
+            self.selection(m, f"population '{pop.name}'", pop.size)
             if m.kind == "state" and pop.neuron in self.neuron_dims:
                 scope = self.neuron_dims[pop.neuron]
                 for v in m.variables:
@@ -247,6 +280,26 @@ class Checker:
                         self.diags.error(m.loc, f"neuron '{pop.neuron}' has no variable '{v}'" + did_you_mean(v, scope.kinds))
             if m.every is not None:
                 self.expect(m.every, Scope(), SECOND, "a monitor period")
+                self.positive(m.every, "a monitor period")
+
+    def selection(self, m, what: str, size: int) -> None:
+        """``p[start:stop:step]``: inside the population and not empty."""
+        if m.step is not None and m.step < 1:
+            self.diags.error(m.population_loc, "a slice step must be at least 1")
+        start = m.start or 0
+        stop = size if m.stop is None else m.stop
+        if start >= size:
+            self.diags.error(m.population_loc, f"index {start} is outside {what} of size {size}")
+        elif stop > size:
+            self.diags.error(m.population_loc, f"the slice ends at {stop}, beyond {what} of size {size}")
+        elif start >= stop:
+            self.diags.error(m.population_loc, f"the slice {start}:{stop} selects no neuron")
+
+    def positive(self, expr: Expr, what: str, allow_zero: bool = False) -> None:
+        """An error when ``expr`` is a constant below zero (or zero, unless allowed)."""
+        found = _constant(expr)
+        if found is not None and (found < 0 or (found == 0 and not allow_zero)):
+            self.diags.error(expr.loc, f"{what} must be {'at least 0' if allow_zero else 'positive'}, not {found:g}")
 
     def input_spec(self, call: Call) -> None:
         if call.name == "poisson":
@@ -281,6 +334,12 @@ class Checker:
         if c.target not in pops:
             hint = " (an input can only be a source)" if c.target in sources else did_you_mean(c.target, pops)
             self.diags.error(c.target_loc, f"unknown population '{c.target}'{hint}")
+        sizes = {p.name: p.size for p in net.populations} | {i.name: i.size for i in net.inputs}
+        for name, span, loc in ((c.source, c.source_range, c.source_loc), (c.target, c.target_range, c.target_loc)):
+            if span is not None and name in sizes:
+                start, stop = span[0], sizes[name] if span[1] is None else span[1]
+                if not 0 <= start < stop <= sizes[name]:
+                    self.diags.error(loc, f"[{start}:{stop}] is not a slice of '{name}' (size {sizes[name]})")
         syn = self.model.synapses.get(c.synapse)
         if syn is None:
             self.diags.error(c.synapse_loc or c.loc, f"unknown synapse model '{c.synapse}'"
@@ -367,54 +426,111 @@ class Checker:
                 self.diags.error(loc, f"unknown simulate setting '{key}'" + did_you_mean(key, SIMULATE_KEYS))
             elif key in ("dt", "duration"):
                 self.expect_value(value, SECOND, key)
-            elif key in ("seed", "steps") and not (isinstance(value, Number) and value.is_int):
-                self.diags.error(value.loc, f"{key} must be a whole number")
+                if isinstance(value, Number) and value.value <= 0:
+                    self.diags.error(value.loc, f"{key} must be positive")
+            elif key == "seed":
+                self.whole(value, key, 0, _MAX_SEED)
+            elif key == "steps":
+                self.whole(value, key, 1, _MAX_COUNT)
         dt = sim.values.get("dt")
         if isinstance(dt, Number) and dt.dim == SECOND and sim.name in self.model.networks:
             self.time_constants(self.model.networks[sim.name], dt.value, dt.loc)
 
+    def whole(self, value, key: str, low: int, high: int) -> None:
+        if not (isinstance(value, Number) and value.is_int and low <= value.value <= high):
+            self.diags.error(value.loc, f"{key} must be a whole number from {low} to {high}")
+
     def time_constants(self, net: Network, dt: float, loc: Loc) -> None:
-        """Warn when dt is above a tenth of a time constant the equations use."""
+        """Warn when dt is above a tenth of the smallest time constant the equations use: a
+        parameter in seconds that an ODE uses (directly or through a definition), with the
+        population's override when that is a constant."""
+        found: list[tuple[float, str, str]] = []
         for p in net.populations:
             n = self.model.neurons.get(p.neuron)
-            if n is None or not n.odes:
-                continue
-            used = set().union(*(o.rhs.names for o in n.odes))
-            for v in n.parameters:
-                if v.name in used and self.neuron_dims[n.name].dims.get(v.name) == SECOND:
-                    value = _si_number(v.value)
-                    if value and dt > value / 10:
-                        self.diags.warning(loc, f"dt = {dt * 1e3:g} ms is more than a tenth of {v.name} = "
-                                                f"{value * 1e3:g} ms in neuron '{n.name}'; results may be inaccurate")
+            if n is not None:
+                overrides = {o.name: o.value for o in p.overrides}
+                found += _time_constants(n.odes, n.aliases, n.parameters, overrides, f"neuron '{n.name}'")
+        for c in net.connections:
+            syn = self.model.synapses.get(c.synapse)
+            if syn is not None:
+                overrides = {o.name: o.value for o in c.overrides}
+                odes = syn.odes + syn.pre_odes + syn.post_odes
+                found += _time_constants(odes, syn.aliases, syn.parameters, overrides, f"connection {c.source} -> {c.target}")
+        if found:
+            value, name, where = min(found)
+            if dt > value / 10:
+                self.diags.warning(loc, f"dt = {dt * 1e3:g} ms is more than a tenth of the smallest time constant, "
+                                        f"{name} = {value * 1e3:g} ms ({where}); results may be inaccurate")
 
     def training(self, train: Settings) -> None:
         for key, value in train.values.items():
             loc = train.locs.get(key, train.loc)
             if key not in TRAIN_KEYS:
                 self.diags.error(loc, f"unknown train setting '{key}'" + did_you_mean(key, TRAIN_KEYS))
+            elif key in ("epochs", "batch", "steps", "T"):
+                self.whole(value, key, 1, _MAX_COUNT)
+            elif key == "seed":
+                self.whole(value, key, 0, _MAX_SEED)
+            elif key in ("dt", "present", "rest"):
+                self.expect_value(value, SECOND, key)
+                if isinstance(value, Number) and (value.value < 0 or (value.value == 0 and key != "rest")):
+                    self.diags.error(value.loc, f"{key} must be {'at least 0' if key == 'rest' else 'positive'}")
+            elif key in ("weight_decay", "dropout", "clip_grad"):
+                self.expect_value(value, DIMENSIONLESS, key)
+                if isinstance(value, Number) and (value.value < 0 or (key == "dropout" and value.value >= 1)):
+                    self.diags.error(value.loc, f"{key} must be " + ("in [0, 1)" if key == "dropout" else "at least 0"))
         net = train.values.get("network")
         if net is None:
             self.diags.error(train.loc, "train needs network = <name of a network>")
-        elif not isinstance(net, Word) or net.value not in self.model.networks:
-            name = net.value if isinstance(net, Word) else "?"
-            self.diags.error(net.loc, f"unknown network '{name}'" + did_you_mean(name, self.model.networks))
+        elif not isinstance(net, Word):
+            self.diags.error(net.loc, "network = ... must be the name of a network, without quotes")
+        elif net.value not in self.model.networks:
+            self.diags.error(net.loc, f"unknown network '{net.value}'" + did_you_mean(net.value, self.model.networks))
         method = train.values.get("method")
         if method is None:
             self.diags.error(train.loc, "train needs method = bptt, stdp or convert")
         elif not isinstance(method, Word) or method.value not in TRAIN_METHODS:
-            name = method.value if isinstance(method, Word) else "?"
-            self.diags.error(method.loc, f"unknown training method '{name}'; choose bptt, stdp or convert"
+            name = method.value if isinstance(method, (Word, Text)) else "?"
+            self.diags.error(method.loc, f"unknown training method '{name}'; choose bptt, stdp or convert (without quotes)"
                              + did_you_mean(name, TRAIN_METHODS))
 
 
-def _si_number(expr: Expr) -> Optional[float]:
-    from .dims import constant_value
+_MAX_SEED = 2**32 - 1
+_MAX_COUNT = 2**31 - 1
 
+
+def _constant(expr: Expr) -> Optional[float]:
+    """The SI value of an expression made of numbers and units only; None for anything else."""
+    if isinstance(expr.value, Poison) or expr.value.free_symbols - expr.value.atoms(BaseUnit):
+        return None
     try:
         found = constant_value(expr.value)
-    except DimensionError:
+    except (DimensionError, OverflowError):
         return None
     return found[0] if found else None
+
+
+def _time_constants(odes, aliases, parameters, overrides: dict, where: str) -> list[tuple[float, str, str]]:
+    """(SI value, name, where) of each parameter in seconds that the ODEs use."""
+    definitions = {v.name: v.value.names for v in aliases}
+    used: set[str] = set()
+    todo = [name for ode in odes for name in ode.rhs.names]
+    while todo:
+        name = todo.pop()
+        if name not in used:
+            used.add(name)
+            todo += definitions.get(name, ())
+    out = []
+    for v in parameters:
+        if v.name in used:
+            expr = overrides.get(v.name, v.value)
+            try:
+                found = constant_value(expr.value) if not isinstance(expr.value, Poison) else None
+            except (DimensionError, OverflowError):
+                found = None
+            if found is not None and found[1] == SECOND and found[0] > 0:
+                out.append((found[0], v.name, where))
+    return out
 
 
 def check(model: Model, diags: Diagnostics) -> None:

@@ -20,15 +20,21 @@ class Diagnostic:
 
     def render(self, sources: dict[str, str]) -> str:
         """``file:line:col: error: message``, then the source line and a caret."""
-        text = f"{self.loc}: {self.severity}: {self.message}"
+        text = _escaped(f"{self.loc}: {self.severity}: {self.message}")
         source = sources.get(self.loc.file)
         if source is not None:
-            lines = source.splitlines()
-            if 1 <= self.loc.line <= len(lines):
-                line = lines[self.loc.line - 1].rstrip("\n")
+            lines = source.split("\n")  # as the lexer counts lines (splitlines also splits at \f, \v, ...)
+            if 1 <= self.loc.line <= len(lines) and lines[self.loc.line - 1].strip():
+                # control characters of the spec must not reach the terminal; '?' keeps the caret aligned
+                line = "".join(c if c.isprintable() or c == "\t" else "?" for c in lines[self.loc.line - 1].rstrip("\r"))
                 caret = "".join(c if c == "\t" else " " for c in line[: self.loc.column - 1])
                 text += f"\n    {line}\n    {caret}^"
         return text
+
+
+def _escaped(text: str) -> str:
+    """``text`` with control characters written as escapes (a message may quote the spec)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass
@@ -70,9 +76,18 @@ class SpecError(Exception):
 
 
 def did_you_mean(name: str, candidates) -> str:
-    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string.
+
+    Letters are compared without case first, then with it: 'mv' is closest to 'mV',
+    not to 'm' or 'MV'."""
+    by_folded: dict[str, list[str]] = {}
+    for c in set(candidates):
+        by_folded.setdefault(c.lower(), []).append(c)
+    close = difflib.get_close_matches(name.lower(), sorted(by_folded), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    best = max(sorted(by_folded[close[0]]), key=lambda c: difflib.SequenceMatcher(None, name, c).ratio())
+    return f" (did you mean '{best}'?)" if best != name else ""
 
 
 def display_path(path: Path) -> str:

@@ -29,6 +29,7 @@ from .parse import parse
 from .resources import stdlib_dir
 
 _MAX_EXPONENT = 64
+_MAX_COUNT = 2**31 - 1  # sizes and indices: int32 on every target
 _INPUT_KINDS = ("poisson", "spike_times", "events")
 _CONNECT_SETTINGS = ("p", "indegree", "delay")
 
@@ -55,7 +56,7 @@ class Lowering:
         seen.add(resolved)
         file = display_path(path)
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not part of the text
         except OSError as e:
             loc = importer or Loc(file=file, line=1, column=1)
             self.diags.error(loc, f"cannot read '{file}': {e.strerror or e}")
@@ -78,11 +79,21 @@ class Lowering:
     def _import(self, item: lark.Tree, path: Path, seen: set[Path]) -> None:
         name = str(item.children[0])[1:-1]
         loc = self.loc(item)
+        itself = False
         for base in (path.parent, stdlib_dir()):
             candidate = base / name
-            if candidate.is_file() and candidate.resolve() != path.resolve():
+            try:
+                found = candidate.is_file()
+            except (OSError, ValueError):  # a name the file system refuses
+                found = False
+            if found and candidate.resolve() == path.resolve():
+                itself = True  # a spec named like a library file imports the library file
+            elif found:
                 self.load_file(candidate, seen, loc)
                 return
+        if itself:
+            self.diags.error(loc, f"'{name}' imports itself")
+            return
         available = sorted(p.name for p in stdlib_dir().glob("*.snn"))
         self.diags.error(loc, f"cannot find '{name}' beside this file or in the standard library"
                          + did_you_mean(name, available))
@@ -92,7 +103,7 @@ class Lowering:
         name = str(item.children[0])
         table = self.definitions[kind]
         if name in table:
-            first = self.loc(table[name][0], table[name][1])
+            first = self.loc(table[name][0].children[0], table[name][1])
             self.diags.error(self.loc(item.children[0]), f"duplicate definition of {kind} '{name}' (first defined at {first})")
             return
         table[name] = (item, file)
@@ -267,10 +278,10 @@ class Lowering:
         self.scope = set()
         expr = self.expr_of(tree)
         value = expr.value
-        if value.is_Integer and int(value) > 0:
+        if value.is_Integer and 0 < int(value) <= _MAX_COUNT:
             return int(value)
         if not isinstance(value, Poison):
-            self.diags.error(expr.loc, f"{what} must be a positive whole number, not {value}")
+            self.diags.error(expr.loc, f"{what} must be a whole number from 1 to {_MAX_COUNT}, not {_shown(value)}")
         return 1
 
     def assignment(self, decl: lark.Tree) -> Assignment:
@@ -293,7 +304,8 @@ class Lowering:
         return Input(name=str(name), kind=value.name, size=size, spec=value, loc=self.loc(name))
 
     def connect(self, tree: lark.Tree, taken: set[str]) -> list[Connection]:
-        source, targets, using, *items = tree.children
+        source_sel, targets, using, *items = tree.children
+        source, source_range = self._selection(source_sel)
         synapse = self.synapses.get(str(using)) if using is not None else None
         scope = {v.name for v in synapse.variables()} if synapse else set()
         for item in items:
@@ -324,39 +336,61 @@ class Lowering:
             else:
                 events[item.data] += [self.statement(s) for s in item.children]
         conns = []
-        for target in targets.children:
+        for target_sel in targets.children:
+            target, target_range = self._selection(target_sel)
             name = f"{source}_{target}"
             k = 2
             while name in taken:
                 name, k = f"{source}_{target}_{k}", k + 1
             taken.add(name)
             if synapse is None and using is None:
-                syn_name = name
+                syn_name = self._fresh_synapse_name(name)
                 self._anonymous_synapse(syn_name, overrides, events, tree)
                 conn_overrides = ()
             else:
                 syn_name = str(using)
                 conn_overrides = tuple(overrides)
                 if synapse is not None and (events["on_pre"] or events["on_post"]):
-                    self.synapses[f"{name}__{syn_name}"] = synapse.model_copy(update={
-                        "name": f"{name}__{syn_name}",
+                    syn_name = self._fresh_synapse_name(f"{name}__{syn_name}")
+                    self.synapses[syn_name] = synapse.model_copy(update={
+                        "name": syn_name,
                         "on_pre": synapse.on_pre + tuple(events["on_pre"]),
                         "on_post": synapse.on_post + tuple(events["on_post"])})
-                    syn_name = f"{name}__{syn_name}"
             conns.append(Connection(
                 name=name, source=str(source), target=str(target), synapse=syn_name,
+                source_range=source_range, target_range=target_range,
                 overrides=conn_overrides, loc=self.loc(tree), source_loc=self.loc(source),
                 target_loc=self.loc(target), synapse_loc=self.loc(using) if using is not None else None,
                 **settings))
         return conns
 
+    def _selection(self, tree: lark.Tree) -> tuple[lark.Token, Optional[tuple[int, Optional[int]]]]:
+        """``exc`` or ``cells[0:3200]``: the population and the slice, if any (the step must be 1)."""
+        name, index = tree.children
+        if index is None:
+            return name, None
+        if index.data == "single":
+            k = int(index.children[0])
+            return name, (k, k + 1)
+        start, stop, step = index.children
+        if step is not None and int(step) != 1:
+            self.diags.error(self.loc(step), "a connection takes a contiguous slice: [start:stop]")
+        return name, (int(start) if start is not None else 0, int(stop) if stop is not None else None)
+
+    def _fresh_synapse_name(self, name: str) -> str:
+        """A name for a connection's own synapse model that no other synapse model has (in any network)."""
+        fresh, k = name, 2
+        while fresh in self.synapses:
+            fresh, k = f"{name}_{k}", k + 1
+        return fresh
+
     def _connect_setting(self, a: Assignment, settings: dict) -> None:
         if a.name == "indegree":
             value = a.value.value
-            if value.is_Integer and int(value) > 0:
+            if value.is_Integer and 0 < int(value) <= _MAX_COUNT:
                 settings.update(pattern="indegree", indegree=int(value))
             elif not isinstance(value, Poison):
-                self.diags.error(a.value.loc, f"indegree must be a positive whole number, not {value}")
+                self.diags.error(a.value.loc, f"indegree must be a whole number from 1 to {_MAX_COUNT}, not {_shown(value)}")
         elif a.name == "p":
             settings.update(pattern="probability", p=a.value)
         else:
@@ -468,6 +502,10 @@ class Lowering:
             self.diags.error(self.loc(tree), "this expression has no finite real value "
                                              "(a division by zero, log(0), or the root of a negative number)")
             value = Poison("error")
+        elif not isinstance(value, Poison) and not all(_in_range(n) for n in value.atoms(sympy.Rational)):
+            self.diags.error(self.loc(tree), f"a number in this expression is out of range (from 1e-{_MAX_DECADE} "
+                                             f"to 1e{_MAX_DECADE} in SI units)")
+            value = Poison("error")
         return Expr(value=value, loc=self.loc(tree), names=dict(self.names))
 
     def expr(self, tree) -> sympy.Basic:
@@ -488,7 +526,7 @@ class Lowering:
     def _number(self, token: lark.Token) -> sympy.Basic:
         text = str(token)
         mantissa, _, exponent = text.lower().partition("e")
-        if len(mantissa) > 40 or (exponent and abs(int(exponent)) > 300):
+        if len(mantissa) > 40 or (exponent and abs(int(exponent)) > _MAX_DECADE):
             self.diags.error(self.loc(token), f"number {text} is out of range")
             return Poison("error")
         f = Fraction(text)
@@ -585,7 +623,8 @@ class Lowering:
         left, op, right = tree.children
         a, b = self.expr(left), self.expr(right)
         rel = {"<": sympy.Lt, "<=": sympy.Le, ">": sympy.Gt, ">=": sympy.Ge, "==": sympy.Eq, "!=": sympy.Ne}[str(op)]
-        return rel(a, b, evaluate=False)
+        # Numbers are compared now: SymPy cannot fold a Piecewise on an unevaluated 1 > 0.
+        return rel(a, b, evaluate=a.is_Number is True and b.is_Number is True)
 
     def x_and_(self, tree) -> sympy.Basic:
         return self._logic(tree, "and", sympy.And)
@@ -629,7 +668,12 @@ class Lowering:
             want = " or ".join(str(n) for n in spec.nargs)
             self.diags.error(self.loc(token), f"{name}() takes {want} argument{'s' if spec.nargs != (1,) else ''}, not {len(args)}")
             return Poison("error")
-        return spec.build(*[self.expr(a) for a in args])
+        values = [self.expr(a) for a in args]
+        if name == "where" and not (_is_condition(values[0]) or isinstance(values[0], Poison)):
+            self.diags.error(self.loc(args[0]), "where() takes a condition first, such as where(v > 0 mV, a, b)")
+            return Poison("error")
+        first = 1 if name == "where" else 0  # a condition elsewhere counts as 1 or 0
+        return spec.build(*values[:first], *[_numeric(v) for v in values[first:]])
 
     def x_getattr(self, tree) -> sympy.Basic:
         self.expr(tree.children[0])
@@ -649,6 +693,14 @@ class Lowering:
 
 
 _NOT_FINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I)
+_MAX_DECADE = 300
+_LARGEST = sympy.Integer(10) ** _MAX_DECADE
+_SMALLEST = sympy.Rational(1, 10**_MAX_DECADE)
+
+
+def _in_range(n: sympy.Rational) -> bool:
+    """A number a 64-bit float holds without overflow or underflow (0 aside)."""
+    return n == 0 or _SMALLEST <= abs(n) <= _LARGEST
 
 
 def _times_unit(magnitude: sympy.Basic, unit: sympy.Basic) -> sympy.Basic:
@@ -701,7 +753,7 @@ _INPUT_SIZE_HELP = {
 
 def _input_size(call: Call) -> Optional[int]:
     def whole(v) -> Optional[int]:
-        return int(v.value) if isinstance(v, Number) and v.is_int and v.value > 0 else None
+        return int(v.value) if isinstance(v, Number) and v.is_int and 0 < v.value <= _MAX_COUNT else None
 
     if call.name == "poisson":
         return whole(call.args[0]) if call.args else whole(call.kwargs.get("n"))
@@ -716,6 +768,11 @@ def _input_size(call: Call) -> Optional[int]:
         return None
     width, height = whole(call.kwargs.get("width")), whole(call.kwargs.get("height"))
     return 2 * width * height if width and height else None
+
+
+def _shown(value: sympy.Basic) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _short(e: Exception) -> str:

@@ -188,9 +188,13 @@ Pattern = Literal["all_to_all", "one_to_one", "probability", "indegree"]
 
 
 class Connection(Node):
+    """Synapses from a population (or a slice ``[start:stop]`` of one) to another."""
+
     name: str
     source: str
     target: str
+    source_range: Optional[tuple[int, Optional[int]]] = None  # a slice [start, stop) of the source; None: to the end
+    target_range: Optional[tuple[int, Optional[int]]] = None
     synapse: str
     pattern: Pattern = "all_to_all"
     p: Optional[Expr] = None

@@ -170,11 +170,12 @@ def _plots(out: Path, spikes: dict, states: dict, module) -> None:
         fig.tight_layout()
         fig.savefig(out / "raster.png", dpi=100)
         plt.close(fig)
-    traces = [k for k in states if not k.endswith("_t")]
+    # (population, key) from the monitors: population names may contain underscores.
+    traces = [(pop, f"{pop}_{var}") for kind, pop, variables, *_ in module.MONITORS if kind == "state"
+              for var in variables]
     if traces:
         fig, axes = plt.subplots(len(traces), 1, figsize=(8, 1.5 + 1.5 * len(traces)), sharex=True, squeeze=False)
-        for ax, key in zip(axes[:, 0], traces):
-            pop = key.split("_", 1)[0]
+        for ax, (pop, key) in zip(axes[:, 0], traces):
             ax.plot(states[pop + "_t"], states[key], lw=0.8)
             ax.set_ylabel(key)
         axes[-1, 0].set_xlabel("time (s)")

@@ -141,14 +141,16 @@ class NumpyEmitter:
                 out(f"{a.name} = np.broadcast_to({code(a.expr)}, (n_syn,)).astype(np.int64)")
             else:
                 out(f"{a.name} = {_array(a.expr, 'n_syn')}")
+        if c.pre_offset or c.post_offset:
+            out(f"pre, post = pre + {c.pre_offset}, post + {c.post_offset}  # slices: indices in the whole populations")
         delays = c.delay_array or f"np.full(n_syn, int({code(c.delay)}), dtype=np.int64)"
-        out(f"order, s['{c.name}_group_delay'], s['{c.name}_group_ptr'] = rt.delay_groups({delays}, pre, N_pre)")
+        out(f"order, s['{c.name}_group_delay'], s['{c.name}_group_ptr'] = rt.delay_groups({delays}, pre, {c.pre_rows})")
         out(f"s['{c.name}_pre'], s['{c.name}_post'] = pre[order], post[order]")
         for a in c.arrays:
             out(f"s[{a.name!r}] = {a.name}[order]")
         if c.on_post:
             out(f"s['{c.name}_by_post'] = np.argsort(post[order], kind='stable')")
-            out(f"s['{c.name}_post_ptr'] = rt.row_pointers(post[order][s['{c.name}_by_post']], N_post)")
+            out(f"s['{c.name}_post_ptr'] = rt.row_pointers(post[order][s['{c.name}_by_post']], {c.post_rows})")
         for tr in c.traces:
             size = tr.size
             if tr.dtype == "int":
@@ -241,11 +243,12 @@ class NumpyEmitter:
                 if c.target == pop.name:
                     for a in c.syn_integrate:
                         _assign(out, a)
-        out("if check:")
-        with out.indent():
-            for pop in self.plan.populations:
-                for v in pop.finite_check:
-                    out(f"self._check_finite({v}, {pop.name!r}, {v[len(pop.name) + 1:]!r}, step)")
+        if any(pop.finite_check for pop in self.plan.populations):
+            out("if check:")
+            with out.indent():
+                for pop in self.plan.populations:
+                    for v in pop.finite_check:
+                        out(f"self._check_finite({v}, {pop.name!r}, {v[len(pop.name) + 1:]!r}, step)")
         out("# 4. spikes, resets, refractoriness; inputs emit")
         for pop in self.plan.populations:
             self.spikes(out, pop)
@@ -257,7 +260,7 @@ class NumpyEmitter:
             for c in post_events:
                 self.on_post(out, c)
         out("# 6. record")
-        for name in self.sizes:
+        for name in self._delayed_sources():
             out(f"{name}_history[step % {name}_history.shape[0]] = {name}_spiked")
         for k, m in enumerate(self.plan.monitors):
             if m.kind == "spikes":
@@ -287,11 +290,14 @@ class NumpyEmitter:
         if pop.refractory is None:
             out(f"{name}_spiked = np.broadcast_to({name}_spiked, ({pop.size},))")
         out(f"{name}_spk = np.flatnonzero({name}_spiked)")
-        if pop.reset or pop.refractory is not None:
+        if pop.reset:
+            # only the neurons that spiked change: the reset works on them in place
+            per_neuron = pop.state + [a.name for a in pop.inputs] + [p.name for p in pop.params if p.value is None]
+            indexed = {n: f"{name}_spk" for n in per_neuron}
             out(f"if {name}_spk.size:")
             with out.indent():
                 for a in pop.reset:
-                    _assign(out, a)
+                    out(f"{a.target}[{name}_spk] = {code(a.expr, indexed)}")
         if pop.refractory is not None:
             out(f"{name}_ref = np.maximum({name}_ref - 1, 0)")
             out(f"{name}_ref[{name}_spk] = {name}_ref_steps")
@@ -329,6 +335,11 @@ class NumpyEmitter:
             out(f"synops += spk.size * {c.n_post}")
             self.linear(out, c, *c.linear)
             return
+        if c.linear is not None and not self._weighted(c):
+            out(f"post = rt.entries_of({c.name}_post, {ptr}, spk)")
+            out("synops += post.size")
+            self.linear(out, c, *c.linear)
+            return
         out(f"syn = rt.rows_of({ptr}, spk)")
         out("synops += syn.size")
         if c.linear is not None:
@@ -346,7 +357,7 @@ class NumpyEmitter:
         elif uses_state:
             out(f"np.add.at({target}, {c.name}_post[syn], {c.name}_weight[syn])")
         else:
-            out(f"np.add.at({target}, {c.name}_post[syn], {code(weight)})")
+            out(f"np.add.at({target}, post, {code(weight)})")
 
     def events(self, out: Lines, c: ConnectionPlan, statements: list[EventStatement], event: str) -> None:
         """on_pre / on_post statements over the active synapses ``syn`` of the spiking neurons ``spk``."""
@@ -359,7 +370,7 @@ class NumpyEmitter:
                 out(f"{st.target}[syn] = {code(st.expr, c.indexed)}")
             else:  # every synapse adds to its neuron on the other side
                 index = st.index
-                size = c.n_post if index == "post" else c.n_pre
+                size = c.post_rows if index == "post" else c.pre_rows
                 value = code(st.expr, c.indexed)
                 sign = "-" if st.op == "-=" else "+"
                 if st.expr.free_symbols & {symbol(n) for n in c.indexed}:
@@ -387,8 +398,18 @@ class NumpyEmitter:
             names += c.state + [t.name for t in c.traces]
         for name in names:
             out(f"s[{name!r}] = {name}")
+        for name in self.sizes:
+            if name not in self._delayed_sources():  # the loop reads only last step's spikes: keep those
+                out("if stop > start:")
+                with out.indent():
+                    out(f"{name}_history[(stop - 1) % {name}_history.shape[0]] = {name}_spiked")
         out("self.synops = synops")
         return out.text(2)
+
+    def _delayed_sources(self) -> list[str]:
+        """Sources with a connection of more than one step of delay: they need every step's spikes kept."""
+        return [name for name in self.sizes
+                if any(c.source == name and (c.delay_array is not None or c.delay != 1) for c in self.plan.connections)]
 
     def context(self) -> dict:
         plan = self.plan

@@ -7,6 +7,7 @@ a set of elements (the active synapses of an event) is printed indexed.
 from __future__ import annotations
 
 import sympy
+from sympy.printing.c import C99CodePrinter
 from sympy.printing.numpy import NumPyPrinter
 
 
@@ -116,3 +117,142 @@ class NumpyPrinter(NumPyPrinter):
 
 def numpy_code(expr: sympy.Basic, indexed: dict[str, str] | None = None) -> str:
     return NumpyPrinter(indexed).doprint(expr)
+
+
+class CudaPrinter(C99CodePrinter):
+    """CUDA C: the NumPy dialect's overrides in C syntax (``?:`` for conditions, ``fmin``/``fmax``).
+
+    Every number is printed as a floating-point literal (an integer such as the
+    ``N`` of ``i / N`` would divide as an integer in C); ``clip`` and ``phi1`` are
+    device functions of the generated ``kernels.cu``. ``precision="float"`` prints
+    single-precision literals and functions (``expf``); the default is double.
+    A name read for a set of elements is printed as ``d_<name>[<index>]``, the
+    device array of the kernel's arguments.
+    """
+
+    array = "d_{name}[{index}]"
+
+    def __init__(self, indexed: dict[str, str] | None = None, precision: str = "double",
+                 names: dict[str, str] | None = None):
+        from sympy.codegen.ast import float32, real
+
+        settings = {"allow_unknown_functions": True, "math_macros": {}}
+        if precision == "float":
+            settings["type_aliases"] = {real: float32}
+        elif precision != "double":
+            raise ValueError(f"precision must be 'double' or 'float', not {precision!r}")
+        super().__init__(settings)
+        self.indexed = indexed or {}
+        self.names = names or {}  # name -> C text, for names a kernel keeps elsewhere
+        self.suffix = "f" if precision == "float" else ""
+
+    def _literal(self, value: float) -> str:
+        if value != value:
+            return "(0.0/0.0)"
+        if value in (float("inf"), float("-inf")):
+            return f"({'-' if value < 0 else ''}1.0/0.0)"
+        text = repr(float(value))
+        if "." not in text and "e" not in text:
+            text += ".0"
+        return text + self.suffix
+
+    def _print_Symbol(self, expr):
+        index = self.indexed.get(expr.name)
+        if index:
+            return self.array.format(name=expr.name, index=index)
+        return self.names.get(expr.name, expr.name)
+
+    def _print_Float(self, expr):
+        return self._literal(float(expr))
+
+    def _print_Rational(self, expr):
+        return self._literal(float(expr))
+
+    def _print_Integer(self, expr):
+        return self._literal(float(int(expr)))
+
+    _print_Zero = _print_Integer
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        prec = sympy.printing.precedence.PRECEDENCE
+        if exp == -1:
+            return f"{self._literal(1.0)}/{self.parenthesize(base, prec['Mul'] + 1)}"
+        if exp == sympy.Rational(1, 2):
+            return f"sqrt{self.suffix}({self._print(base)})"
+        if exp == 2:  # as NumPy squares: x*x
+            b = self.parenthesize(base, prec["Mul"] + 1)
+            return f"({b}*{b})"
+        return f"pow{self.suffix}({self._print(base)}, (real)({self._print(exp)}))"
+
+    def _print_Piecewise(self, expr):
+        *branches, (last, cond) = expr.args
+        out = self._print(last)
+        for value, c in reversed(branches):
+            out = f"({self._print(c)} ? {self._print(value)} : {out})"
+        return out
+
+    def _relational(self, expr, op):
+        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
+
+    def _print_StrictGreaterThan(self, expr):
+        return self._relational(expr, ">")
+
+    def _print_GreaterThan(self, expr):
+        return self._relational(expr, ">=")
+
+    def _print_StrictLessThan(self, expr):
+        return self._relational(expr, "<")
+
+    def _print_LessThan(self, expr):
+        return self._relational(expr, "<=")
+
+    def _print_Equality(self, expr):
+        return self._relational(expr, "==")
+
+    def _print_Unequality(self, expr):
+        return self._relational(expr, "!=")
+
+    def _print_And(self, expr):
+        return "(" + " && ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " || ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Not(self, expr):
+        return f"(!{self._print(expr.args[0])})"
+
+    def _print_BooleanTrue(self, expr):
+        return "true"
+
+    def _print_BooleanFalse(self, expr):
+        return "false"
+
+    def _print_Min(self, expr):
+        out = self._print(expr.args[0])
+        for a in expr.args[1:]:
+            out = f"fmin{self.suffix}({out}, {self._print(a)})"
+        return out
+
+    def _print_Max(self, expr):
+        out = self._print(expr.args[0])
+        for a in expr.args[1:]:
+            out = f"fmax{self.suffix}({out}, {self._print(a)})"
+        return out
+
+    def _print_Function(self, expr):
+        name = expr.func.__name__
+        if name in ("clip", "phi1"):
+            return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+        return super()._print_Function(expr)
+
+    def _print_Exp1(self, expr):
+        return self._literal(float(sympy.E))
+
+    def _print_Pi(self, expr):
+        return self._literal(float(sympy.pi))
+
+
+def cuda_code(expr: sympy.Basic, indexed: dict[str, str] | None = None, precision: str = "double",
+              names: dict[str, str] | None = None) -> str:
+    return CudaPrinter(indexed, precision, names).doprint(expr)

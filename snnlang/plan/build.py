@@ -183,7 +183,8 @@ class Planner:
             if pp is not None:
                 for spec_name, qual in pp.local.items():
                     side_names[spec_name + suffix] = (qual, index)
-        extra = {"N_pre": sympy.Integer(sizes[c.source]), "N_post": sympy.Integer(sizes[c.target])}
+        (a, n_pre), (b, n_post) = _span(c.source_range, sizes[c.source]), _span(c.target_range, sizes[c.target])
+        extra = {"N_pre": sympy.Integer(n_pre), "N_post": sympy.Integer(n_post)}
         q = _qualifier({**local, **{k: v[0] for k, v in side_names.items()}}, extra)
         overrides = {o.name: o.value for o in c.overrides}
         aliases = {symbol(v.name): v.value.value for v in syn.aliases}
@@ -224,7 +225,7 @@ class Planner:
         traces, trace_side = [], {}
         for v in syn.pre + syn.post:
             side = v.kind
-            size = "N_pre" if side == "pre" else "N_post"
+            size = str(sizes[c.source] if side == "pre" else sizes[c.target])  # whole populations
             e, draws = self.draws(q(si(v.value.value)), local[v.name])
             traces.append(ArrayInit(name=local[v.name], size=size, expr=e, draws=draws))
             trace_side[local[v.name]] = side
@@ -259,11 +260,15 @@ class Planner:
                 weight = stmt.expr if stmt.op == "+=" else -stmt.expr
                 linear = (stmt.target, weight)
 
-        storage = "dense" if c.pattern == "all_to_all" and c.condition is None else "csr"
+        # Dense (pre x post) only with one delay for all synapses: per-synapse delays are
+        # delivered group by group, which needs the synapses of each group (CSR rows).
+        storage = ("dense" if c.pattern == "all_to_all" and c.condition is None and delay_array is None
+                   and (a, n_pre, b, n_post) == (0, sizes[c.source], 0, sizes[c.target]) else "csr")
         p = q(si(c.p.value)) if c.p is not None else None
         cond = q(si(c.condition.value)) if c.condition is not None else None
         return ConnectionPlan(
-            name=name, source=c.source, target=c.target, n_pre=sizes[c.source], n_post=sizes[c.target],
+            name=name, source=c.source, target=c.target, n_pre=n_pre, n_post=n_post,
+            pre_offset=a, post_offset=b, pre_rows=sizes[c.source], post_rows=sizes[c.target],
             synapse=syn.name, pattern=c.pattern, p=p, indegree=c.indegree, condition=cond,
             connect_stream=self.next_stream(), storage=storage, params=params, arrays=arrays,
             state=[local[v.name] for v in syn.state], traces=traces, trace_side=trace_side,
@@ -392,6 +397,14 @@ def _decay_on_read(events, lazy, local, q, indexed, traces, constants, conn):
         if name in {local[v] for v in lazy}:
             out.append(EventStatement(side=e.side, target=f"{name}_last", index=e.index, op="=", expr=STEP))
     return out
+
+
+def _span(span, size: int) -> tuple[int, int]:
+    """A slice [start, stop) as (start, length); the whole population without one."""
+    if span is None:
+        return 0, size
+    start, stop = span
+    return start, (size if stop is None else stop) - start
 
 
 def _qualifier(local: dict[str, str], values: dict[str, sympy.Basic]):

@@ -107,8 +107,8 @@ class ConnectionPlan:
     name: str
     source: str
     target: str
-    n_pre: int
-    n_post: int
+    n_pre: int  # size of the source slice (i runs over it)
+    n_post: int  # size of the target slice (j runs over it)
     synapse: str
     pattern: str  # all_to_all | one_to_one | probability | indegree
     p: Optional[sympy.Basic]  # probability (may use i, j)
@@ -133,6 +133,10 @@ class ConnectionPlan:
     on_post: list[EventStatement]
     indexed: dict[str, str]  # qualified name -> index it is read with in event code
     local: dict[str, str]
+    pre_offset: int = 0  # first neuron of the source slice
+    post_offset: int = 0
+    pre_rows: int = 0  # size of the whole source population (synapses are stored by its neurons)
+    post_rows: int = 0
 
 
 @dataclass

@@ -1,0 +1,940 @@
+"""The CuPy target: prints a Plan as CUDA kernels (``kernels.cu``) and a host driver.
+
+The generated package holds the kernels as a plain CUDA C file and a host
+driver (``network.py``) that builds the network on the host with the NumPy
+target's own builders, uploads it once, and then launches the kernels step by
+step through one small interface, ``device.launch(kernel, grid, block, args)``
+(plus ``device.xp``, the array module, and ``device.to_host``). On a GPU the
+device is CuPy (NVRTC, ``RawModule``); snnlang's tests swap in a device that
+compiles the same ``kernels.cu`` for the CPU, so the step logic they check is
+the logic that runs on the GPU.
+
+What runs where, per step (the plan's order, docs/semantics.md):
+
+* deliveries (``on_pre``) read the spike ring of their source, event-driven
+  over the CSR rows of the neurons that spiked (one block per spike, threads over
+  the row, ``atomicAdd`` into the targets), or as a dense product for dense
+  layers; delays index the ring, which holds each source's spikes for as many
+  steps as its longest delay;
+* one kernel per population integrates, tests the spike condition, resets,
+  counts refractoriness, appends spikes to the ring and the monitors, and
+  evaluates the input variables for the next step (the deliveries of that step
+  then add to them, in the NumPy target's order);
+* sources emit (Poisson draws with the same counter-based hash as the NumPy
+  runtime), ``on_post`` effects run, state monitors sample into device buffers.
+
+Every kernel loops grid-stride, so it is correct for any launch shape; the host
+never waits for the device inside a chunk of steps. Decisions stay in the
+plan; this module lays the plan's statements out as C through
+:class:`~snnlang.backends.printer.CudaPrinter`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from ..functions import symbol
+from ..plan.ir import Assign, ConnectionPlan, EventStatement, MonitorPlan, Plan, PopulationPlan, SourcePlan
+from .printer import cuda_code, numpy_code
+
+TARGET = "cupy"
+BLOCK = 256  # threads per block of the elementwise kernels
+
+#: C type and NumPy dtype of each kind of device array ("real" is double or float).
+CTYPES = {"real": "real", "int": "int", "long": "long long", "u64": "unsigned long long"}
+DTYPES = {"int": "np.int32", "long": "np.int64", "u64": "np.uint64"}
+
+
+class EmitError(ValueError):
+    """A plan feature the CuPy target cannot express (raised at build time, with the reason)."""
+
+
+class Lines:
+    """Source lines with indentation (C or Python)."""
+
+    def __init__(self, unit: str = "    "):
+        self.lines: list[str] = []
+        self.level = 0
+        self.unit = unit
+
+    def __call__(self, text: str = "") -> None:
+        self.lines.append((self.unit * self.level + text) if text else "")
+
+    def block(self, opener: str | None = None, closer: str | None = "}"):
+        """``opener {`` ... ``}`` in C (``opener:`` and an indent in Python: closer=None)."""
+        lines = self
+
+        class _Block:
+            def __enter__(self):
+                if opener is not None:
+                    lines(opener + (" {" if closer else ""))
+                lines.level += 1
+
+            def __exit__(self, *exc):
+                lines.level -= 1
+                if closer:
+                    lines(closer)
+
+        return _Block()
+
+    def text(self, base_indent: int = 0) -> str:
+        pad = self.unit * base_indent
+        return "\n".join((pad + line) if line else "" for line in self.lines)
+
+
+@dataclass
+class Arg:
+    """One kernel parameter: its C declaration and the host expression that passes it."""
+
+    ctype: str  # "const real", "real* __restrict__", ...
+    name: str  # the C name
+    host: str  # the Python expression of the host driver
+    per_step: bool = False  # changes every launch (passed first)
+
+    @property
+    def decl(self) -> str:
+        return f"{self.ctype} {self.name}"
+
+
+@dataclass
+class Kernel:
+    name: str
+    doc: str
+    args: list[Arg]
+    body: Lines
+    grid: str  # Python expressions of the launch shape
+    block: str
+
+    def source(self) -> str:
+        params = ",\n".join("    " + a.decl for a in self.args)
+        doc = "\n".join(f"// {line}" for line in self.doc.splitlines())
+        return f'{doc}\nextern "C" __global__ void {self.name}(\n{params})\n{{\n{self.body.text(1)}\n}}\n'
+
+    def static(self) -> str:
+        """The Python tuple of the arguments that stay the same for a whole run."""
+        hosts = [a.host for a in self.args if not a.per_step]
+        return "(" + "".join(h + ", " for h in hosts) + ")"
+
+    def call(self, **step_values: str) -> str:
+        """The launch statement; per-step arguments come from ``step_values`` by C name (or their host text)."""
+        per_step = [step_values.get(a.name, a.host) for a in self.args if a.per_step]
+        first = "(" + "".join(v + ", " for v in per_step) + ")"
+        return f"launch({self.name!r}, {self.grid}, {self.block}, {first} + {self.name}_args)"
+
+
+def names_in(*exprs) -> set[str]:
+    out: set[str] = set()
+    for e in exprs:
+        if e is not None:
+            out |= {s.name for s in e.free_symbols}
+    return out
+
+
+@dataclass
+class Array:
+    """A device array: where the driver keeps it and its element type."""
+
+    name: str
+    kind: str  # real | int | long | u64
+    store: str = "s"  # s: state (saved); b: buffers (rebuilt)
+
+    @property
+    def ctype(self) -> str:
+        return CTYPES[self.kind]
+
+
+@dataclass
+class Scope:
+    """How a kernel's names are passed: scalars as values, arrays as device pointers."""
+
+    scalars: dict[str, str] = field(default_factory=dict)  # C name -> C type
+    arrays: dict[str, bool] = field(default_factory=dict)  # array name -> written
+
+
+class CupyEmitter:
+    def __init__(self, plan: Plan, precision: str = "double"):
+        if precision not in ("double", "float"):
+            raise ValueError(f"precision must be 'double' or 'float', not {precision!r}")
+        self.plan = plan
+        self.precision = precision
+        self.pops = {p.name: p for p in plan.populations}
+        self.sources = {s.name: s for s in plan.sources}
+        self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
+        self.conns = plan.connections
+        self.arrays: dict[str, Array] = {}
+        self.scalar_params: set[str] = set()  # parameters and constants passed by value
+        self.per_neuron_constants: dict[str, str] = {}  # constant -> population
+        self.kernels: list[Kernel] = []
+        self._declare()
+
+    # ---- names -------------------------------------------------------------------------
+    def _array(self, name: str, kind: str = "real", store: str = "s") -> None:
+        if name in self.arrays and self.arrays[name].kind != kind:
+            raise EmitError(f"the name {name!r} is used for two device arrays")
+        self.arrays[name] = Array(name, kind, store)
+
+    def _declare(self) -> None:
+        """Every device array of the driver, with its type."""
+        for pop in self.plan.populations:
+            per_neuron = {prm.name for prm in pop.params if prm.value is None}
+            self.scalar_params |= {prm.name for prm in pop.params if prm.value is not None}
+            for a in pop.arrays:
+                self._array(a.name)
+            for a in pop.inputs:
+                self._array(a.name, store="b")  # this step's value, then the next step's
+            if pop.refractory is not None:
+                self._array(f"{pop.name}_ref", "int")
+            for a in pop.constants:  # per neuron when it depends on a per-neuron value
+                if names_in(a.expr) & (per_neuron | set(self.per_neuron_constants)):
+                    self.per_neuron_constants[a.target] = pop.name
+                    self._array(a.target, store="b")
+                else:
+                    self.scalar_params.add(a.target)
+        for name in self.sizes:
+            self._array(f"{name}_ring", "int")  # spikes of the last steps, one row per step
+            self._array(f"{name}_ring_n", "int")  # how many in each row
+        for c in self.conns:
+            self.scalar_params |= {prm.name for prm in c.params}
+            self.scalar_params |= {a.target for a in c.trace_constants + c.syn_constants}
+            for a in c.arrays:
+                self._array(a.name, "int" if a.dtype == "int" else "real")
+            for tr in c.traces:
+                self._array(tr.name, "long" if tr.dtype == "int" else "real")
+            for key in ("pre", "post"):
+                self._array(f"{c.name}_{key}", "int")
+            self._array(f"{c.name}_group_ptr", "long")
+            if c.on_post:
+                self._array(f"{c.name}_by_post", "long")
+                self._array(f"{c.name}_post_ptr", "long")
+            if self._dense(c) and self._weight_buffer(c):
+                self._array(f"{c.name}_weight", store="b")
+        self._array("synops", "u64", "b")
+
+    def _dense(self, c: ConnectionPlan) -> bool:
+        """A dense product: a linear, weighted all-to-all connection with one delay for all synapses."""
+        return (c.linear is not None and c.storage == "dense" and c.delay_array is None
+                and bool(names_in(c.linear[1]) & set(c.state)))
+
+    def _weight_buffer(self, c: ConnectionPlan) -> bool:
+        """Whether the weight of a dense connection is an expression (computed once a run) rather than a state array."""
+        weight = c.linear[1]
+        return not (isinstance(weight, sympy.Symbol) and weight.name in c.state)
+
+    def ctype_of_scalar(self, name: str) -> str:
+        if name == "step":
+            return "long long"
+        return "real"
+
+    # ---- printing ------------------------------------------------------------------------
+    def c(self, expr, indexed: dict[str, str] | None = None, names: dict[str, str] | None = None) -> str:
+        return cuda_code(expr, indexed, self.precision, names)
+
+    def _scalar_arg(self, name: str) -> Arg:
+        if name == "step":
+            return Arg("const long long", "step", "n", per_step=True)
+        if name == "t":
+            return Arg("const real", "t", "REAL(t)", per_step=True)
+        if name == "dt":
+            return Arg("const real", "dt", "REAL(dt)")
+        if name in self.scalar_params:
+            return Arg("const real", name, f"REAL({name})")
+        raise EmitError(f"the generated kernels have no value for the name {name!r}")
+
+    def _pointer(self, name: str, written: bool) -> Arg:
+        a = self.arrays[name]
+        const = "" if written else "const "
+        return Arg(f"{const}{a.ctype}* __restrict__", f"d_{name}", name)
+
+    # ---- kernels.cu ------------------------------------------------------------------------
+    def build_kernels(self) -> None:
+        self.kernels = []
+        self.step_code: dict[str, list[Kernel]] = {}
+        for pop in self.plan.populations:
+            self.kernels.append(self.population_kernel(pop))
+        for src in self.plan.sources:
+            self.kernels.append(self.source_kernel(src))
+        for c in self.conns:
+            self.kernels += self.connection_kernels(c)
+        for k, m in enumerate(self.plan.monitors):
+            if m.kind == "state":
+                self.kernels.append(self.monitor_kernel(k, m))
+
+    def find(self, name: str) -> Kernel:
+        return next(k for k in self.kernels if k.name == name)
+
+    # ---- populations -------------------------------------------------------------------------
+    def population_kernel(self, pop: PopulationPlan) -> Kernel:
+        name, N = pop.name, pop.size
+        state = list(pop.state)
+        per_neuron = [prm.name for prm in pop.params if prm.value is None]
+        constants = [a.target for a in pop.constants]
+        array_constants = [n for n in constants if n in self.per_neuron_constants]
+        inputs = [a.name for a in pop.inputs]
+        draws = {d.name for d in pop.input_draws}
+        temps = [a.target for a in pop.integrate if a.target not in state]
+        ref = f"{name}_ref" if pop.refractory is not None else None
+        locals_ = set(state) | set(per_neuron) | set(array_constants) | set(inputs) | draws | set(temps)
+        locals_ |= {f"{name}_active", f"{name}_spiked", "i"}
+        used = names_in(*(a.expr for a in pop.integrate + pop.reset + pop.inputs), pop.threshold)
+        scalars = sorted(used - locals_ - {"t", "dt", "step"}, key=self._order(pop))
+        for n in scalars:
+            if n not in self.scalar_params:
+                raise EmitError(f"population {name}: the update reads {n!r}, which the CuPy target cannot pass")
+        monitors = [(k, m) for k, m in enumerate(self.plan.monitors) if m.kind == "spikes" and m.population == name]
+        for m in self.plan.monitors:
+            if m.kind == "state" and m.population == name:
+                bad = [q for q in m.qualified if q not in state]
+                if bad:
+                    raise EmitError(f"monitor of {name}: the CuPy target records state variables only, not {bad}")
+
+        args = [Arg("const long long", "step", "n", True), Arg("const real", "t", "REAL(t)", True),
+                Arg("const real", "t_next", "REAL(t + dt)", True), Arg("const int", "advance", "1", True),
+                Arg("const int", "slot", f"np.int32(step % {name}_rows)", True)]
+        for a in inputs:
+            args += [Arg("const real* __restrict__", f"d_{a}_outside", f"{a}_outside", True),
+                     Arg("const long long", f"{a}_offset", f"{a}_offset", True),
+                     Arg("const int", f"{a}_given", f"{a}_given", True)]
+        args += [Arg("const real", "dt", "REAL(dt)"), Arg("const unsigned long long", "seed", "seed")]
+        args += [self._scalar_arg(n) for n in scalars]
+        if ref:
+            args.append(Arg("const int", f"{name}_ref_steps", f"np.int32({name}_ref_steps)"))
+        args += [self._pointer(n, True) for n in state]
+        args += [self._pointer(n, False) for n in per_neuron + array_constants]
+        args += [self._pointer(n, True) for n in inputs]
+        if ref:
+            args.append(self._pointer(ref, True))
+        args += [self._pointer(f"{name}_ring", True), self._pointer(f"{name}_ring_n", True),
+                 Arg("const int", "rows", f"np.int32({name}_rows)")]
+        for k, _ in monitors:
+            args += self._spike_record_args(k)
+
+        out = Lines()
+        out(f"const long long N = {N};")
+        with out.block("for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < N; "
+                       "i += (long long)blockDim.x * gridDim.x)"):
+            for n in state + inputs:
+                out(f"real {n} = d_{n}[i];")
+            for n in per_neuron + array_constants:
+                out(f"const real {n} = d_{n}[i];")
+            if ref:
+                out(f"int {ref} = d_{ref}[i];")
+            with out.block("if (advance)"):
+                out("// 3. integrate" + (" (gated variables held while refractory)" if ref else ""))
+                if ref:
+                    out(f"const bool {name}_active = {ref} == 0;")
+                declared = set(state) | set(inputs)
+                for a in pop.integrate:
+                    self._assign(out, a, declared)
+                out("// 4. spike condition, reset, refractoriness")
+                if pop.threshold is not None:
+                    cond = self.c(pop.threshold)
+                    out(f"const bool {name}_spiked = {name + '_active && ' if ref else ''}{cond};")
+                    with out.block(f"if ({name}_spiked)"):
+                        for a in pop.reset:
+                            out(f"{a.target} = {self.c(a.expr)};")
+                        out(f"d_{name}_ring[slot * N + atomicAdd(&d_{name}_ring_n[slot], 1)] = (int)i;")
+                        for k, m in monitors:
+                            self._spike_record(out, k, m)
+                else:
+                    out(f"const bool {name}_spiked = false;")
+                if ref:
+                    out(f"{ref} = {ref} > 0 ? {ref} - 1 : 0;")
+                    out(f"if ({name}_spiked) {ref} = {name}_ref_steps;")
+                for n in state:
+                    out(f"d_{n}[i] = {n};")
+                if ref:
+                    out(f"d_{ref}[i] = {ref};")
+            if pop.inputs:
+                out("// 1. the input variables of the next step (its deliveries add to them)")
+                for d in pop.input_draws:
+                    out(f"const real {d.name} = (real)snn_{d.kind}(seed, {d.stream}ULL, "
+                        "(unsigned long long)(step + 1), (unsigned long long)i);")
+                for a in pop.inputs:
+                    value = self.c(a.expr, names={"t": "t_next"})
+                    out(f"d_{a.name}[i] = {a.name}_given ? d_{a.name}_outside[{a.name}_offset + i] : {value};")
+        out(f"if (advance && blockIdx.x == 0 && threadIdx.x == 0) d_{name}_ring_n[(slot + 1) % rows] = 0;"
+            "  // the row of the next step")
+        grid = f"{name}_grid"
+        return Kernel(f"{name}_step", f"Population {name}: {N} x {pop.neuron}, {pop.method_reason}.\n"
+                      "One step: integrate, spike, reset, refractoriness; then the next step's inputs.",
+                      args, out, grid, "BLOCK")
+
+    def _order(self, owner):
+        """Scalars in the order their owner declares them (parameters, then constants)."""
+        order = {prm.name: k for k, prm in enumerate(owner.params)}
+        consts = getattr(owner, "constants", []) + getattr(owner, "trace_constants", []) + getattr(owner, "syn_constants", [])
+        for k, a in enumerate(consts):
+            order[a.target] = 1000 + k
+        return lambda n: (order.get(n, 10_000), n)
+
+    def _assign(self, out: Lines, a: Assign, declared: set[str]) -> None:
+        value = self.c(a.expr)
+        if a.target not in declared:
+            declared.add(a.target)
+            if a.where is None:
+                out(f"real {a.target} = {value};")
+                return
+            raise EmitError(f"{a.target} is assigned under a condition before it has a value")
+        if a.where is None:
+            out(f"{a.target} = {value};")
+        else:
+            out(f"{a.target} = {a.where} ? {value} : {a.target};")
+
+    def _spike_record_args(self, k: int) -> list[Arg]:
+        return [Arg("long long* __restrict__", f"d_record{k}", f"b['record{k}']"),
+                Arg("unsigned long long* __restrict__", f"d_record{k}_n", f"b['record{k}_n']"),
+                Arg("const unsigned long long", f"record{k}_size", f"np.uint64(b['record{k}'].size)")]
+
+    def _spike_record(self, out: Lines, k: int, m: MonitorPlan) -> None:
+        conds = []
+        if m.start > 0:
+            conds.append(f"i >= {m.start}")
+        if m.stop < self.sizes[m.population]:
+            conds.append(f"i < {m.stop}")
+        if m.step > 1:
+            conds.append(f"(i - {m.start}) % {m.step} == 0")
+        head = f"if ({' && '.join(conds)}) " if conds else ""
+        out(f"{head}{{  // monitor {k}: step * N + i, copied to the host once a chunk")
+        out(f"    const unsigned long long at = atomicAdd(d_record{k}_n, 1ULL);")
+        out(f"    if (at < record{k}_size) d_record{k}[at] = step * N + i;")
+        out("}")
+
+    # ---- sources --------------------------------------------------------------------------------
+    def source_kernel(self, src: SourcePlan) -> Kernel:
+        name, N = src.name, src.size
+        monitors = [(k, m) for k, m in enumerate(self.plan.monitors) if m.kind == "spikes" and m.population == name]
+        args = [Arg("const long long", "step", "n", True),
+                Arg("const int", "slot", f"np.int32(step % {name}_rows)", True)]
+        out = Lines()
+        out(f"const long long N = {N};")
+        if src.kind == "poisson":
+            used = names_in(src.rate) - {"i", "t", "dt"}
+            if used:
+                raise EmitError(f"input {name}: the rate reads {sorted(used)}, which the CuPy target cannot pass")
+            args += [Arg("const real", "t", "REAL(t)", True), Arg("const real", "dt", "REAL(dt)"),
+                     Arg("const unsigned long long", "seed", "seed")]
+            doc = f"Input {name}: {N} Poisson sources; the same draws as the NumPy runtime's uniform()."
+            with out.block("for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < N; "
+                           "i += (long long)blockDim.x * gridDim.x)"):
+                out(f"const double p = ({self.c(src.rate)})*dt;  // spike probability this step")
+                with out.block(f"if (snn_uniform(seed, {src.stream}ULL, (unsigned long long)step, "
+                               "(unsigned long long)i) < p)"):
+                    out(f"d_{name}_ring[slot * N + atomicAdd(&d_{name}_ring_n[slot], 1)] = (int)i;")
+                    for k, m in monitors:
+                        self._spike_record(out, k, m)
+            out(f"if (blockIdx.x == 0 && threadIdx.x == 0) d_{name}_ring_n[(slot + 1) % rows] = 0;")
+            grid = f"{name}_grid"
+        else:
+            args += [Arg("const int* __restrict__", f"d_{name}_due", f"b['{name}_due']", True),
+                     Arg("const long long", "first", "first", True), Arg("const long long", "count", "count", True)]
+            doc = f"Input {name}: the spikes due this step ({src.kind}), listed on the host once a run."
+            with out.block("for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < count; "
+                           "k += (long long)blockDim.x * gridDim.x)"):
+                out(f"const long long i = d_{name}_due[first + k];")
+                out(f"d_{name}_ring[slot * N + k] = (int)i;")
+                for k, m in monitors:
+                    self._spike_record(out, k, m)
+            with out.block("if (blockIdx.x == 0 && threadIdx.x == 0)"):
+                out(f"d_{name}_ring_n[slot] = (int)count;")
+                out(f"d_{name}_ring_n[(slot + 1) % rows] = 0;")
+            grid = "grid_of(count)"
+        args += [self._pointer(f"{name}_ring", True), self._pointer(f"{name}_ring_n", True),
+                 Arg("const int", "rows", f"np.int32({name}_rows)")]
+        for k, _ in monitors:
+            args += self._spike_record_args(k)
+        return Kernel(f"{name}_emit", doc, args, out, grid, "BLOCK")
+
+    # ---- connections ------------------------------------------------------------------------
+    def connection_kernels(self, c: ConnectionPlan) -> list[Kernel]:
+        kernels = []
+        if c.trace_decay:
+            kernels.append(self.elementwise(f"{c.name}_decay", c, c.trace_decay, "trace"))
+        if c.on_pre:
+            if self._dense(c):
+                if self._weight_buffer(c):
+                    kernels.append(self.weight_kernel(c))
+                kernels.append(self.dense_kernel(c))
+            elif c.linear is not None:
+                kernels.append(self.linear_kernel(c))
+            else:
+                kernels += self.event_kernels(c, c.on_pre, "pre")
+        if c.syn_integrate:
+            kernels.append(self.elementwise(f"{c.name}_integrate", c, c.syn_integrate, "syn"))
+        if c.on_post:
+            kernels += self.event_kernels(c, c.on_post, "post")
+        return kernels
+
+    def _connection_scalars(self, c: ConnectionPlan, used: set[str], local: set[str]) -> list[Arg]:
+        scalars = sorted(used - local - set(c.indexed), key=self._order(c))
+        return [self._scalar_arg(n) for n in scalars]
+
+    def _indexed(self, c: ConnectionPlan, event: str | None = None) -> dict[str, str]:
+        """Names read per element in this connection's kernels, with their index variable."""
+        out = {}
+        for n, ix in c.indexed.items():
+            if n in self.scalar_params:
+                continue  # a population parameter shared by all neurons: passed by value
+            out[n] = ix
+        return out
+
+    def _arrays_of(self, c: ConnectionPlan, exprs, writes: set[str], indexed: dict[str, str]) -> list[Arg]:
+        used = names_in(*exprs) | writes
+        names = [n for n in self.arrays if n in used and n in indexed]
+        for n in used & set(indexed):
+            if n not in self.arrays:
+                raise EmitError(f"connection {c.name}: no device array for {n!r}")
+        return [self._pointer(n, n in writes) for n in names]
+
+    def _ring_args(self, source: str) -> list[Arg]:
+        return [Arg("const int", "slot", "slot", True),
+                Arg("const int* __restrict__", f"d_{source}_ring", f"{source}_ring"),
+                Arg("const int* __restrict__", f"d_{source}_ring_n", f"{source}_ring_n")]
+
+    def _synops_arg(self) -> Arg:
+        return Arg("unsigned long long* __restrict__", "d_synops", "b['synops']")
+
+    def dense_kernel(self, c: ConnectionPlan) -> Kernel:
+        target, _ = c.linear
+        weight = f"{c.name}_weight" if self._weight_buffer(c) else c.linear[1].name
+        args = self._ring_args(c.source)
+        args += [self._pointer(weight, False), self._pointer(target, True), self._synops_arg()]
+        out = Lines()
+        out(f"const long long n = d_{c.source}_ring_n[slot], N_pre = {c.n_pre}, N_post = {c.n_post};")
+        out(f"const int* spikes = d_{c.source}_ring + slot * N_pre;")
+        with out.block("for (long long post = blockIdx.x * (long long)blockDim.x + threadIdx.x; post < N_post; "
+                       "post += (long long)blockDim.x * gridDim.x)"):
+            out("real sum = 0;  // the weights of the spiking rows, in spike order (as NumPy's sum over them)")
+            with out.block("for (long long k = 0; k < n; ++k)"):
+                out(f"sum += d_{weight}[spikes[k] * N_post + post];")
+            out(f"if (n) d_{target}[post] += sum;")
+        out("if (blockIdx.x == 0 && threadIdx.x == 0 && n) atomicAdd(d_synops, (unsigned long long)(n * N_post));")
+        return Kernel(f"{c.name}_on_pre", f"Connection {c.name}: {c.source} -> {c.target}, dense: "
+                      f"{target} += the weights of the rows that spiked.", args, out, f"{c.name}_grid", "BLOCK")
+
+    def weight_kernel(self, c: ConnectionPlan) -> Kernel:
+        _, weight = c.linear
+        indexed = {n: "syn" for n in c.state}
+        used = names_in(weight)
+        args = [Arg("const long long", "n_syn", f"np.int64({c.name}_post.size)")]
+        args += self._connection_scalars(c, used, {"syn"} | set(c.state))
+        args += [self._pointer(n, False) for n in c.state if n in used]
+        args.append(self._pointer(f"{c.name}_weight", True))
+        out = Lines()
+        with out.block("for (long long syn = blockIdx.x * (long long)blockDim.x + threadIdx.x; syn < n_syn; "
+                       "syn += (long long)blockDim.x * gridDim.x)"):
+            out(f"d_{c.name}_weight[syn] = {self.c(weight, indexed)};")
+        return Kernel(f"{c.name}_weight", f"Connection {c.name}: what one spike adds, per synapse (once a run).",
+                      args, out, f"grid_of({c.name}_post.size)", "BLOCK")
+
+    def linear_kernel(self, c: ConnectionPlan) -> Kernel:
+        target, weight = c.linear
+        indexed = self._indexed(c)
+        stmt = EventStatement(side="target", target=target, index="post", op="+=", expr=weight)
+        return self._event_kernel(c, f"{c.name}_on_pre", [stmt], "pre", "synapse", True, indexed,
+                                  f"Connection {c.name}: {c.source} -> {c.target}, event-driven: "
+                                  f"{target} += {weight} over the rows that spiked.")
+
+    def event_kernels(self, c: ConnectionPlan, statements: list[EventStatement], event: str) -> list[Kernel]:
+        indexed = self._indexed(c)
+        phases = self._phases(c, statements, event)
+        kernels = []
+        for k, (kind, stmts) in enumerate(phases):
+            suffix = f"_{k + 1}" if len(phases) > 1 else ""
+            what = "per spike" if kind == "spike" else "per synapse"
+            kernels.append(self._event_kernel(
+                c, f"{c.name}_on_{event}{suffix}", stmts, event, kind, k == 0, indexed,
+                f"Connection {c.name}: on_{event}, {what}" + (f" (part {k + 1} of {len(phases)})" if suffix else "")
+                + "."))
+        return kernels
+
+    def _phases(self, c: ConnectionPlan, statements: list[EventStatement], event: str):
+        """Statements in kernels: per-spike ones and per-synapse ones apart, in order; a new kernel
+        also where a statement reads what an earlier scatter of the same kernel adds to."""
+        phases: list[tuple[str, list[EventStatement]]] = []
+        scattered: set[str] = set()
+        for st in statements:
+            kind = "spike" if st.side == event else "synapse"
+            if st.side not in (event, "synapse", "target"):
+                raise EmitError(f"connection {c.name}: on_{event} statement of kind {st.side!r}")
+            reads = names_in(st.expr)
+            if not phases or phases[-1][0] != kind or reads & scattered:
+                phases.append((kind, []))
+                scattered = set()
+            phases[-1][1].append(st)
+            if st.side == "target":
+                scattered.add(st.target)
+        return phases
+
+    def _event_kernel(self, c: ConnectionPlan, name: str, stmts: list[EventStatement], event: str, kind: str,
+                      count: bool, indexed: dict[str, str], doc: str) -> Kernel:
+        other = "post" if event == "pre" else "pre"
+        source = c.source if event == "pre" else c.target
+        n_event = c.n_pre if event == "pre" else c.n_post
+        writes = set()
+        body = Lines()
+        for st in stmts:
+            if st.side == "target" and st.index == event:
+                raise EmitError(f"connection {c.name}: a scatter to the spiking side in on_{event}")
+            if kind == "spike":
+                bad = {n for n in names_in(st.expr) if indexed.get(n) not in (None, event)}
+                if bad:
+                    raise EmitError(f"connection {c.name}: a per-spike statement of on_{event} reads "
+                                    f"per-synapse values {sorted(bad)}")
+            if st.side == "target":
+                if st.target in self._inputs() and event == "post":
+                    body(f"// {st.target} {st.op} ...: an input variable of the presynaptic neuron, which "
+                         "takes a new value next step (as on the NumPy target)")
+                    continue
+                sign = "-" if st.op == "-=" else ""
+                body(f"atomicAdd(&d_{st.target}[{st.index}], (real)({sign}({self.c(st.expr, indexed)})));")
+            else:
+                body(f"d_{st.target}[{st.index}] = {self.c(st.expr, indexed)};")
+            writes.add(st.target)
+        used = names_in(*(st.expr for st in stmts))
+        for n in used:
+            if n in self._inputs() and event == "post":
+                raise EmitError(f"connection {c.name}: on_post reads the input variable {n!r}; the CuPy target "
+                                "keeps input variables for the next step by then")
+        local = {"pre", "post", "syn", "i", "j"}
+        args = self._ring_args(source)
+        if event == "pre":
+            args.append(Arg("const long long", "group", "np.int64(g)", True))
+            args.append(Arg("const long long* __restrict__", f"d_{c.name}_group_ptr", f"{c.name}_group_ptr"))
+        else:
+            args += [self._pointer(f"{c.name}_post_ptr", False), self._pointer(f"{c.name}_by_post", False)]
+        needs_other = kind == "synapse" and (other in {indexed.get(n) for n in used} | {st.index for st in stmts}
+                                             or {"i", "j"} & used)
+        if needs_other:
+            args.append(self._pointer(f"{c.name}_{other}", False))
+        args += self._connection_scalars(c, used, local)
+        args += self._arrays_of(c, [st.expr for st in stmts], writes, indexed)
+        if count:
+            args.append(self._synops_arg())
+
+        out = Lines()
+        out(f"const long long n = d_{source}_ring_n[slot], N_{event} = {n_event};")
+        if event == "pre":
+            out(f"const long long* ptr = d_{c.name}_group_ptr + group * (N_pre + 1);  // the rows of this delay group")
+        else:
+            out(f"const long long* ptr = d_{c.name}_post_ptr;  // the columns, through by_post")
+        if count:
+            out("unsigned long long events = 0;")
+        names = {"i": "pre", "j": "post"}
+        if kind == "spike":
+            with out.block("for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < n; "
+                           "k += (long long)blockDim.x * gridDim.x)"):
+                out(f"const long long {event} = d_{source}_ring[slot * N_{event} + k];")
+                if count:
+                    out(f"events += ptr[{event} + 1] - ptr[{event}];")
+                for line in body.lines:
+                    out(self._rename(line, names))
+        else:
+            with out.block("for (long long k = blockIdx.x; k < n; k += gridDim.x)  // a block per spike"):
+                out(f"const long long {event} = d_{source}_ring[slot * N_{event} + k];")
+                out(f"const long long lo = ptr[{event}], hi = ptr[{event} + 1];")
+                if count:
+                    out("if (threadIdx.x == 0) events += hi - lo;")
+                with out.block("for (long long m = lo + threadIdx.x; m < hi; m += blockDim.x)  // its synapses"):
+                    if event == "pre":
+                        out("const long long syn = m;")
+                    else:
+                        out(f"const long long syn = d_{c.name}_by_post[m];")
+                    if needs_other:
+                        out(f"const long long {other} = d_{c.name}_{other}[syn];")
+                    for line in body.lines:
+                        out(self._rename(line, names))
+        if count:
+            out("if (events) atomicAdd(d_synops, events);")
+        grid = f"{c.name}_grid_{event}" if kind == "synapse" else f"{c.name}_grid_{event}_spikes"
+        block = f"{c.name}_lanes_{event}" if kind == "synapse" else "BLOCK"
+        return Kernel(name, doc, args, out, grid, block)
+
+    def _rename(self, line: str, names: dict[str, str]) -> str:
+        return line  # i and j are printed by the printer's name map (see _event_kernel's callers)
+
+    def _inputs(self) -> set[str]:
+        return {a.name for p in self.plan.populations for a in p.inputs}
+
+    def elementwise(self, name: str, c: ConnectionPlan, statements: list[Assign], kind: str) -> Kernel:
+        """Per-element statements of a connection: trace decay (per neuron) or synaptic equations (per synapse)."""
+        if kind == "trace":
+            sides = {}
+            for a in statements:  # a temporary takes the side of the traces it reads
+                touched = {n for n in names_in(a.expr) | {a.target} if n in c.trace_side or n in sides}
+                found = {c.trace_side.get(n) or sides.get(n) for n in touched}
+                if len(found) != 1:
+                    raise EmitError(f"connection {c.name}: a trace statement mixes pre and post traces")
+                sides[a.target] = found.pop()
+            size = {"pre": c.n_pre, "post": c.n_post}
+            index = "k"
+        else:
+            index = "syn"
+        arrays = set(c.state) | set(c.trace_side) | {n for n in c.indexed if n in self.arrays}
+        temps = [a.target for a in statements if a.target not in arrays]
+        used = names_in(*(a.expr for a in statements))
+        writes = {a.target for a in statements if a.target in arrays}
+        if kind == "trace":
+            indexed = {n: "k" for n in arrays}
+        else:
+            indexed = {n: ("syn" if n in c.state else c.indexed.get(n, "syn")) for n in arrays}
+            for n in used & self._inputs():
+                raise EmitError(f"connection {c.name}: synaptic equations read the input variable {n!r}")
+        args = []
+        if kind == "syn":
+            args.append(Arg("const long long", "n_syn", f"np.int64({c.name}_post.size)"))
+        args += self._connection_scalars(c, used, set(temps) | {"syn", "k"})
+        pointer_names = [n for n in self.arrays if n in (used | writes) and n in arrays]
+        sides_of = {indexed[n] for n in pointer_names if kind == "syn"} - {"syn"}
+        for side in sorted(sides_of):
+            args.append(self._pointer(f"{c.name}_{side}", False))
+        args += [self._pointer(n, n in writes) for n in pointer_names]
+        out = Lines()
+        declared: set[str] = set()
+
+        def emit(stmts):
+            for a in stmts:
+                value = self.c(a.expr, indexed)
+                if a.target in arrays:
+                    out(f"d_{a.target}[{index}] = {value};")
+                elif a.target in declared:
+                    out(f"{a.target} = {value};")
+                else:
+                    declared.add(a.target)
+                    out(f"real {a.target} = {value};")
+
+        if kind == "trace":
+            N = max(c.n_pre, c.n_post)
+            with out.block(f"for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < {N}; "
+                           "k += (long long)blockDim.x * gridDim.x)"):
+                for side in ("pre", "post"):
+                    part = [a for a in statements if sides[a.target] == side]
+                    if part:
+                        with out.block(f"if (k < {size[side]})  // {side}synaptic traces"):
+                            emit(part)
+            grid = f"grid_of({N})"
+        else:
+            with out.block("for (long long syn = blockIdx.x * (long long)blockDim.x + threadIdx.x; syn < n_syn; "
+                           "syn += (long long)blockDim.x * gridDim.x)"):
+                for side in sorted(sides_of):
+                    out(f"const long long {side} = d_{c.name}_{side}[syn];")
+                emit(statements)
+            grid = f"grid_of({c.name}_post.size)"
+        doc = (f"Connection {c.name}: traces decay by one step." if kind == "trace"
+               else f"Connection {c.name}: the synaptic equations, one step.")
+        return Kernel(name, doc, args, out, grid, "BLOCK")
+
+    # ---- monitors --------------------------------------------------------------------------
+    def monitor_kernel(self, k: int, m: MonitorPlan) -> Kernel:
+        n_sel = len(range(m.start, m.stop, m.step))
+        args = [Arg("const long long", "row", f"np.int64(self._rows[{k}])", True)]
+        args += [self._pointer(q, False) for q in m.qualified]
+        args.append(Arg("real* __restrict__", f"d_record{k}", f"b['record{k}']"))
+        out = Lines()
+        out(f"const long long n = {n_sel}, V = {len(m.qualified)};")
+        with out.block("for (long long m = blockIdx.x * (long long)blockDim.x + threadIdx.x; m < n; "
+                       "m += (long long)blockDim.x * gridDim.x)"):
+            out(f"const long long i = {m.start} + m * {m.step};")
+            for v, q in enumerate(m.qualified):
+                out(f"d_record{k}[(row * V + {v}) * n + m] = d_{q}[i];")
+        return Kernel(f"monitor{k}", f"Monitor {k}: {', '.join(m.variables)} of {m.population}"
+                      f"[{m.start}:{m.stop}:{m.step}] every {m.every} steps, into row `row` of a device buffer.",
+                      args, out, f"grid_of({n_sel})", "BLOCK")
+
+    # ---- the host driver ---------------------------------------------------------------------
+    def kernels_source(self) -> str:
+        return "\n".join(k.source() for k in self.kernels)
+
+    def prologue(self) -> str:
+        """Parameters, constants (on the host, the NumPy target's own expressions), device arrays, launch shapes."""
+        out = Lines()
+        host_copies = set()
+        for pop in self.plan.populations:
+            out(f"# {pop.name}: parameters, constants of the {pop.method} scheme")
+            per_neuron = {prm.name for prm in pop.params if prm.value is None}
+            needed = names_in(*(a.expr for a in pop.constants), pop.refractory) & per_neuron
+            for prm in pop.params:
+                if prm.value is not None:
+                    out(f"{prm.name} = p[{prm.key!r}]")
+                elif prm.name in needed:
+                    out(f"{prm.name} = dev.to_host(s[{prm.name!r}])  # per neuron, on the host for the constants")
+                    host_copies.add(prm.name)
+            for a in pop.constants:
+                out(f"{a.target} = {numpy_code(a.expr)}")
+                if a.target in self.per_neuron_constants:
+                    out(f"b[{a.target!r}] = xp.asarray(np.broadcast_to({a.target}, ({pop.size},)), dtype=REAL)")
+            if pop.refractory is not None:
+                out(f"{pop.name}_ref_steps = int({numpy_code(pop.refractory)})")
+            for a in pop.inputs:
+                key = a.name.replace(pop.name + "_", pop.name + ".", 1)
+                out(f"{a.name}_input = rt.Outside(self.inputs.get({key!r}), {pop.size}, xp, REAL)")
+        for c in self.conns:
+            if c.params or c.trace_constants or c.syn_constants:
+                out(f"# {c.name}: {c.synapse}")
+            for prm in c.params:
+                out(f"{prm.name} = p[{prm.key!r}]")
+            for a in c.trace_constants + c.syn_constants:
+                out(f"{a.target} = {numpy_code(a.expr)}")
+            out(f"{c.name}_delays = self.host[{c.name + '_group_delay'!r}]")
+        out("# device arrays")
+        for name, a in self.arrays.items():
+            if a.store == "s" or name in self.per_neuron_constants or name in self._inputs():
+                out(f"{name} = {a.store}[{name!r}]")
+        out("# launch shapes")
+        for name, size in self.sizes.items():
+            out(f"{name}_rows = {name}_ring_n.size")
+        for pop in self.plan.populations:
+            out(f"{pop.name}_grid = grid_of({pop.size})")
+        for src in self.plan.sources:
+            if src.kind == "poisson":
+                out(f"{src.name}_grid = grid_of({src.size})")
+            else:
+                out(f"{src.name}_due_step = self._due({src.name!r})")
+        for c in self.conns:
+            if self._dense(c):
+                out(f"{c.name}_grid = grid_of({c.n_post})")
+            out(f"{c.name}_grid_pre = {c.name}_grid_post = (min(MAX_BLOCKS, max(1, {c.n_pre}, {c.n_post})),)")
+            out(f"{c.name}_grid_pre_spikes = grid_of({c.n_pre})")
+            out(f"{c.name}_grid_post_spikes = grid_of({c.n_post})")
+            out(f"{c.name}_lanes_pre = rt.lanes({c.name}_post.size / {c.n_pre})")
+            out(f"{c.name}_lanes_post = rt.lanes({c.name}_post.size / {c.n_post})")
+        out("# the arguments of each kernel that stay the same for this run")
+        for k in self.kernels:
+            out(f"{k.name}_args = {k.static()}")
+        return out.text(2)
+
+    def before(self) -> str:
+        """Once a run, before the first step: weights of dense layers, and the inputs of the first step."""
+        out = Lines()
+        for c in self.conns:
+            if c.on_pre and self._dense(c) and self._weight_buffer(c):
+                out(self.find(f"{c.name}_weight").call())
+        for pop in self.plan.populations:
+            k = self.find(f"{pop.name}_step")
+            values = dict(step="np.int64(start - 1)", t="REAL((start - 1) * dt)", t_next="REAL(start * dt)",
+                          advance="0", slot="np.int32(0)")
+            out(f"# {pop.name}: the inputs of step {{start}}" if pop.inputs else f"# {pop.name}: no inputs")
+            if pop.inputs:
+                for a in pop.inputs:
+                    out(f"{a.name}_outside, {a.name}_offset, {a.name}_given = {a.name}_input.at(start)")
+                out(k.call(**values))
+        return out.text(2)
+
+    def loop(self) -> str:
+        out = Lines()
+        out("n = np.int64(step)")
+        out("t = step * dt")
+        out("# 2. traces decay to this step; spikes whose delay ends now arrive")
+        for c in self.conns:
+            if c.trace_decay:
+                out(self.find(f"{c.name}_decay").call())
+            if c.on_pre:
+                names = [k.name for k in self.kernels if k.name.startswith(f"{c.name}_on_pre")]
+                if self._dense(c):
+                    out(f"d = {c.name}_delays[0]  # {c.name}: one delay for all synapses")
+                    out(f"slot = np.int32((step - d) % {c.source}_rows)")
+                    out(self.find(f"{c.name}_on_pre").call())
+                else:
+                    with out.block(f"for g, d in enumerate({c.name}_delays):  # {c.name}: each delay group", None):
+                        out(f"slot = np.int32((step - d) % {c.source}_rows)")
+                        for kn in names:
+                            out(self.find(kn).call())
+        out("# 3-4. populations: integrate, spike, reset, refractoriness; the next step's inputs")
+        for pop in self.plan.populations:
+            for a in pop.inputs:
+                out(f"{a.name}_outside, {a.name}_offset, {a.name}_given = {a.name}_input.at(step + 1)")
+            out(self.find(f"{pop.name}_step").call())
+        for c in self.conns:
+            if c.syn_integrate:
+                out(self.find(f"{c.name}_integrate").call())
+        if self.plan.sources:
+            out("# 4. inputs emit")
+        for src in self.plan.sources:
+            if src.kind == "poisson":
+                out(self.find(f"{src.name}_emit").call())
+            else:
+                out(f"first, last = np.searchsorted({src.name}_due_step, (step, step + 1))")
+                out("first, count = np.int64(first), np.int64(last - first)")
+                out(self.find(f"{src.name}_emit").call())
+        post = [c for c in self.conns if c.on_post]
+        if post:
+            out("# 5. on_post: the effects of this step's postsynaptic spikes")
+        for c in post:
+            out(f"slot = np.int32(step % {c.target}_rows)  # {c.name}")
+            for k in self.kernels:
+                if k.name.startswith(f"{c.name}_on_post"):
+                    out(k.call())
+        state_monitors = [(k, m) for k, m in enumerate(self.plan.monitors) if m.kind == "state"]
+        if state_monitors:
+            out("# 6. record (spike monitors are written by the kernels above)")
+        for k, m in state_monitors:
+            head = f"if step % {m.every} == 0:" if m.every > 1 else None
+            if head:
+                with out.block(head, None):
+                    out(self.find(f"monitor{k}").call())
+                    out(f"self._sampled[{k}].append(step)")
+            else:
+                out(self.find(f"monitor{k}").call())
+                out(f"self._sampled[{k}].append(step)")
+        return out.text(3)
+
+    def reset_tail(self) -> str:
+        """After the NumPy builders: ring rows from the spike histories, host-only arrays set apart."""
+        out = Lines()
+        for name in self.sizes:
+            out(f"rows = s.pop('{name}_history').shape[0] + 1  # the longest delay, and the step being written")
+            out(f"s['{name}_ring'] = np.zeros(rows * {self.sizes[name]}, dtype=np.int32)")
+            out(f"s['{name}_ring_n'] = np.zeros(rows, dtype=np.int32)")
+        for c in self.conns:
+            out(f"host[{c.name + '_group_delay'!r}] = [int(d) for d in s.pop({c.name + '_group_delay'!r})]")
+        for src in self.plan.sources:
+            if src.kind != "poisson":
+                for key in ("event_step", "event_index"):
+                    out(f"host['{src.name}_{key}'] = s.pop('{src.name}_{key}')")
+        return out.text(2)
+
+    def dtypes(self) -> dict[str, str]:
+        return {name: ("REAL" if a.kind == "real" else DTYPES[a.kind]) for name, a in self.arrays.items() if a.store == "s"}
+
+    def context(self) -> dict:
+        from jinja2 import Environment, FileSystemLoader
+
+        from ..resources import templates_dir
+
+        self.build_kernels()
+        plan = self.plan
+        params, units = {}, {}
+        for owner in plan.populations + plan.connections:
+            for prm in owner.params:
+                params[prm.key] = prm.value
+                units[prm.key] = prm.unit or "1 (dimensionless)"
+        numpy_env = Environment(loader=FileSystemLoader(str(templates_dir() / "numpy")), keep_trailing_newline=True)
+        from .numpy import NumpyEmitter
+
+        spike_monitors = {k: m for k, m in enumerate(plan.monitors) if m.kind == "spikes"}
+        return {
+            "plan": plan,
+            "params": params,
+            "units": units,
+            "sizes": self.sizes,
+            "populations": [p.name for p in plan.populations],
+            "sources": [s.name for s in plan.sources],
+            "event_sources": [s for s in plan.sources if s.kind == "events"],
+            "timed_sources": [s.name for s in plan.sources if s.kind != "poisson"],
+            "monitors": plan.monitors,
+            "spike_monitors": spike_monitors,
+            "finite": {p.name: p.finite_check for p in plan.populations},
+            "precision": self.precision,
+            "real": "np.float64" if self.precision == "double" else "np.float32",
+            "dtypes": self.dtypes(),
+            "fixed": [n for n in self.dtypes() if any(n == f"{c.name}_{k}" for c in self.conns
+                                                      for k in ("pre", "post", "group_ptr", "by_post", "post_ptr"))],
+            "kernel_names": [k.name for k in self.kernels],
+            "kernels_code": self.kernels_source(),
+            "host_runtime": numpy_env.get_template("runtime.py.j2").render(header="{{ header }}"),
+            "reset_code": NumpyEmitter(plan).reset(),
+            "reset_tail": self.reset_tail(),
+            "prologue_code": self.prologue(),
+            "before_code": self.before(),
+            "loop_code": self.loop(),
+        }

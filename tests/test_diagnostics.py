@@ -1,0 +1,514 @@
+"""Every diagnostic of the front end, at its exact place (file:line:col), and the check command."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snnlang.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LIF = """
+neuron LIF {
+    parameters { tau = 20 ms; v_th = -50 mV }
+    state { v = -65 mV; I_syn = 0 nA }
+    inputs { I_ext = 0 nA }
+    equations { dv/dt = -v / tau   unless refractory }
+    spike when v >= v_th
+    reset { v = -65 mV }
+    refractory 2 ms
+}
+"""
+
+
+def errors_of(specs, text: str) -> list[str]:
+    return specs.analyse(text).errors
+
+
+# ---- syntax errors --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("neuron A {\n  parameters { a = 1 } state { v = 0 }\n}",
+     "spec.snn:2:24: syntax error: unexpected 'state'; expected ';', '}' or a new line"),
+    ("neuron A {\n  parameters { a = 1 +\n  }\n}",
+     "spec.snn:2:23: syntax error: unexpected new line; expected an expression"),
+    ("neuron A { parameters { a = 1 mV mV } }",
+     "spec.snn:1:34: syntax error: unexpected 'mV'; expected ';', '}', a new line or an operator"),
+    ("neuron A { spike v > 1 }",
+     "spec.snn:1:18: syntax error: unexpected 'v'; expected 'when'"),
+    ("neurn A { }",
+     "spec.snn:1:1: syntax error: unexpected 'neurn'; expected 'import', 'network', 'neuron', "
+     "'simulate', 'synapse', 'train', a new line or the end of the file"),
+    ("simulate s { dt = 1 ms",
+     "spec.snn:1:23: syntax error: unexpected end of file; expected ';', '}', a new line or an operator"),
+    ("simulate s { dt = 1 ms\n\n",
+     "spec.snn:1:23: syntax error: unexpected end of file; expected ';', 'method', '}', a name or a new line"),
+    ("network n { connect a -> { p = 1 } }",
+     "spec.snn:1:26: syntax error: unexpected '{'; expected a name"),
+    ("import lif.snn",
+     "spec.snn:1:8: syntax error: unexpected 'lif'; expected a string"),
+    ("neuron A { parameters { a = 2 ^ 3 } }",
+     "spec.snn:1:31: syntax error: unexpected character '^' (a power is written **); "
+     "expected ';', '}', a name, a new line or an operator"),
+    ('neuron A { parameters { a = "x } }',
+     "spec.snn:1:29: syntax error: a string must end with '\"' on the same line"),
+    ("neuron A {\n\tparameters { a = $ }\n}",
+     "spec.snn:2:19: syntax error: unexpected character '$'; expected an expression"),
+])
+def test_syntax_errors_say_where_and_what_was_expected(specs, text, expected):
+    assert errors_of(specs, text) == [expected]
+
+
+def test_a_file_that_is_not_utf8(specs):
+    result = specs.analyse(b"neuron A { }\n\xff\xfe")
+    assert result.errors == ["spec.snn:1:1: the file is not UTF-8 text (invalid start byte at byte 13)"]
+
+
+def test_a_missing_spec_file(specs):
+    from snnlang.frontend import analyse
+
+    model, diags = analyse("nowhere.snn")
+    assert model is None
+    assert [f"{d.loc}: {d.message}" for d in diags.errors] == [
+        "nowhere.snn:1:1: cannot read 'nowhere.snn': No such file or directory"]
+
+
+# ---- units and names ------------------------------------------------------------------------
+
+def test_unknown_unit_with_did_you_mean(specs):
+    assert errors_of(specs, "neuron A { parameters { tau = 20 msec; g = 1 nS; c = 3 mv } }") == [
+        "spec.snn:1:34: unknown unit 'msec' (did you mean 'ms'?)",
+        "spec.snn:1:56: unknown unit 'mv' (did you mean 'mV'?)",
+    ]
+
+
+def test_undefined_name_with_did_you_mean(specs):
+    assert errors_of(specs, "neuron A {\n  parameters { tau = 1 ms }\n  state { v = 0 }\n"
+                            "  equations { dv/dt = -v / tua + zzz / ms }\n}") == [
+        "spec.snn:4:28: undefined name 'tua' in neuron 'A' (did you mean 'tau'?)",
+        "spec.snn:4:34: undefined name 'zzz' in neuron 'A'",
+    ]
+
+
+def test_undefined_target_of_a_statement(specs):
+    assert errors_of(specs, "neuron A {\n  state { v = 0 }\n  reset { vv = 0 }\n}") == [
+        "spec.snn:3:11: undefined name 'vv' in neuron 'A' (did you mean 'v'?)"]
+
+
+def test_duplicate_definitions(specs):
+    assert errors_of(specs, "neuron A {\n  parameters { tau = 1 ms }\n  state { tau = 0 }\n}\n"
+                            "neuron A { }") == [
+        "spec.snn:3:11: duplicate definition of 'tau' (first defined at line 2)",
+        "spec.snn:5:8: duplicate definition of neuron 'A' (first defined at spec.snn:1:8)",
+    ]
+
+
+def test_duplicate_population_and_setting(specs):
+    assert errors_of(specs, LIF + "network n {\n  population a = LIF(1)\n  input a = poisson(2, rate = 1 Hz)\n}\n"
+                                  "simulate n { dt = 0.1 ms; dt = 0.2 ms }") == [
+        "spec.snn:12:9: duplicate population 'a' (first defined at line 11)",
+        "spec.snn:14:27: 'dt' is set twice (first at line 14)",
+    ]
+
+
+def test_assignment_to_a_parameter_an_alias_or_a_builtin(specs):
+    assert errors_of(specs, """
+        neuron A {
+            parameters { th = 1 mV }
+            state { v = 0 mV }
+            equations { z = v * 2 }
+            reset { th = 0 mV; z = 0 mV; t = 0 ms; v = 0 mV }
+        }
+    """) == [
+        "spec.snn:5:13: cannot assign to parameter 'th' in reset",
+        "spec.snn:5:24: cannot assign to algebraic definition 'z' in reset",
+        "spec.snn:5:34: cannot assign to built-in name 't' in reset",
+    ]
+
+
+def test_an_equation_needs_a_state_variable(specs):
+    assert errors_of(specs, "neuron A {\n  parameters { p = 1 }\n  state { v = 0 }\n"
+                            "  equations { dp/dt = 1/ms; dq/dt = 1/ms; dv/dt = 1/ms; dv/dt = 2/ms }\n}") == [
+        "spec.snn:4:15: dp/dt: 'p' is a parameter; an equation needs a state variable",
+        "spec.snn:4:29: dq/dt: 'q' is not declared; an equation needs a state variable",
+        "spec.snn:4:57: a second equation for 'v' (first at line 4)",
+    ]
+
+
+def test_a_cycle_among_algebraic_definitions_is_reported_once(specs):
+    assert errors_of(specs, "neuron A {\n  equations {\n    x = y + 1\n    y = z * 2\n    z = x\n    ok = 3\n  }\n}") == [
+        "spec.snn:3:5: cycle among algebraic definitions: x -> y -> z -> x"]
+
+
+def test_functions_that_are_not_allowed(specs):
+    assert errors_of(specs, "neuron A { parameters { a = expp(1); b = exp(1, 2); c = exp(x = 1) } }") == [
+        "spec.snn:1:29: 'expp' is not a function a spec may call (did you mean 'exp'?)",
+        "spec.snn:1:42: exp() takes 1 argument, not 2",
+        "spec.snn:1:57: exp() takes its arguments by position",
+    ]
+
+
+def test_values_that_are_not_finite(specs):
+    assert errors_of(specs, "neuron A { parameters { a = 1/0; b = log(0); c = 1e400; d = 1e200 * 1e200 } }") == [
+        "spec.snn:1:30: division by zero",
+        "spec.snn:1:38: this expression has no finite real value (a division by zero, log(0), "
+        "or the root of a negative number)",
+        "spec.snn:1:50: number 1e400 is out of range",
+        "spec.snn:1:61: a number in this expression is out of range (from 1e-300 to 1e300 in SI units)",
+    ]
+
+
+def test_lists_and_logic_in_expressions(specs):
+    assert errors_of(specs, "neuron A { parameters { a = [1, 2]; b = 1 and 2 } }") == [
+        "spec.snn:1:29: a list is not allowed in an expression; lists are values of settings such as times = [1, 2] ms",
+        "spec.snn:1:41: 'and' combines conditions such as v > 0, not a number",
+    ]
+
+
+# ---- dimensions -----------------------------------------------------------------------------
+
+def test_dimension_mismatch_in_an_ode(specs):
+    assert errors_of(specs, "neuron A {\n  parameters { tau = 10 ms }\n  state { v = 0 mV }\n"
+                            "  equations { dv/dt = -v }\n}") == [
+        "spec.snn:4:23: dimension mismatch: dv/dt is in V/s but the right side is in V"]
+
+
+def test_dimension_mismatch_inside_an_expression_names_both_units(specs):
+    assert errors_of(specs, "neuron A {\n  parameters { tau = 10 ms }\n  state { v = 0 mV }\n"
+                            "  equations { dv/dt = (v + tau) / tau }\n}") == [
+        "spec.snn:4:23: dimension mismatch: cannot add s and V"]
+
+
+def test_dimension_mismatch_in_reset_update_and_threshold(specs):
+    assert errors_of(specs, """
+        neuron A {
+            state { v = 0 mV; n = 0 }
+            spike when v > 1 ms
+            reset { v = 0 nA; n += 1 mV; v *= 2 mV }
+        }
+        neuron B {
+            state { x = 0 }
+            update { x = x + 1 ms }
+        }
+    """) == [
+        "spec.snn:3:16: dimension mismatch: cannot compare V and s",
+        "spec.snn:4:17: dimension mismatch: 'v' is in V but the right side is in A",
+        "spec.snn:4:28: dimension mismatch: 'n' is in 1 (dimensionless) but the right side is in V",
+        "spec.snn:4:39: dimension mismatch: the factor of 'v *=' is in 1 (dimensionless) but the right side is in V",
+        "spec.snn:8:18: dimension mismatch: cannot add 1 (dimensionless) and s",
+    ]
+
+
+def test_dimension_of_refractory_periods(specs):
+    assert errors_of(specs, "neuron A { refractory 2 mV }\nneuron B { refractory 2 ms steps }\n"
+                            "neuron C { refractory -1 ms }\nneuron D { refractory 2.5 steps }") == [
+        "spec.snn:1:23: dimension mismatch: a refractory period is in s but the right side is in V",
+        "spec.snn:2:23: dimension mismatch: a refractory period in steps is in 1 (dimensionless) "
+        "but the right side is in s",
+        "spec.snn:3:23: a refractory period must be at least 0, not -0.001",
+        "spec.snn:4:23: a refractory period in steps must be a whole number, not 2.5",
+    ]
+
+
+def test_dimension_mismatch_in_connections(specs):
+    assert errors_of(specs, LIF + """
+network n {
+    population a = LIF(10)
+    connect a -> a { w = 2 nA; p = 1 ms; delay = 3 mV; on_pre: v_post += w }
+    connect a -> a { on_pre: I_syn_post += 1 }
+}""") == [
+        "spec.snn:13:36: dimension mismatch: a connection probability is in 1 (dimensionless) but the right side is in s",
+        "spec.snn:13:50: dimension mismatch: a delay is in s but the right side is in V",
+        "spec.snn:13:74: dimension mismatch: 'v_post' is in V but the right side is in A",
+        "spec.snn:14:44: dimension mismatch: 'I_syn_post' is in A but the right side is in 1 (dimensionless)",
+    ]
+
+
+def test_dimension_mismatch_in_a_synapse_event_and_an_override(specs):
+    assert errors_of(specs, LIF + """
+synapse Syn {
+    state { w = 1 }
+    on_pre { I_syn_post += w }
+}
+network n {
+    population a = LIF(10) { v = 3 nA; tau = 1 ms * (t > 0 ms) }
+    connect a -> a using Syn { w = 1 mV }
+}""") == [
+        "spec.snn:13:28: dimension mismatch: 'I_syn_post' is in A but the right side is in 1 (dimensionless)",
+        "spec.snn:16:34: dimension mismatch: 'v' is in V but the right side is in A",
+        "spec.snn:16:54: 'tau' is a parameter, set once at the start; only an input is evaluated every step "
+        "and may follow the time t",
+        "spec.snn:17:36: dimension mismatch: 'w' is in 1 (dimensionless) but the right side is in V",
+    ]
+
+
+def test_dimension_mismatch_in_settings(specs):
+    assert errors_of(specs, LIF + """
+network n {
+    input d = poisson(5, rate = 3 ms)
+    input c = spike_times(indices = [0, 1], times = [1, 2] mV)
+    population a = LIF(1)
+    monitor v of a every 2 mV
+}
+simulate n { dt = 1 Hz; duration = 0 s }""") == [
+        "spec.snn:12:33: dimension mismatch: rate is in Hz but the value is in s",
+        "spec.snn:13:53: dimension mismatch: a spike time is in s but the value is in V",
+        "spec.snn:15:26: dimension mismatch: a monitor period is in s but the right side is in V",
+        "spec.snn:17:19: dimension mismatch: dt is in s but the value is in Hz",
+        "spec.snn:17:36: duration must be positive",
+    ]
+
+
+# ---- networks -------------------------------------------------------------------------------
+
+def test_unknown_population_neuron_and_synapse(specs):
+    assert errors_of(specs, LIF + """
+network n {
+    population a = LIF(10)
+    population b = LIFF(3)
+    input x = poisson(3, rate = 1 Hz)
+    connect a -> bb using STDPP
+    connect aa -> a
+    connect a -> x
+    monitor v of c
+    monitor v of x
+}""") == [
+        "spec.snn:13:20: unknown neuron model 'LIFF' (did you mean 'LIF'?)",
+        "spec.snn:15:18: unknown population 'bb' (did you mean 'b'?)",
+        "spec.snn:15:27: unknown synapse model 'STDPP'",
+        "spec.snn:16:13: unknown population 'aa' (did you mean 'a'?)",
+        "spec.snn:17:18: unknown population 'x' (an input can only be a source)",
+        "spec.snn:18:18: unknown population 'c'",
+        "spec.snn:19:18: 'x' is an input; only its spikes can be monitored",
+    ]
+
+
+def test_a_post_name_the_target_neuron_lacks(specs):
+    assert errors_of(specs, LIF + """
+network n {
+    population a = LIF(10)
+    input x = poisson(3, rate = 1 Hz)
+    connect a -> a { on_pre: I_synn_post += 1 nA }
+    connect x -> a { on_pre: I_syn_post += 1 nA * v_pre / mV }
+}""") == [
+        "spec.snn:14:30: 'I_synn_post': neuron 'LIF' of population 'a' has no variable 'I_synn' (did you mean 'I_syn'?)",
+        "spec.snn:15:51: 'v_pre': 'x' is an input, not a population of neurons; it has no 'v'",
+    ]
+
+
+def test_overrides_of_variables_a_model_lacks(specs):
+    assert errors_of(specs, LIF + """
+synapse S { parameters { g = 1 } }
+network n {
+    population a = LIF(10) { tauu = 1 ms }
+    connect a -> a using S { gg = 2 }
+}""") == [
+        "spec.snn:13:30: neuron 'LIF' has no parameter, state or input 'tauu' (did you mean 'tau'?)",
+        "spec.snn:14:30: synapse 'S' has no parameter or state 'gg' (did you mean 'g'?)",
+    ]
+
+
+def test_sizes_patterns_and_selections(specs):
+    assert errors_of(specs, LIF + """
+network n {
+    population a = LIF(0)
+    population b = LIF(4)
+    connect b -> b { indegree = 2.5; ring }
+    monitor spikes of b[4], b[2:9], b[3:1], b[::0]
+}""") == [
+        "spec.snn:12:24: a population size must be a whole number from 1 to 2147483647, not 0",
+        "spec.snn:14:33: indegree must be a whole number from 1 to 2147483647, not 5/2",
+        "spec.snn:14:38: unknown connection pattern 'ring'; use all_to_all, one_to_one, p = ..., indegree = ... or if ...",
+        "spec.snn:15:23: index 4 is outside population 'b' of size 4",
+        "spec.snn:15:29: the slice ends at 9, beyond population 'b' of size 4",
+        "spec.snn:15:37: the slice 3:1 selects no neuron",
+        "spec.snn:15:45: a slice step must be at least 1",
+    ]
+
+
+def test_connection_slices(specs):
+    assert errors_of(specs, LIF + """
+network n {
+    population b = LIF(4)
+    connect b[2:9] -> b[1::2]
+}""") == [
+        "spec.snn:13:13: [2:9] is not a slice of 'b' (size 4)",
+        "spec.snn:13:28: a connection takes a contiguous slice: [start:stop]",
+    ]
+
+
+def test_inputs(specs):
+    assert errors_of(specs, """
+network n {
+    input a = poison(3, rate = 1 Hz)
+    input b = poisson(rate = 1 Hz)
+    input c = poisson(3)
+    input d = spike_times(indices = [0, 1], times = [1 ms])
+}""") == [
+        "spec.snn:2:15: unknown input kind 'poison'; inputs are poisson(...), spike_times(...), events(...) "
+        "(did you mean 'poisson'?)",
+        "spec.snn:3:15: poisson() needs its size first: poisson(100, rate = 10 Hz)",
+        "spec.snn:4:15: poisson() needs rate = ... (in Hz)",
+        "spec.snn:5:15: spike_times() has 2 indices but 1 times",
+    ]
+
+
+# ---- simulate and train ---------------------------------------------------------------------
+
+def test_simulate_settings(specs):
+    assert errors_of(specs, LIF + "network n { population a = LIF(1) }\n"
+                                  "simulate m { dt = 0.1 ms; seed = -1; stepz = 3; steps = 2.5 }") == [
+        "spec.snn:11:10: unknown network 'm'",
+        "spec.snn:11:34: seed must be a whole number from 0 to 4294967295",
+        "spec.snn:11:38: unknown simulate setting 'stepz' (did you mean 'steps'?)",
+        "spec.snn:11:57: steps must be a whole number from 1 to 2147483647",
+    ]
+
+
+def test_train_settings(specs):
+    assert errors_of(specs, "network n { }\ntrain t { network = nn; method = bpt; epoch = 3; batch = 0 }\n"
+                            "train u { }") == [
+        "spec.snn:2:21: unknown network 'nn' (did you mean 'n'?)",
+        "spec.snn:2:34: unknown training method 'bpt'; choose bptt, stdp or convert (without quotes) "
+        "(did you mean 'bptt'?)",
+        "spec.snn:2:39: unknown train setting 'epoch' (did you mean 'epochs'?)",
+        "spec.snn:2:58: batch must be a whole number from 1 to 2147483647",
+        "spec.snn:3:7: train needs network = <name of a network>",
+        "spec.snn:3:7: train needs method = bptt, stdp or convert",
+    ]
+
+
+def test_dt_warning_names_the_smallest_time_constant(specs):
+    result = specs.analyse(LIF + """
+network n {
+    population a = LIF(10) { tau = 4 ms }
+    population b = LIF(10)
+}
+simulate n { dt = 0.5 ms; duration = 1 s }""")
+    assert result.errors == []
+    assert result.warnings == [
+        "spec.snn:15:19: dt = 0.5 ms is more than a tenth of the smallest time constant, tau = 4 ms "
+        "(neuron 'LIF'); results may be inaccurate"]
+
+
+def test_no_dt_warning_when_dt_is_small_enough(specs):
+    result = specs.analyse(LIF + "network n { population a = LIF(1) }\nsimulate n { dt = 3 ms; duration = 1 s }")
+    assert [w for w in result.warnings if "dt = 3 ms" in w]  # 3 ms > 20 ms / 10
+    result = specs.analyse(LIF + "network n { population a = LIF(1) }\nsimulate n { dt = 2 ms; duration = 1 s }")
+    assert result.warnings == [] and result.model is not None
+
+
+def test_other_warnings(specs):
+    result = specs.analyse("neuron A {\n  state { v = 0 }\n  equations { dv/dt = -v / ms unless refractory }\n"
+                           "  reset { v = 0 }\n}")
+    assert result.errors == [] and result.model is not None
+    assert result.warnings == [
+        "spec.snn:3:15: 'unless refractory' has no effect: neuron 'A' has no refractory period",
+        "spec.snn:4:11: neuron 'A' has a reset but no 'spike when' condition",
+    ]
+
+
+# ---- imports --------------------------------------------------------------------------------
+
+def test_a_missing_import_with_did_you_mean(specs):
+    assert errors_of(specs, '# imports\nimport "lifx.snn"\n  import "nothing/here.snn"') == [
+        "spec.snn:2:1: cannot find 'lifx.snn' beside this file or in the standard library (did you mean 'lif.snn'?)",
+        "spec.snn:3:3: cannot find 'nothing/here.snn' beside this file or in the standard library",
+    ]
+
+
+def test_a_file_importing_itself(specs):
+    assert errors_of(specs, 'import "spec.snn"') == ["spec.snn:1:1: 'spec.snn' imports itself"]
+
+
+def test_errors_in_an_imported_file_are_reported_at_their_place(specs):
+    specs.write("cells.snn", "neuron A {\n  state { v = 0 mV }\n  reset { v = 1 nA }\n}")
+    specs.write("broken.snn", "neuron B {")
+    assert errors_of(specs, 'import "cells.snn"\nimport "broken.snn"') == [
+        "broken.snn:1:11: syntax error: unexpected end of file; expected ';', 'equations', 'inputs', 'method', "
+        "'parameters', 'refractory', 'reset', 'spike', 'state', 'update', '}' or a new line",
+        "cells.snn:3:15: dimension mismatch: 'v' is in V but the right side is in A",
+    ]
+
+
+def test_a_definition_clashing_with_an_imported_one(specs):
+    library = ROOT / "snnlang" / "stdlib" / "lif.snn"
+    assert errors_of(specs, 'import "lif.snn"\nneuron LIF { }') == [
+        f"spec.snn:2:8: duplicate definition of neuron 'LIF' (first defined at {library}:3:8)"]
+
+
+# ---- rendering and the command line ----------------------------------------------------------
+
+def test_a_diagnostic_renders_with_the_source_line_and_a_caret(specs):
+    result = specs.analyse("neuron A {\n\tparameters { tau = 20 msec }\n}")
+    assert result.diags.render() == (
+        "spec.snn:2:24: error: unknown unit 'msec' (did you mean 'ms'?)\n"
+        "    \tparameters { tau = 20 msec }\n"
+        "    \t                      ^")
+
+
+def test_control_characters_of_a_spec_do_not_reach_the_terminal(specs):
+    result = specs.analyse("neuron A { \x1b[2J }")
+    rendered = result.diags.render()
+    assert "\x1b" not in rendered and "'\\x1b'" in rendered
+    assert rendered.splitlines()[1] == "    neuron A { ?[2J }"
+
+
+VALID = LIF + "network n { population a = LIF(2) }\nsimulate n { dt = 0.1 ms; duration = 10 ms }\n"
+
+
+def test_check_exits_0_on_valid_specs(specs, capsys):
+    specs.write("a.snn", VALID)
+    assert main(["check", "a.snn", str(ROOT / "specs" / "cuba.snn")]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("ok: a.snn") and err == ""
+
+
+def test_check_reports_every_error_of_every_file_and_exits_1(specs, capsys):
+    specs.write("good.snn", VALID)
+    specs.write("one.snn", "neuron A {\n  parameters { a = 1 mv; b = 2 sec }\n}")
+    specs.write("two.snn", 'import "lif.snn"\nnetwork n { population p = LIFF(2)\n population q = LIF(0) }')
+    assert main(["check", "one.snn", "good.snn", "two.snn"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = [line for line in err.splitlines() if not line.startswith("    ")]
+    assert lines == [
+        "one.snn:2:22: error: unknown unit 'mv' (did you mean 'mV'?)",
+        "one.snn:2:32: error: unknown unit 'sec' (did you mean 'second'?)",
+        "two.snn:2:28: error: unknown neuron model 'LIFF' (did you mean 'LIF'?)",
+        "two.snn:3:21: error: a population size must be a whole number from 1 to 2147483647, not 0",
+    ]
+    assert "\n     population q = LIF(0) }\n                        ^" in err
+
+
+def test_check_as_a_command(specs):
+    specs.write("bad.snn", "neuron A { parameters { x = 1 mv } }")
+    specs.write("good.snn", VALID)
+    ok = subprocess.run([sys.executable, "-m", "snnlang", "check", "good.snn"], capture_output=True, text=True,
+                        cwd=specs.root, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "ok: good.snn\n", "")
+    bad = subprocess.run([sys.executable, "-m", "snnlang", "check", "good.snn", "bad.snn"], capture_output=True,
+                         text=True, cwd=specs.root, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr == ("bad.snn:1:31: error: unknown unit 'mv' (did you mean 'mV'?)\n"
+                          "    neuron A { parameters { x = 1 mv } }\n"
+                          "                                  ^\n")
+
+
+def test_check_emits_the_ir_as_json(specs, capsys):
+    import json
+
+    specs.write("a.snn", VALID)
+    assert main(["check", "--emit-ir", "a.snn"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["neurons"]["LIF"]["parameters"][0]["value"]["value"] == "s/50"
+
+
+def test_every_shipped_spec_checks_clean(capsys):
+    specs = sorted(str(p) for p in (ROOT / "specs").glob("*.snn"))
+    stdlib = sorted(str(p) for p in (ROOT / "snnlang" / "stdlib").glob("*.snn"))
+    assert main(["check", *specs, *stdlib]) == 0
+    assert capsys.readouterr().err == ""
