@@ -11,7 +11,7 @@ from .frontend import load
 from .plan import Plan, make_plan
 from .resources import templates_dir
 
-TARGETS = ("numpy",)
+TARGETS = ("numpy", "cupy")
 
 
 def header(plan: Plan) -> str:
@@ -29,6 +29,10 @@ def render(plan: Plan, target: str, package: str) -> dict[str, str]:
 
         context = NumpyEmitter(plan).context()
         skip = {"training.py.j2"}  # written by render_training for train blocks
+    elif target == "cupy":
+        from .backends.cupy import CupyEmitter
+
+        context = CupyEmitter(plan).context()
     else:
         raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / target)),

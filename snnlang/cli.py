@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("build", help="generate a standalone simulator package")
     p.add_argument("spec", type=Path)
-    p.add_argument("--target", default="numpy", choices=["numpy"], help="the runtime the package uses")
+    p.add_argument("--target", default="numpy", choices=["numpy", "cupy"], help="the runtime the package uses")
     p.add_argument("-o", "--out", type=Path, required=True, help="folder of the package (replaced only on success)")
     p.add_argument("--network", help="which network, if the spec has several")
     p.set_defaults(func=cmd_build)
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="build (cached), simulate, and write spikes, a summary and plots")
     p.add_argument("spec", type=Path)
     p.add_argument("-o", "--out", type=Path, help="run folder (default: runs/<spec name>)")
-    p.add_argument("--target", default="numpy", choices=["numpy"])
+    p.add_argument("--target", default="numpy", choices=["numpy", "cupy"])
     p.add_argument("--duration", help="model time, e.g. 2s or 500ms (default: the spec's)")
     p.add_argument("--seed", type=int)
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",

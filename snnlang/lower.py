@@ -8,6 +8,7 @@ Rational, a call one of the functions of :mod:`snnlang.functions`.
 from __future__ import annotations
 
 import hashlib
+import keyword
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -69,6 +70,10 @@ class Lowering:
         if tree is None:
             return
         self.file = file
+        for node in tree.iter_subtrees():  # iterative: a deeply nested expression must not overflow the stack
+            for token in node.children:
+                if isinstance(token, lark.Token) and token.type in ("NAME", "DERIV"):
+                    self._check_name(token)
         for item in tree.children:
             if item.data == "import_stmt":
                 self._import(item, path, seen)
@@ -685,9 +690,16 @@ class Lowering:
         return Poison("error")
 
     def _check_name(self, token: lark.Token) -> bool:
+        """Names that could reach Python's internals or break generated code are refused."""
         name = str(token)
+        if token.type == "DERIV":
+            name = name[1:-3]
         if name.startswith("__") or name.endswith("__"):
             self.diags.error(self.loc(token), f"'{name}': names starting or ending with '__' are reserved")
+            return False
+        if keyword.iskeyword(name):
+            self.diags.error(self.loc(token), f"'{name}' is a reserved word (of Python, which the generated code is); "
+                                              "choose another name")
             return False
         return True
 

@@ -19,7 +19,7 @@ import snnlang
 from snnlang.frontend import load
 from snnlang.plan import make_plan
 
-from helpers import SPECS, build_package, tree_digest, write_spec
+from helpers import SPECS, TEST_SPECS, build_package, tree_digest, write_spec
 
 # ---------------------------------------------------------------------------------------
 # Specs used here
@@ -90,7 +90,8 @@ DELAY_SPEC = """
         population wsame = Passive(3)
         population whet = Passive(3)
         connect src -> wsame { all_to_all; w = 1 + i + 10 * j; delay = 0.8 ms; on_pre: v_post += w * mV }
-        connect src -> whet { all_to_all; w = 1 + i + 10 * j; delay = 0.3 ms * j + 0.1 ms * i; on_pre: v_post += w * mV }
+        connect src -> whet { all_to_all; w = 1 + i + 10 * j; delay = 0.3 ms * j + 0.1 ms * i
+                              on_pre: v_post += w * mV }
         monitor v of none, tiny, one, d13, d50, het, dist, wsame, whet
         monitor spikes of src
     }
@@ -267,10 +268,6 @@ def cuba(tmp_path_factory):
     return build_package(SPECS / "cuba.snn", tmp_path_factory.mktemp("cuba"), "cuba")
 
 
-def spike_monitored(pkg):
-    return [pop for kind, pop, *_ in pkg.MONITORS if kind == "spikes"]
-
-
 def cuba_split(pkg, net):
     """Excitatory and inhibitory spikes (times, indices from 0) of CUBA, whether the spec
     writes one population of 4000 (the first 3200 excitatory) or two of 3200 and 800."""
@@ -378,11 +375,17 @@ def test_weighted_delays(delays, pop, delay_of):
 # 6. save / load continues exactly
 # ---------------------------------------------------------------------------------------
 
-def assert_same_run(a, b, populations):
-    for pop in populations:
-        ta, ia = a.spikes(pop)
-        tb, ib = b.spikes(pop)
-        assert np.array_equal(ta, tb) and np.array_equal(ia, ib), pop
+def assert_same_run(pkg, a, b):
+    """Same records of every monitor, same state, step and synaptic event count."""
+    for kind, pop, variables, *_ in pkg.MONITORS:
+        if kind == "spikes":
+            ta, ia = a.spikes(pop)
+            tb, ib = b.spikes(pop)
+            assert np.array_equal(ta, tb) and np.array_equal(ia, ib), pop
+        for var in variables:
+            ta, xa = a.trace(pop, var)
+            tb, xb = b.trace(pop, var)
+            assert np.array_equal(ta, tb) and np.array_equal(xa, xb), (pop, var)
     assert a.step == b.step and a.synops == b.synops
     assert set(a.state) == set(b.state)
     for key in a.state:
@@ -398,7 +401,7 @@ def test_save_load_cuba(cuba, tmp_path):
     second = cuba.Network.load(tmp_path / "half.npz")
     second.run(steps=700)
     assert len(cuba_split(cuba, whole)[0][0]) > 100
-    assert_same_run(whole, second, spike_monitored(cuba))
+    assert_same_run(cuba, whole, second)
 
 
 def test_save_load_plastic(tmp_path):
@@ -415,7 +418,20 @@ def test_save_load_plastic(tmp_path):
     initial = pkg.Network().state
     assert any(not np.array_equal(initial[k], whole.state[k]) for k in weights)  # it learned
     assert len(whole.spikes("out")[0]) > 0
-    assert_same_run(whole, second, spike_monitored(pkg))
+    assert_same_run(pkg, whole, second)
+
+
+def test_save_load_state_monitors_and_time_dependent_input(tmp_path):
+    pkg = build_package(TEST_SPECS / "izhikevich_fig2.snn", tmp_path, "fig2")
+    whole = pkg.Network()
+    whole.run()
+    first = pkg.Network()
+    first.run(steps=201)  # inside the RZ pulse (50 ms <= t < 52 ms)
+    first.save(tmp_path / "part.npz")
+    second = pkg.Network.load(tmp_path / "part.npz")
+    second.run(steps=pkg.STEPS - 201)
+    assert whole.trace("rz_sub", "v")[1].shape == (pkg.STEPS, 1)
+    assert_same_run(pkg, whole, second)
 
 
 # ---------------------------------------------------------------------------------------
@@ -504,7 +520,8 @@ def test_package_runs_without_snnlang(lif, tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3", "alone"]  # spikes in steps 277, 575 and 873
-    main = BLOCK + f"import runpy; sys.argv = ['{name}', '--steps', '100']; runpy.run_module('{name}', run_name='__main__')"
+    main = BLOCK + (f"import runpy; sys.argv = ['{name}', '--steps', '100']; "
+                    f"runpy.run_module('{name}', run_name='__main__')")
     out = subprocess.run([sys.executable, "-c", main], cwd=folder, env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr

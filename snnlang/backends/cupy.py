@@ -289,7 +289,7 @@ class CupyEmitter:
                     raise EmitError(f"monitor of {name}: the CuPy target records state variables only, not {bad}")
 
         args = [Arg("const long long", "step", "n", True), Arg("const real", "t", "REAL(t)", True),
-                Arg("const real", "t_next", "REAL(t + dt)", True), Arg("const int", "advance", "1", True),
+                Arg("const real", "t_next", "REAL((step + 1) * dt)", True), Arg("const int", "advance", "1", True),
                 Arg("const int", "slot", f"np.int32(step % {name}_rows)", True)]
         for a in inputs:
             args += [Arg("const real* __restrict__", f"d_{a}_outside", f"{a}_outside", True),
@@ -465,8 +465,9 @@ class CupyEmitter:
             kernels += self.event_kernels(c, c.on_post, "post")
         return kernels
 
-    def _connection_scalars(self, c: ConnectionPlan, used: set[str], local: set[str]) -> list[Arg]:
-        scalars = sorted(used - local - set(c.indexed), key=self._order(c))
+    def _connection_scalars(self, c: ConnectionPlan, used: set[str], local: set[str],
+                            indexed: dict[str, str]) -> list[Arg]:
+        scalars = sorted(used - local - set(indexed), key=self._order(c))
         return [self._scalar_arg(n) for n in scalars]
 
     def _indexed(self, c: ConnectionPlan, event: str | None = None) -> dict[str, str]:
@@ -517,7 +518,7 @@ class CupyEmitter:
         indexed = {n: "syn" for n in c.state}
         used = names_in(weight)
         args = [Arg("const long long", "n_syn", f"np.int64({c.name}_post.size)")]
-        args += self._connection_scalars(c, used, {"syn"} | set(c.state))
+        args += self._connection_scalars(c, used, {"syn"} | set(c.state), {})
         args += [self._pointer(n, False) for n in c.state if n in used]
         args.append(self._pointer(f"{c.name}_weight", True))
         out = Lines()
@@ -573,6 +574,7 @@ class CupyEmitter:
         n_event = c.n_pre if event == "pre" else c.n_post
         writes = set()
         body = Lines()
+        ij = {"i": "pre", "j": "post"}
         for st in stmts:
             if st.side == "target" and st.index == event:
                 raise EmitError(f"connection {c.name}: a scatter to the spiking side in on_{event}")
@@ -587,9 +589,9 @@ class CupyEmitter:
                          "takes a new value next step (as on the NumPy target)")
                     continue
                 sign = "-" if st.op == "-=" else ""
-                body(f"atomicAdd(&d_{st.target}[{st.index}], (real)({sign}({self.c(st.expr, indexed)})));")
+                body(f"atomicAdd(&d_{st.target}[{st.index}], (real)({sign}({self.c(st.expr, indexed, ij)})));")
             else:
-                body(f"d_{st.target}[{st.index}] = {self.c(st.expr, indexed)};")
+                body(f"d_{st.target}[{st.index}] = {self.c(st.expr, indexed, ij)};")
             writes.add(st.target)
         used = names_in(*(st.expr for st in stmts))
         for n in used:
@@ -607,7 +609,7 @@ class CupyEmitter:
                                              or {"i", "j"} & used)
         if needs_other:
             args.append(self._pointer(f"{c.name}_{other}", False))
-        args += self._connection_scalars(c, used, local)
+        args += self._connection_scalars(c, used, local, indexed)
         args += self._arrays_of(c, [st.expr for st in stmts], writes, indexed)
         if count:
             args.append(self._synops_arg())
@@ -620,7 +622,6 @@ class CupyEmitter:
             out(f"const long long* ptr = d_{c.name}_post_ptr;  // the columns, through by_post")
         if count:
             out("unsigned long long events = 0;")
-        names = {"i": "pre", "j": "post"}
         if kind == "spike":
             with out.block("for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < n; "
                            "k += (long long)blockDim.x * gridDim.x)"):
@@ -628,7 +629,7 @@ class CupyEmitter:
                 if count:
                     out(f"events += ptr[{event} + 1] - ptr[{event}];")
                 for line in body.lines:
-                    out(self._rename(line, names))
+                    out(line)
         else:
             with out.block("for (long long k = blockIdx.x; k < n; k += gridDim.x)  // a block per spike"):
                 out(f"const long long {event} = d_{source}_ring[slot * N_{event} + k];")
@@ -643,15 +644,12 @@ class CupyEmitter:
                     if needs_other:
                         out(f"const long long {other} = d_{c.name}_{other}[syn];")
                     for line in body.lines:
-                        out(self._rename(line, names))
+                        out(line)
         if count:
             out("if (events) atomicAdd(d_synops, events);")
         grid = f"{c.name}_grid_{event}" if kind == "synapse" else f"{c.name}_grid_{event}_spikes"
         block = f"{c.name}_lanes_{event}" if kind == "synapse" else "BLOCK"
         return Kernel(name, doc, args, out, grid, block)
-
-    def _rename(self, line: str, names: dict[str, str]) -> str:
-        return line  # i and j are printed by the printer's name map (see _event_kernel's callers)
 
     def _inputs(self) -> set[str]:
         return {a.name for p in self.plan.populations for a in p.inputs}
@@ -683,7 +681,7 @@ class CupyEmitter:
         args = []
         if kind == "syn":
             args.append(Arg("const long long", "n_syn", f"np.int64({c.name}_post.size)"))
-        args += self._connection_scalars(c, used, set(temps) | {"syn", "k"})
+        args += self._connection_scalars(c, used, set(temps) | {"syn", "k"}, indexed)
         pointer_names = [n for n in self.arrays if n in (used | writes) and n in arrays]
         sides_of = {indexed[n] for n in pointer_names if kind == "syn"} - {"syn"}
         for side in sorted(sides_of):
@@ -727,7 +725,7 @@ class CupyEmitter:
     # ---- monitors --------------------------------------------------------------------------
     def monitor_kernel(self, k: int, m: MonitorPlan) -> Kernel:
         n_sel = len(range(m.start, m.stop, m.step))
-        args = [Arg("const long long", "row", f"np.int64(self._rows[{k}])", True)]
+        args = [Arg("const long long", "row", f"np.int64(len(self._sampled[{k}]))", True)]
         args += [self._pointer(q, False) for q in m.qualified]
         args.append(Arg("real* __restrict__", f"d_record{k}", f"b['record{k}']"))
         out = Lines()
@@ -762,12 +760,13 @@ class CupyEmitter:
             for a in pop.constants:
                 out(f"{a.target} = {numpy_code(a.expr)}")
                 if a.target in self.per_neuron_constants:
-                    out(f"b[{a.target!r}] = xp.asarray(np.broadcast_to({a.target}, ({pop.size},)), dtype=REAL)")
+                    out(f"b[{a.target!r}] = xp.asarray(np.ascontiguousarray(np.broadcast_to({a.target}, "
+                        f"({pop.size},)), dtype=REAL))")
             if pop.refractory is not None:
                 out(f"{pop.name}_ref_steps = int({numpy_code(pop.refractory)})")
             for a in pop.inputs:
                 key = a.name.replace(pop.name + "_", pop.name + ".", 1)
-                out(f"{a.name}_input = rt.Outside(self.inputs.get({key!r}), {pop.size}, xp, REAL)")
+                out(f"{a.name}_input = Outside(self.inputs.get({key!r}), {pop.size}, xp, REAL)")
         for c in self.conns:
             if c.params or c.trace_constants or c.syn_constants:
                 out(f"# {c.name}: {c.synapse}")
@@ -796,8 +795,8 @@ class CupyEmitter:
             out(f"{c.name}_grid_pre = {c.name}_grid_post = (min(MAX_BLOCKS, max(1, {c.n_pre}, {c.n_post})),)")
             out(f"{c.name}_grid_pre_spikes = grid_of({c.n_pre})")
             out(f"{c.name}_grid_post_spikes = grid_of({c.n_post})")
-            out(f"{c.name}_lanes_pre = rt.lanes({c.name}_post.size / {c.n_pre})")
-            out(f"{c.name}_lanes_post = rt.lanes({c.name}_post.size / {c.n_post})")
+            out(f"{c.name}_lanes_pre = lanes({c.name}_post.size / {c.n_pre})")
+            out(f"{c.name}_lanes_post = lanes({c.name}_post.size / {c.n_post})")
         out("# the arguments of each kernel that stay the same for this run")
         for k in self.kernels:
             out(f"{k.name}_args = {k.static()}")
@@ -931,7 +930,7 @@ class CupyEmitter:
                                                       for k in ("pre", "post", "group_ptr", "by_post", "post_ptr"))],
             "kernel_names": [k.name for k in self.kernels],
             "kernels_code": self.kernels_source(),
-            "host_runtime": numpy_env.get_template("runtime.py.j2").render(header="{{ header }}"),
+            "host_runtime": numpy_env.get_template("runtime.py.j2").render(header="").lstrip("\n"),
             "reset_code": NumpyEmitter(plan).reset(),
             "reset_tail": self.reset_tail(),
             "prologue_code": self.prologue(),

@@ -92,7 +92,7 @@ class NumpyEmitter:
                     out(f"{a.name} = {_array(a.expr, 'N')}")
                 out(f"s[{a.name!r}] = {a.name}")
             if pop.refractory is not None:
-                out(f"s['{pop.name}_ref'] = np.zeros(N, dtype=np.int64)  # refractory steps left")
+                out(f"s['{pop.name}_spiked_at'] = np.full(N, -2**62, dtype=np.int64)  # step of the last spike")
             out()
         for src in self.plan.sources:
             if src.kind == "spike_times":
@@ -176,8 +176,8 @@ class NumpyEmitter:
             for name in pop.state:
                 out(f"{name} = s[{name!r}]")
             if pop.refractory is not None:
-                out(f"{pop.name}_ref = s['{pop.name}_ref']")
-                out(f"{pop.name}_ref_steps = int({code(pop.refractory)})")
+                out(f"{pop.name}_spiked_at = s['{pop.name}_spiked_at']")
+                out(f"{pop.name}_ref_steps = int({code(pop.refractory)})  # refractory in the steps after a spike")
             if pop.inputs or any(d for d in pop.input_draws):
                 out(f"{pop.name}_index = np.arange({pop.size})")
             for a in pop.inputs:
@@ -205,6 +205,8 @@ class NumpyEmitter:
                 out(f"{name} = s[{name!r}]")
             if c.delay_array:
                 out(f"{c.delay_array} = s[{c.delay_array!r}]")
+            if c.linear is not None and not self._weighted(c) and c.delay_array is None and c.delay == 1:
+                out(f"{c.name}_rows = self._rows({c.name!r})  # the targets of each neuron")
             if c.linear is not None:
                 target, weight = c.linear
                 if weight.free_symbols & {symbol(n) for n in c.state}:
@@ -236,7 +238,7 @@ class NumpyEmitter:
         out("# 3. integrate")
         for pop in self.plan.populations:
             if pop.refractory is not None:
-                out(f"{pop.name}_active = {pop.name}_ref == 0")
+                out(f"{pop.name}_active = step - {pop.name}_spiked_at > {pop.name}_ref_steps")
             for a in pop.integrate:
                 _assign(out, a)
             for c in self.plan.connections:
@@ -289,7 +291,7 @@ class NumpyEmitter:
         out(f"{name}_spiked = {name + '_active & ' if pop.refractory is not None else ''}{cond}")
         if pop.refractory is None:
             out(f"{name}_spiked = np.broadcast_to({name}_spiked, ({pop.size},))")
-        out(f"{name}_spk = np.flatnonzero({name}_spiked)")
+        out(f"{name}_spk = {name}_spiked.nonzero()[0]")
         if pop.reset:
             # only the neurons that spiked change: the reset works on them in place
             per_neuron = pop.state + [a.name for a in pop.inputs] + [p.name for p in pop.params if p.value is None]
@@ -299,8 +301,7 @@ class NumpyEmitter:
                 for a in pop.reset:
                     out(f"{a.target}[{name}_spk] = {code(a.expr, indexed)}")
         if pop.refractory is not None:
-            out(f"{name}_ref = np.maximum({name}_ref - 1, 0)")
-            out(f"{name}_ref[{name}_spk] = {name}_ref_steps")
+            out(f"{name}_spiked_at[{name}_spk] = step")
 
     def source(self, out: Lines, src: SourcePlan) -> None:
         name = src.name
@@ -333,6 +334,12 @@ class NumpyEmitter:
         """The on_pre effects of the spiking presynaptic neurons ``spk``."""
         if c.linear is not None and c.storage == "dense" and self._weighted(c):
             out(f"synops += spk.size * {c.n_post}")
+            self.linear(out, c, *c.linear)
+            return
+        if c.linear is not None and not self._weighted(c) and ptr.endswith("[0]"):
+            lo, hi = c.pre_offset, c.pre_offset + c.n_pre
+            out(f"post = rt.gather({c.name}_rows, spk, {lo}, {hi})")
+            out("synops += post.size")
             self.linear(out, c, *c.linear)
             return
         if c.linear is not None and not self._weighted(c):
@@ -393,7 +400,7 @@ class NumpyEmitter:
         for pop in self.plan.populations:
             names += pop.state
             if pop.refractory is not None:
-                names.append(f"{pop.name}_ref")
+                names.append(f"{pop.name}_spiked_at")
         for c in self.plan.connections:
             names += c.state + [t.name for t in c.traces]
         for name in names:
@@ -429,6 +436,9 @@ class NumpyEmitter:
             "event_sources": [s for s in plan.sources if s.kind == "events"],
             "monitors": plan.monitors,
             "finite": {p.name: p.finite_check for p in plan.populations},
+            "fixed": [f"{c.name}_{k}" for c in plan.connections
+                      for k in ("pre", "post", "group_delay", "group_ptr") + (("by_post", "post_ptr") if c.on_post else ())]
+            + [c.delay_array for c in plan.connections if c.delay_array],
             "reset_code": self.reset(),
             "prologue_code": self.prologue(),
             "loop_code": self.loop(),

@@ -1,26 +1,75 @@
 """Prints a TrainingPlan as batched NumPy forward and backward passes (``training.py``).
 
-Arrays carry a batch dimension (B, N); the only Python loop is over time.
-The forward pass prints the plan's own step statements; the backward pass
-prints the derivatives :mod:`snnlang.plan.gradients` took of them.
+Arrays carry a batch dimension (B, N) and a time dimension in front (T, B, N).
+The plan groups the populations (its ``groups``); each group has one Python
+loop over time, connections between groups are one matrix product over all
+steps (shifted by the one-step delivery). The forward pass prints the plan's
+own step statements; the backward pass prints the derivatives
+:mod:`snnlang.plan.gradients` took of them. Nothing here decides mathematics.
 """
 from __future__ import annotations
 
 import sympy
 
 from ..functions import symbol
-from ..plan.gradients import C, Z, u_name
+from ..plan.gradients import C, Z, reset_update, u_name
 from ..plan.train import TrainingPlan
 from .numpy import Lines, _assign, code
+
+TIME = symbol("t")
+
+
+def _term(d: sympy.Basic, g: str) -> str:
+    """d * g, without multiplying by one."""
+    if d == 1:
+        return g
+    if d == -1:
+        return f"-{g}"
+    return f"({code(d)}) * {g}"
+
+
+def _sum(terms: list[str]) -> str:
+    text = " + ".join(terms)
+    return text.replace("+ -", "- ")
 
 
 class TrainingEmitter:
     def __init__(self, tp: TrainingPlan):
         self.tp = tp
         self.pops = {p.name: p for p in tp.plan.populations}
+        self.layer = {layer.population: layer for layer in tp.layers}
         self.into = {layer.population: [c for c in tp.connections if c.target == layer.population] for layer in tp.layers}
         self.out_of = {name: [c for c in tp.connections if c.source == name]
                        for name in [tp.source] + [layer.population for layer in tp.layers]}
+        self.needs = {layer.population: self._needs(layer) for layer in tp.layers}
+
+    # ---- what the backward pass reads --------------------------------------------------
+    def _expressions(self, layer):
+        tables = [layer.du_ds, layer.du_dI, layer.du_ds_held, layer.du_dI_held, layer.dc_du, layer.dr_du, layer.dr_dz]
+        exprs = [e for table in tables for e in table.values()]
+        exprs.append(self.tp.dspike.xreplace({C: layer.condition}))
+        return exprs
+
+    def _needs(self, layer) -> set[str]:
+        names = set()
+        for e in self._expressions(layer):
+            names |= {s.name for s in e.free_symbols}
+        return names
+
+    def targeted(self, name: str) -> set[str]:
+        """Variables of a population that some connection adds to."""
+        return {c.variable for c in self.into[name]}
+
+    def src(self, c, *, step: str | None = None) -> str:
+        """The delivered spikes of a connection's source (all steps, or one)."""
+        if c.source == self.tp.source:
+            return "x" if step is None else f"x[{step}]"
+        base = f"Z[{c.source!r}]" if step is None else f"Z[{c.source!r}][{step}]"
+        return f"({base} * mask[{c.source!r}])"
+
+    @staticmethod
+    def scaled(c, text: str) -> str:
+        return text if c.scale == 1.0 else f"{c.scale!r} * ({text})"
 
     def parameters(self, out: Lines) -> None:
         for pop in self.tp.plan.populations:
@@ -29,166 +78,273 @@ class TrainingEmitter:
             for a in pop.constants:
                 _assign(out, a)
 
+    # ---- forward -------------------------------------------------------------------------
     def forward(self) -> str:
         out = Lines()
         self.parameters(out)
-        for layer in self.tp.layers:
-            pop = self.pops[layer.population]
-            out(f"# {pop.name}: {pop.size} x {pop.neuron} ({pop.method_reason})")
-            for v in layer.state:
-                out(f"{v} = np.broadcast_to(init[{v!r}], (B, {pop.size})).copy()")
-                out(f"S[{v!r}] = np.empty((T, B, {pop.size})); U[{v!r}] = np.empty((T, B, {pop.size}))")
-            for v in layer.inputs:
-                out(f"I[{v!r}] = np.empty((T, B, {pop.size}))")
-            out(f"Z[{pop.name!r}] = np.empty((T, B, {pop.size}))")
-            if pop.refractory is not None:
-                out(f"{pop.name}_ref = np.zeros((B, {pop.size}), dtype=np.int64)")
-                out(f"{pop.name}_ref_steps = int({code(pop.refractory)})")
-                out(f"ACTIVE[{pop.name!r}] = np.empty((T, B, {pop.size}), dtype=bool)")
-            out(f"{pop.name}_z = np.zeros((B, {pop.size}))")
-        out("for t in range(T):")
-        with out.indent():
-            out("# the spikes of step t - 1 arrive (the simulator's one-step delivery)")
-            out(f"{self.tp.source}_z = x[t - 1] if t else np.zeros((B, {self.tp.n_in}))")
-            delivered = {}
-            for layer in self.tp.layers:
-                pop = self.pops[layer.population]
-                for a in pop.inputs:
-                    bias = f" + bias[{a.name!r}]" if self.tp.bias else ""
-                    out(f"{a.name} = np.broadcast_to({code(a.expr)}, (B, {pop.size})){bias}")
-                for c in self.into[layer.population]:
-                    drop = f" * mask[{c.source!r}]" if c.source != self.tp.source else ""
-                    out(f"{c.variable} = {c.variable} + ({c.source}_z{drop}) @ weights[{c.weight!r}]")
-                    delivered[c.variable] = True
-            for layer in self.tp.layers:
-                pop = self.pops[layer.population]
-                name = pop.name
-                for v in layer.state:
-                    out(f"S[{v!r}][t] = {v}")
-                for v in layer.inputs:
-                    out(f"I[{v!r}][t] = {v}")
-                if pop.refractory is not None:
-                    out(f"{name}_active = {name}_ref == 0")
-                    out(f"ACTIVE[{name!r}][t] = {name}_active")
-                for a in pop.integrate:
-                    _assign(out, a)
-                for v in layer.state:
-                    out(f"U[{v!r}][t] = {v}")
-                margin = code(layer.condition.xreplace({symbol(u_name(v)): symbol(v) for v in layer.state}))
-                spike = f"({margin} >= 0).astype(float)"
-                if self.tp.smooth is not None:
-                    smooth = code(self.tp.smooth.xreplace({C: sympy.Symbol("c_")}))
-                    out(f"c_ = {margin}")
-                    out(f"{name}_z = {smooth} if smooth else {spike}")
-                else:
-                    out(f"{name}_z = {spike}")
-                if pop.refractory is not None:
-                    out(f"{name}_z = {name}_z * {name}_active")
-                out(f"Z[{name!r}][t] = {name}_z")
-                self.reset(out, layer, f"{name}_z")
-                if pop.refractory is not None:
-                    out(f"{name}_ref = np.where({name}_z > 0, {name}_ref_steps, np.maximum({name}_ref - 1, 0))")
+        for group in self.tp.groups:
+            self.forward_group(out, group)
         return out.text(1)
 
-    def reset(self, out: Lines, layer, z: str) -> None:
-        """s' = z * reset(u) + (1 - z) * u, from the values just integrated."""
-        u_of = {symbol(u_name(v)): symbol(f"{v}_u_") for v in layer.state}
-        for v in layer.state:
-            if layer.reset[v] != symbol(u_name(v)):
-                out(f"{v}_u_ = {v}")
-        for v in layer.state:
-            r = layer.reset[v]
-            if r != symbol(u_name(v)):
-                out(f"{v} = {code(r.xreplace(u_of).xreplace({Z: symbol(z)}))}")
+    def input_value(self, a) -> tuple[str, bool]:
+        """The printed default of an input variable, and whether it changes from step to step."""
+        return code(a.expr), TIME in a.expr.free_symbols or bool({s.name for s in a.expr.free_symbols} & set(
+            v for p in self.tp.plan.populations for v in p.state))
 
+    def forward_group(self, out: Lines, group: list[str]) -> None:
+        tp = self.tp
+        out(f"# ---- group {group}: {'recurrent, ' if any(c.recurrent for p in group for c in self.into[p]) else ''}"
+            "one loop over time")
+        for name in group:
+            pop, layer = self.pops[name], self.layer[name]
+            needs = self.needs[name]
+            out(f"# {name}: {pop.size} x {pop.neuron} ({pop.method_reason})")
+            for v in layer.state:
+                out(f"{v} = np.broadcast_to(init[{v!r}], (B, {pop.size})).copy()")
+                if v in needs or v in self.targeted(name):
+                    out(f"S[{v!r}] = np.empty((T, B, {pop.size}))")
+                if u_name(v) in needs or (name == tp.output and v == layer.state[0]):
+                    out(f"U[{v!r}] = np.empty((T, B, {pop.size}))")
+            for v in layer.inputs:
+                if v in needs:
+                    out(f"I[{v!r}] = np.empty((T, B, {pop.size}))")
+            out(f"Z[{name!r}] = np.empty((T, B, {pop.size}))")
+            if pop.refractory is not None:
+                out(f"{name}_ref = np.zeros((B, {pop.size}), dtype=np.int64)")
+                out(f"{name}_ref_steps = int({code(pop.refractory)})")
+                out(f"ACTIVE[{name!r}] = np.empty((T, B, {pop.size}), dtype=bool)")
+            # what arrives from outside the group, all steps at once (spikes of step n - 1 at step n)
+            for a in pop.inputs:
+                value, varying = self.input_value(a)
+                out(f"D_{a.name} = np.zeros((T, B, {pop.size}))")
+                if not varying and a.expr != 0:
+                    out(f"D_{a.name} += {value}")
+                if tp.bias:
+                    out(f"D_{a.name} += bias[{a.name!r}]")
+            for var in sorted({c.variable for c in self.into[name] if not c.recurrent and not c.is_input}):
+                out(f"D_{var} = np.zeros((T, B, {pop.size}))")
+            for c in self.into[name]:
+                if c.recurrent:
+                    continue
+                product = f"{self.src(c)}[:-1].reshape(-1, {c.n_pre}) @ weights[{c.weight!r}]"
+                out(f"D_{c.variable}[1:] += ({self.scaled(c, product)}).reshape(T - 1, B, {c.n_post})  # {c.name}")
+        out("for n in range(T):")
+        with out.indent():
+            if any(TIME in a.expr.free_symbols for name in group for a in self.pops[name].inputs) or \
+                    any(TIME in a.expr.free_symbols for name in group for a in self.pops[name].integrate):
+                out("t = n * dt")
+            out("# deliveries: the spikes of step n - 1 arrive")
+            for name in group:
+                pop = self.pops[name]
+                for a in pop.inputs:
+                    value, varying = self.input_value(a)
+                    out(f"{a.name} = D_{a.name}[n]" + (f" + {value}" if varying else ""))
+                for var in sorted({c.variable for c in self.into[name] if not c.recurrent and not c.is_input}):
+                    out(f"{var} = {var} + D_{var}[n]")
+                recurrent = [c for c in self.into[name] if c.recurrent]
+                if recurrent:
+                    out("if n:")
+                    with out.indent():
+                        for c in recurrent:
+                            product = f"{self.src(c, step='n - 1')} @ weights[{c.weight!r}]"
+                            out(f"{c.variable} = {c.variable} + {self.scaled(c, product)}  # {c.name}")
+            for name in group:
+                self.forward_step(out, name)
+        return None
+
+    def forward_step(self, out: Lines, name: str) -> None:
+        tp, pop, layer = self.tp, self.pops[name], self.layer[name]
+        needs = self.needs[name]
+        out(f"# {name}: integrate, spike, reset")
+        for v in layer.state:
+            if v in needs or v in self.targeted(name):
+                out(f"S[{v!r}][n] = {v}")
+        for v in layer.inputs:
+            if v in needs:
+                out(f"I[{v!r}][n] = {v}")
+        if pop.refractory is not None:
+            out(f"{name}_active = {name}_ref == 0")
+            out(f"ACTIVE[{name!r}][n] = {name}_active")
+        for a in pop.integrate:
+            _assign(out, a)
+        for v in layer.state:
+            if u_name(v) in needs or (name == tp.output and v == layer.state[0]):
+                out(f"U[{v!r}][n] = {v}")
+        spike = code(pop.threshold)  # the simulator's own test
+        active = f" & {name}_active" if pop.refractory is not None else ""
+        z = f"{name}_z"
+        if tp.smooth is not None:
+            margin = code(layer.condition.xreplace({symbol(u_name(v)): symbol(v) for v in layer.state}))
+            smooth = code(tp.smooth.xreplace({C: sympy.Symbol("c_")}))
+            out("if smooth:")
+            with out.indent():
+                out(f"c_ = {margin}")
+                out(f"{z} = {smooth}" + (f" * {name}_active" if active else ""))
+                if pop.refractory is not None:
+                    out(f"{name}_fired = {spike}{active}")
+            out("else:")
+            with out.indent():
+                out(f"{z} = ({spike}{active}).astype(float)")
+                if pop.refractory is not None:
+                    out(f"{name}_fired = {z} > 0")
+        else:
+            out(f"{z} = ({spike}{active}).astype(float)")
+            if pop.refractory is not None:
+                out(f"{name}_fired = {z} > 0")
+        out(f"Z[{name!r}][n] = {z}")
+        updates = {v: reset_update(layer, v) for v in layer.state}
+        updates = {v: e for v, e in updates.items() if e is not None}
+        if updates:
+            out(f"zr_ = {z} if frozen_reset is None else frozen_reset[{name!r}][n]")
+            u_of = {symbol(u_name(v)): symbol(v) for v in layer.state}
+            if len(updates) > 1:  # every reset reads the values before any of them
+                u_of = {symbol(u_name(v)): symbol(f"{v}_u_") for v in layer.state}
+                for v in layer.state:
+                    out(f"{v}_u_ = {v}")
+            for v, e in updates.items():
+                out(f"{v} = {code(e.xreplace(u_of).xreplace({Z: sympy.Symbol('zr_')}))}")
+        if pop.refractory is not None:
+            out(f"{name}_ref = np.where({name}_fired, {name}_ref_steps, np.maximum({name}_ref - 1, 0))")
+
+    # ---- backward ------------------------------------------------------------------------
     def backward(self) -> str:
         out = Lines()
         self.parameters(out)
         tp = self.tp
-        for layer in tp.layers:
-            pop = self.pops[layer.population]
-            for v in layer.state:
-                out(f"g_{v} = np.zeros((B, {pop.size}))  # dL/d{v} after step t")
         for c in tp.connections:
-            out(f"g_{c.name} = np.zeros((B, {c.n_post}))  # dL/d{c.variable} at step t + 1")
             out(f"grads[{c.weight!r}] = np.zeros(({c.n_pre}, {c.n_post}))")
-        if tp.bias:
-            for layer in tp.layers:
-                for v in layer.inputs:
-                    out(f"grads[{v!r}] = np.zeros({self.pops[layer.population].size})")
-        out("for t in range(T - 1, -1, -1):")
-        with out.indent():
-            for layer in tp.layers:
-                self.backward_layer(out, layer)
-            for c in tp.connections:
-                out(f"g_{c.name} = g_at_{c.name}")
+        for group in reversed(tp.groups):
+            self.backward_group(out, group)
         return out.text(1)
 
-    def backward_layer(self, out: Lines, layer) -> None:
+    def kept(self, name: str) -> set[str]:
+        """Variables whose gradient is kept for every step (for weights, biases, and recurrent carries)."""
+        keep = set(self.targeted(name))
+        if self.tp.bias:
+            keep |= set(self.layer[name].inputs)
+        return keep
+
+    def backward_group(self, out: Lines, group: list[str]) -> None:
         tp = self.tp
-        pop = self.pops[layer.population]
-        name = pop.name
-        out(f"# {name}: values of step t")
+        out(f"# ---- group {group}, backwards in time")
+        for name in group:
+            pop, layer = self.pops[name], self.layer[name]
+            out(f"GZ_{name} = np.zeros((T, B, {pop.size})) if grad_z.get({name!r}) is None "
+                f"else np.array(np.broadcast_to(grad_z[{name!r}], (T, B, {pop.size})), dtype=float)")
+            for c in self.out_of[name]:
+                if c.recurrent:
+                    continue
+                product = f"G_{c.variable}[1:].reshape(-1, {c.n_post}) @ weights[{c.weight!r}].T"
+                drop = f" * mask[{name!r}]"
+                out(f"GZ_{name}[:-1] += ({self.scaled(c, product)}).reshape(T - 1, B, {pop.size}){drop}  # {c.name}")
+            for v in layer.state:
+                out(f"g_{v} = np.zeros((B, {pop.size}))  # dL/d{v} after step n")
+            for v in sorted(self.kept(name)):
+                out(f"G_{v} = np.empty((T, B, {pop.size}))")
+            for v in layer.state:
+                out(f"GU_{v} = (grad_u or {{}}).get({v!r})")
+        out("for n in range(T - 1, -1, -1):")
+        with out.indent():
+            for name in group:
+                self.backward_step(out, name)
+        for name in group:
+            for c in self.into[name]:
+                product = f"{self.src(c)}[:-1].reshape(-1, {c.n_pre}).T @ G_{c.variable}[1:].reshape(-1, {c.n_post})"
+                out(f"grads[{c.weight!r}] += {self.scaled(c, product)}  # {c.name}")
+            if tp.bias:
+                for m in self.layer[name].inputs:
+                    out(f"grads[{m!r}] = G_{m}.sum(axis=(0, 1))")
+
+    def backward_step(self, out: Lines, name: str) -> None:
+        tp, pop, layer = self.tp, self.pops[name], self.layer[name]
+        needs = self.needs[name]
+        out(f"# {name}: the values of step n")
         for v in layer.state:
-            out(f"{v} = S[{v!r}][t]; {u_name(v)} = U[{v!r}][t]")
+            if v in needs:
+                out(f"{v} = S[{v!r}][n]")
+            if u_name(v) in needs:
+                out(f"{u_name(v)} = U[{v!r}][n]")
         for v in layer.inputs:
-            out(f"{v} = I[{v!r}][t]")
-        out(f"z = Z[{name!r}][t]")
-        gated = set(pop.gated)
-        active = f"ACTIVE[{name!r}][t]" if pop.refractory is not None else None
-        # dL/dz: the loss, and every connection this layer's spikes of step t feed at t + 1
-        terms = [f"grad_z[{name!r}][t]"]
-        for c in self.out_of.get(name, []):
-            drop = f" * mask[{name!r}]" if name != tp.source else ""
-            terms.append(f"(g_{c.name} @ weights[{c.weight!r}].T){drop}")
-        out("g_z = " + " + ".join(terms))
-        if not tp.detach_reset:
-            for v, d in layer.dr_dz.items():
-                out(f"g_z = g_z + ({code(d)}) * g_{v}")
+            if v in needs:
+                out(f"{v} = I[{v!r}][n]")
+        if "z" in needs:
+            out(f"z = Z[{name!r}][n]")
+        active = f"{name}_active"
+        if pop.refractory is not None:
+            out(f"{active} = ACTIVE[{name!r}][n]")
+        # dL/dz: the loss, the connections leaving the group (GZ), recurrent ones from step n + 1
+        out(f"g_z = GZ_{name}[n]")
+        recurrent = [c for c in self.out_of[name] if c.recurrent]
+        if recurrent:
+            out("if n + 1 < T:")
+            with out.indent():
+                for c in recurrent:
+                    product = f"G_{c.variable}[n + 1] @ weights[{c.weight!r}].T"
+                    out(f"g_z = g_z + {self.scaled(c, product)} * mask[{name!r}]  # {c.name}")
+        if not tp.detach_reset and layer.dr_dz:
+            out("g_z = " + _sum(["g_z"] + [_term(d, f"g_{v}") for v, d in layer.dr_dz.items()]))
         # through the reset s' = R(u, z)
         for k in layer.state:
-            parts = [f"({code(d)}) * g_{j}" for (j, kk), d in layer.dr_du.items() if kk == k]
-            parts.append(f"grad_u[{k!r}][t]")
-            out(f"gu_{k} = " + " + ".join(parts))
-        # through the spike z = H(c(u)), the step replaced by the surrogate
-        margin = layer.condition
-        out(f"g_c = g_z * ({code(tp.dspike.xreplace({C: margin}))})" + (f" * {active}" if active else ""))
-        for k, d in layer.dc_du.items():
-            out(f"gu_{k} = gu_{k} + ({code(d)}) * g_c")
-        # through the integration u = G(s, I); a held variable passes its gradient on unchanged
-        for k in layer.state:
-            if k in gated and active:
-                out(f"held_{k} = np.where({active}, 0.0, gu_{k})")
-                out(f"gu_{k} = np.where({active}, gu_{k}, 0.0)")
-        for j in layer.state:
-            parts = [f"({code(d)}) * gu_{k}" for (k, jj), d in layer.du_ds.items() if jj == j]
-            if j in gated and active:
-                parts.append(f"held_{j}")
-            out(f"gs_{j} = " + (" + ".join(parts) if parts else f"np.zeros_like(gu_{j})"))
-        for m in layer.inputs:
-            parts = [f"({code(d)}) * gu_{k}" for (k, mm), d in layer.du_dI.items() if mm == m]
-            out(f"gi_{m} = " + (" + ".join(parts) if parts else "np.zeros_like(z)"))
-            if tp.bias:
-                out(f"grads[{m!r}] += gi_{m}.sum(axis=0)")
-        for c in self.into[name]:
-            g = f"gi_{c.variable}" if c.is_input else f"gs_{c.variable}"
-            out(f"g_at_{c.name} = {g}")
-            out("if t:")
+            parts = [_term(d, f"g_{j}") for (j, kk), d in layer.dr_du.items() if kk == k]
+            out(f"gu_{k} = " + (_sum(parts) if parts else "0.0"))
+            out(f"if GU_{k} is not None:")
             with out.indent():
-                src = "x[t - 1]" if c.source == tp.source else f"Z[{c.source!r}][t - 1]"
-                drop = f" * mask[{c.source!r}]" if c.source != tp.source else ""
-                out(f"grads[{c.weight!r}] += ({src}{drop}).T @ {g}")
+                out(f"gu_{k} = gu_{k} + GU_{k}[n]")
+        # through the spike z = H(c(u)), the step replaced by the surrogate
+        dspike = code(tp.dspike.xreplace({C: layer.condition}))
+        out(f"g_c = g_z * ({dspike})" + (f" * {active}" if pop.refractory is not None else ""))
+        for k, d in layer.dc_du.items():
+            out(f"gu_{k} = " + _sum([f"gu_{k}", _term(d, "g_c")]))
+        # through the integration u = G(s, I) (G_held while refractory)
+        keep = self.kept(name)
+
+        def chain(table, held, j):
+            parts = []
+            for k in layer.state:
+                d = table.get((k, j), sympy.Integer(0))
+                if pop.refractory is None:
+                    if d != 0:
+                        parts.append(_term(d, f"gu_{k}"))
+                    continue
+                dh = held.get((k, j), sympy.Integer(0))
+                if d == dh:
+                    if d != 0:
+                        parts.append(_term(d, f"gu_{k}"))
+                else:
+                    parts.append(f"np.where({active}, {code(d)}, {code(dh)}) * gu_{k}")
+            return _sum(parts) if parts else f"np.zeros((B, {pop.size}))"
+
+        for m in layer.inputs:
+            if m in keep:
+                out(f"G_{m}[n] = {chain(layer.du_dI, layer.du_dI_held, m)}")
         for j in layer.state:
-            out(f"g_{j} = gs_{j}")
+            out(f"g_{j} = {chain(layer.du_ds, layer.du_ds_held, j)}")
+            if j in keep:
+                out(f"G_{j}[n] = g_{j}")
 
     def context(self) -> dict:
         tp = self.tp
         return {
             "tp": tp,
             "layers": [layer.population for layer in tp.layers],
+            "groups": tp.groups,
             "state": {layer.population: layer.state for layer in tp.layers},
             "inputs": {layer.population: layer.inputs for layer in tp.layers},
+            "sizes": {layer.population: self.pops[layer.population].size for layer in tp.layers},
+            "defaults": self.defaults(),
             "connections": tp.connections,
             "forward_code": self.forward(),
             "backward_code": self.backward(),
         }
+
+    def defaults(self) -> str:
+        """Code of ``input_values``: the constant default of every input variable."""
+        out = Lines()
+        self.parameters(out)
+        for layer in self.tp.layers:
+            pop = self.pops[layer.population]
+            for a in pop.inputs:
+                value, varying = self.input_value(a)
+                if not varying:
+                    out(f"values[{a.name!r}] = np.broadcast_to({value}, ({pop.size},)).astype(float)")
+        return out.text(1)

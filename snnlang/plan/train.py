@@ -1,11 +1,21 @@
-"""The plan of a ``train { method = bptt }`` block: what is trained, and its backward pass.
+"""The plan of a ``train { method = bptt | convert }`` block: what is trained, and its backward pass.
 
 Training runs the network with the simulator's own step (docs/semantics.md):
 every connection delivers the spikes of the previous step, so a spike of the
-input at step t reaches the first layer at t + 1. The trained weights are the
-per-synapse weight of each all-to-all connection whose ``on_pre`` adds it to a
-variable of the target (``I_post += w``); optionally a bias per neuron on that
-variable. The backward statements come from :mod:`.gradients`.
+input at step t reaches the first layer at t + 1 and a layer l at t + l. The
+trained weights are the per-synapse weight of each all-to-all connection whose
+``on_pre`` adds it, times a constant, to a variable of the target
+(``I_post += w``, ``I_syn_post += w * nA``); and a bias per neuron on each
+input variable of a trained population (``bias = false`` turns it off). The
+backward statements come from :mod:`.gradients`.
+
+The plan also fixes the order of the computation: populations are grouped into
+the strongly connected components of the connection graph (a recurrent layer is
+one group; a feedforward layer its own), in topological order. Connections
+between groups carry a whole sample's spikes at once (one matrix product over
+all steps, shifted by the one-step delivery); only connections inside a group
+are delivered step by step. This is exact, since every connection delivers
+the previous step's spikes.
 """
 from __future__ import annotations
 
@@ -15,10 +25,18 @@ from typing import Optional
 import sympy
 
 from ..diagnostics import Diagnostics, SpecError
-from ..model import Call, Model, Number, Settings, Word
+from ..functions import symbol
+from ..model import Call, Model, Number, Settings, Text, Word
 from .build import make_plan
 from .gradients import GradientError, StepGradient, step_gradient, surrogate
 from .ir import Plan
+
+LOSSES = {"cross_entropy": ("spike_count", "rate", "max_membrane"),
+          "mse": ("spike_count", "rate", "max_membrane", "spike_train")}
+READOUTS = ("spike_count", "rate", "max_membrane", "spike_train")
+ENCODERS = ("poisson", "latency", "current", "events")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "step", "cosine")
 
 
 @dataclass
@@ -31,32 +49,37 @@ class TrainedConnection:
     weight: str  # qualified name of the per-synapse weight array in the simulator
     n_pre: int
     n_post: int
+    scale: float = 1.0  # what one spike adds is scale * w
+    recurrent: bool = False  # source and target in one group: delivered step by step
 
 
 @dataclass
 class TrainingPlan:
     name: str
     plan: Plan
+    method: str
     source: str  # the input the data drives
     n_in: int
     output: str
     layers: list[StepGradient]
     connections: list[TrainedConnection]
+    groups: list[list[str]]  # populations, in the order their time loops run
     surrogate: str
     surrogate_params: dict[str, float]
     dspike: sympy.Basic  # derivative of the spike with respect to the margin c
     smooth: Optional[sympy.Basic]  # a smooth spike with that derivative (gradient checks)
     detach_reset: bool
     bias: bool
+    loss: str = "cross_entropy"
+    readout: str = "spike_count"
+    loss_params: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
 
 def _word(value, default: str) -> str:
-    return value.value if isinstance(value, Word) else (value.name if isinstance(value, Call) else default)
-
-
-def _number(value, default: float) -> float:
-    return value.value if isinstance(value, Number) else default
+    if isinstance(value, (Word, Text)):
+        return value.value
+    return value.name if isinstance(value, Call) else default
 
 
 def _kwargs(value) -> dict[str, float]:
@@ -77,6 +100,49 @@ def output_of(loss) -> Optional[str]:
     return None
 
 
+def loss_of(loss) -> tuple[str, str, dict]:
+    """cross_entropy(spike_count(out)) -> ("cross_entropy", "spike_count", {}); kwargs of both calls."""
+    if loss is None:
+        return "cross_entropy", "spike_count", {}
+    kind = _word(loss, "")
+    readout = "spike_count"
+    params = _kwargs(loss)
+    if isinstance(loss, Call) and loss.args and isinstance(loss.args[0], Call):
+        readout = loss.args[0].name
+        params |= _kwargs(loss.args[0])
+    return kind, readout, params
+
+
+def groups_of(populations: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
+    """Strongly connected components of the population graph, in topological order."""
+    reach = {p: {p} for p in populations}
+    changed = True
+    while changed:
+        changed = False
+        for a, b in edges:
+            for p in populations:
+                if a in reach[p] and b not in reach[p]:
+                    reach[p].add(b)
+                    changed = True
+    groups: list[list[str]] = []
+    seen: set[str] = set()
+    for p in populations:
+        if p not in seen:
+            group = [q for q in populations if q in reach[p] and p in reach[q]]
+            groups.append(group)
+            seen.update(group)
+    # topological order: a group before every group it reaches (stable for ties)
+    ordered: list[list[str]] = []
+    remaining = list(groups)
+    while remaining:
+        for g in remaining:
+            if not any(h is not g and g[0] in reach[h[0]] for h in remaining):
+                ordered.append(g)
+                remaining.remove(g)
+                break
+    return ordered
+
+
 def make_training_plan(model: Model, train: Settings, diags: Optional[Diagnostics] = None) -> TrainingPlan:
     diags = diags or Diagnostics()
     values = train.values
@@ -85,45 +151,88 @@ def make_training_plan(model: Model, train: Settings, diags: Optional[Diagnostic
     pops = {p.name: p for p in plan.populations}
 
     def fail(message: str, key: str = "network"):
-        diags.error(train.locs.get(key, train.loc), message)
+        diags.error(train.locs.get(key, train.loc) if hasattr(train, "locs") else train.loc, message)
         raise SpecError(diags)
 
+    def loc_fail(value, message: str):
+        diags.error(getattr(value, "loc", None) or train.loc, message)
+        raise SpecError(diags)
+
+    method = _word(values.get("method"), "bptt")
     if not plan.sources:
         fail(f"network '{network}' has no input for the data to drive (add: input x = poisson(64, rate = 0 Hz))")
     source = _word(values.get("input"), plan.sources[0].name)
     if source not in {s.name for s in plan.sources}:
-        fail(f"'{source}' is not an input of network '{network}'", "input")
-    output = output_of(values.get("loss")) or _word(values.get("readout"), plan.populations[-1].name)
+        loc_fail(values.get("input"), f"'{source}' is not an input of network '{network}'")
+    loss = values.get("loss")
+    kind, readout, loss_params = loss_of(loss)
+    if kind not in LOSSES:
+        loc_fail(loss, f"unknown loss '{kind}'; choose cross_entropy(...) or mse(...)")
+    if readout not in LOSSES[kind]:
+        loc_fail(loss, f"{kind}() cannot read {readout}(); it reads " + ", ".join(f"{r}(...)" for r in LOSSES[kind]))
+    output = output_of(loss) or _word(values.get("readout"), plan.populations[-1].name)
     if output not in pops:
-        fail(f"the loss reads '{output}', which is not a population of network '{network}'", "loss")
+        loc_fail(loss, f"the loss reads '{output}', which is not a population of network '{network}'")
+    if "reset" in values:
+        loc_fail(values["reset"], "the reset is the neuron's own (reset { v -= thr } subtracts, reset { v = 0 } "
+                 "sets to zero): write it in the neuron, so that training and simulation agree")
+    for key in ("detach_reset", "bias"):
+        if key in values and _word(values[key], "") not in ("true", "false"):
+            loc_fail(values[key], f"{key} must be true or false")
 
     connections = []
     for c in plan.connections:
-        if c.linear is None or c.pattern != "all_to_all" or c.condition is not None or c.delay != 1 or c.delay_array:
-            fail(f"connection {c.source} -> {c.target} cannot be trained: BPTT trains all-to-all connections "
-                 "without delays whose on_pre adds a weight to a variable (on_pre: I_post += w)")
+        partial = getattr(c, "pre_offset", 0) or getattr(c, "post_offset", 0) or \
+            (getattr(c, "pre_rows", 0) or c.n_pre) != c.n_pre or (getattr(c, "post_rows", 0) or c.n_post) != c.n_post
+        if c.linear is None or c.pattern != "all_to_all" or c.condition is not None or c.delay != 1 or c.delay_array \
+                or partial:
+            fail(f"connection {c.source} -> {c.target} cannot be trained: training needs all-to-all connections "
+                 "between whole populations, without delays, whose on_pre adds a weight to a variable "
+                 "(on_pre: I_post += w)")
         target, weight = c.linear
         weights = [s for s in weight.free_symbols if s.name in c.state]
-        if len(weights) != 1 or weight != weights[0]:
-            fail(f"connection {c.source} -> {c.target}: on_pre must add one synaptic weight as it is (I_post += w) to be trained")
+        scale = sympy.simplify(weight / weights[0]) if len(weights) == 1 else None
+        if scale is None or scale.free_symbols or not scale.is_number or scale == 0:
+            fail(f"connection {c.source} -> {c.target}: on_pre must add one synaptic weight times a constant "
+                 "(I_post += w, I_syn_post += w * nA) to be trained")
         post = pops[c.target]
         is_input = target in {a.name for a in post.inputs}
         connections.append(TrainedConnection(name=c.name, source=c.source, target=c.target, variable=target,
-                                             is_input=is_input, weight=weights[0].name, n_pre=c.n_pre, n_post=c.n_post))
+                                             is_input=is_input, weight=weights[0].name, n_pre=c.n_pre,
+                                             n_post=c.n_post, scale=float(scale)))
+    names = [p.name for p in plan.populations]
+    groups = groups_of(names, [(c.source, c.target) for c in connections if c.source in pops])
+    group_of = {p: k for k, g in enumerate(groups) for p in g}
+    for c in connections:
+        c.recurrent = c.source in group_of and group_of[c.source] == group_of[c.target]
     layers = []
     for pop in plan.populations:
         try:
             layers.append(step_gradient(pop))
         except GradientError as e:
             fail(str(e))
+    by_name = {layer.population: layer for layer in layers}
+    layers = [by_name[p] for g in groups for p in g]
     sur = values.get("surrogate")
     name = _word(sur, "fast_sigmoid")
     try:
         dspike, smooth = surrogate(name, _kwargs(sur))
     except GradientError as e:
-        fail(str(e), "surrogate")
+        loc_fail(sur, str(e))
+    if method == "convert" and any(c.recurrent for c in connections):
+        fail("method = convert needs a feedforward network: a recurrent connection has no ReLU counterpart")
     return TrainingPlan(
-        name=train.name, plan=plan, source=source, n_in=next(s.size for s in plan.sources if s.name == source),
-        output=output, layers=layers, connections=connections, surrogate=name, surrogate_params=_kwargs(sur),
+        name=train.name, plan=plan, method=method, source=source,
+        n_in=next(s.size for s in plan.sources if s.name == source), output=output, layers=layers,
+        connections=connections, groups=groups, surrogate=name, surrogate_params=_kwargs(sur),
         dspike=dspike, smooth=smooth, detach_reset=_word(values.get("detach_reset"), "false") == "true",
-        bias=_word(values.get("bias"), "true") == "true", settings=dict(values))
+        bias=_word(values.get("bias"), "true") == "true", loss=kind, readout=readout, loss_params=loss_params,
+        settings=dict(values))
+
+
+def uses(expr: sympy.Basic) -> set[str]:
+    """Names an expression reads."""
+    return {s.name for s in expr.free_symbols}
+
+
+__all__ = ["TrainingPlan", "TrainedConnection", "make_training_plan", "groups_of", "loss_of", "symbol"]
