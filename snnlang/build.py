@@ -11,7 +11,7 @@ from .frontend import load
 from .plan import Plan, make_plan
 from .resources import templates_dir
 
-TARGETS = ("numpy", "cupy")
+TARGETS = ("numpy", "cupy", "lava")
 
 
 def header(plan: Plan) -> str:
@@ -33,6 +33,10 @@ def render(plan: Plan, target: str, package: str) -> dict[str, str]:
         from .backends.cupy import CupyEmitter
 
         context = CupyEmitter(plan).context()
+    elif target == "lava":
+        from .backends.lava import LavaEmitter
+
+        context = LavaEmitter(plan).context()
     else:
         raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / target)),
@@ -65,6 +69,7 @@ def write_package(files: dict[str, str], out: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         for name, text in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)  # the lava target has a subpackage
             (tmp / name).write_text(text, encoding="utf-8")
         old = None
         if out.exists():

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("build", help="generate a standalone simulator package")
     p.add_argument("spec", type=Path)
-    p.add_argument("--target", default="numpy", choices=["numpy", "cupy"], help="the runtime the package uses")
+    p.add_argument("--target", default="numpy", choices=["numpy", "cupy", "lava"], help="the runtime the package uses")
     p.add_argument("-o", "--out", type=Path, required=True, help="folder of the package (replaced only on success)")
     p.add_argument("--network", help="which network, if the spec has several")
     p.set_defaults(func=cmd_build)
@@ -105,6 +105,11 @@ def cmd_build(args) -> int:
           f"{len(plan.populations)} populations, {len(plan.connections)} connections, in {elapsed:.2f} s")
     for pop in plan.populations:
         print(f"  {pop.name}: {pop.size} x {pop.neuron}, {pop.method_reason}")
+    if args.target == "lava":  # Loihi's fixed point: quantisation errors, and what has no fixed-point form
+        from .backends.lava import report_lines
+
+        for line in report_lines(plan):
+            print(f"  lava: {line}")
     return 0
 
 

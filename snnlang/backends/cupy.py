@@ -184,7 +184,7 @@ class CupyEmitter:
             for a in pop.inputs:
                 self._array(a.name, store="b")  # this step's value, then the next step's
             if pop.refractory is not None:
-                self._array(f"{pop.name}_ref", "int")
+                self._array(f"{pop.name}_spiked_at", "long")  # step of the last spike
             for a in pop.constants:  # per neuron when it depends on a per-neuron value
                 if names_in(a.expr) & (per_neuron | set(self.per_neuron_constants)):
                     self.per_neuron_constants[a.target] = pop.name
@@ -273,7 +273,7 @@ class CupyEmitter:
         inputs = [a.name for a in pop.inputs]
         draws = {d.name for d in pop.input_draws}
         temps = [a.target for a in pop.integrate if a.target not in state]
-        ref = f"{name}_ref" if pop.refractory is not None else None
+        ref = f"{name}_spiked_at" if pop.refractory is not None else None
         locals_ = set(state) | set(per_neuron) | set(array_constants) | set(inputs) | draws | set(temps)
         locals_ |= {f"{name}_active", f"{name}_spiked", "i"}
         used = names_in(*(a.expr for a in pop.integrate + pop.reset + pop.inputs), pop.threshold)
@@ -289,7 +289,7 @@ class CupyEmitter:
                     raise EmitError(f"monitor of {name}: the CuPy target records state variables only, not {bad}")
 
         args = [Arg("const long long", "step", "n", True), Arg("const real", "t", "REAL(t)", True),
-                Arg("const real", "t_next", "REAL((step + 1) * dt)", True), Arg("const int", "advance", "1", True),
+                Arg("const real", "t_next", "REAL((step + 1) * dt)", True), Arg("const int", "advance", "np.int32(1)", True),
                 Arg("const int", "slot", f"np.int32(step % {name}_rows)", True)]
         for a in inputs:
             args += [Arg("const real* __restrict__", f"d_{a}_outside", f"{a}_outside", True),
@@ -298,7 +298,7 @@ class CupyEmitter:
         args += [Arg("const real", "dt", "REAL(dt)"), Arg("const unsigned long long", "seed", "seed")]
         args += [self._scalar_arg(n) for n in scalars]
         if ref:
-            args.append(Arg("const int", f"{name}_ref_steps", f"np.int32({name}_ref_steps)"))
+            args.append(Arg("const long long", f"{name}_ref_steps", f"np.int64({name}_ref_steps)"))
         args += [self._pointer(n, True) for n in state]
         args += [self._pointer(n, False) for n in per_neuron + array_constants]
         args += [self._pointer(n, True) for n in inputs]
@@ -317,12 +317,10 @@ class CupyEmitter:
                 out(f"real {n} = d_{n}[i];")
             for n in per_neuron + array_constants:
                 out(f"const real {n} = d_{n}[i];")
-            if ref:
-                out(f"int {ref} = d_{ref}[i];")
             with out.block("if (advance)"):
                 out("// 3. integrate" + (" (gated variables held while refractory)" if ref else ""))
                 if ref:
-                    out(f"const bool {name}_active = {ref} == 0;")
+                    out(f"const bool {name}_active = step - d_{ref}[i] > {name}_ref_steps;")
                 declared = set(state) | set(inputs)
                 for a in pop.integrate:
                     self._assign(out, a, declared)
@@ -333,18 +331,13 @@ class CupyEmitter:
                     with out.block(f"if ({name}_spiked)"):
                         for a in pop.reset:
                             out(f"{a.target} = {self.c(a.expr)};")
+                        if ref:
+                            out(f"d_{ref}[i] = step;  // refractory in the next {name}_ref_steps steps")
                         out(f"d_{name}_ring[slot * N + atomicAdd(&d_{name}_ring_n[slot], 1)] = (int)i;")
                         for k, m in monitors:
                             self._spike_record(out, k, m)
-                else:
-                    out(f"const bool {name}_spiked = false;")
-                if ref:
-                    out(f"{ref} = {ref} > 0 ? {ref} - 1 : 0;")
-                    out(f"if ({name}_spiked) {ref} = {name}_ref_steps;")
                 for n in state:
                     out(f"d_{n}[i] = {n};")
-                if ref:
-                    out(f"d_{ref}[i] = {ref};")
             if pop.inputs:
                 out("// 1. the input variables of the next step (its deliveries add to them)")
                 for d in pop.input_draws:
@@ -501,7 +494,8 @@ class CupyEmitter:
         args = self._ring_args(c.source)
         args += [self._pointer(weight, False), self._pointer(target, True), self._synops_arg()]
         out = Lines()
-        out(f"const long long n = d_{c.source}_ring_n[slot], N_pre = {c.n_pre}, N_post = {c.n_post};")
+        out(f"const long long n = d_{c.source}_ring_n[slot], N_pre = {self.sizes[c.source]}, "
+            f"N_post = {self.sizes[c.target]};")
         out(f"const int* spikes = d_{c.source}_ring + slot * N_pre;")
         with out.block("for (long long post = blockIdx.x * (long long)blockDim.x + threadIdx.x; post < N_post; "
                        "post += (long long)blockDim.x * gridDim.x)"):
@@ -571,7 +565,7 @@ class CupyEmitter:
                       count: bool, indexed: dict[str, str], doc: str) -> Kernel:
         other = "post" if event == "pre" else "pre"
         source = c.source if event == "pre" else c.target
-        n_event = c.n_pre if event == "pre" else c.n_post
+        n_event = self.sizes[source]  # whole populations: the ring and the rows are by neuron
         writes = set()
         body = Lines()
         ij = {"i": "pre", "j": "post"}
@@ -664,7 +658,7 @@ class CupyEmitter:
                 if len(found) != 1:
                     raise EmitError(f"connection {c.name}: a trace statement mixes pre and post traces")
                 sides[a.target] = found.pop()
-            size = {"pre": c.n_pre, "post": c.n_post}
+            size = {"pre": self.sizes[c.source], "post": self.sizes[c.target]}
             index = "k"
         else:
             index = "syn"
@@ -702,7 +696,7 @@ class CupyEmitter:
                     out(f"real {a.target} = {value};")
 
         if kind == "trace":
-            N = max(c.n_pre, c.n_post)
+            N = max(size.values())
             with out.block(f"for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < {N}; "
                            "k += (long long)blockDim.x * gridDim.x)"):
                 for side in ("pre", "post"):
@@ -780,23 +774,24 @@ class CupyEmitter:
             if a.store == "s" or name in self.per_neuron_constants or name in self._inputs():
                 out(f"{name} = {a.store}[{name!r}]")
         out("# launch shapes")
+        for name in self.sizes:
+            out(f"{name}_rows = {name}_ring_n.size  # steps of spikes kept")
+        shapes = {}
         for name, size in self.sizes.items():
-            out(f"{name}_rows = {name}_ring_n.size")
-        for pop in self.plan.populations:
-            out(f"{pop.name}_grid = grid_of({pop.size})")
-        for src in self.plan.sources:
-            if src.kind == "poisson":
-                out(f"{src.name}_grid = grid_of({src.size})")
-            else:
-                out(f"{src.name}_due_step = self._due({src.name!r})")
+            shapes[f"{name}_grid"] = f"grid_of({size})"
         for c in self.conns:
-            if self._dense(c):
-                out(f"{c.name}_grid = grid_of({c.n_post})")
-            out(f"{c.name}_grid_pre = {c.name}_grid_post = (min(MAX_BLOCKS, max(1, {c.n_pre}, {c.n_post})),)")
-            out(f"{c.name}_grid_pre_spikes = grid_of({c.n_pre})")
-            out(f"{c.name}_grid_post_spikes = grid_of({c.n_post})")
-            out(f"{c.name}_lanes_pre = lanes({c.name}_post.size / {c.n_pre})")
-            out(f"{c.name}_lanes_post = lanes({c.name}_post.size / {c.n_post})")
+            shapes[f"{c.name}_grid"] = f"grid_of({c.n_post})"
+            for event, n in (("pre", c.n_pre), ("post", c.n_post)):
+                shapes[f"{c.name}_grid_{event}"] = f"(min(MAX_BLOCKS, {n}),)  # a block per spike"
+                shapes[f"{c.name}_grid_{event}_spikes"] = f"grid_of({n})"
+                shapes[f"{c.name}_lanes_{event}"] = f"lanes({c.name}_post.size / {n})  # threads over a row"
+        used = {k.grid for k in self.kernels} | {k.block for k in self.kernels}
+        for name, value in shapes.items():
+            if name in used:
+                out(f"{name} = {value}")
+        for src in self.plan.sources:
+            if src.kind != "poisson":
+                out(f"{src.name}_due_step = self._due({src.name!r})  # the spikes of each step, on the device")
         out("# the arguments of each kernel that stay the same for this run")
         for k in self.kernels:
             out(f"{k.name}_args = {k.static()}")
@@ -811,7 +806,7 @@ class CupyEmitter:
         for pop in self.plan.populations:
             k = self.find(f"{pop.name}_step")
             values = dict(step="np.int64(start - 1)", t="REAL((start - 1) * dt)", t_next="REAL(start * dt)",
-                          advance="0", slot="np.int32(0)")
+                          advance="np.int32(0)", slot="np.int32(0)")
             out(f"# {pop.name}: the inputs of step {{start}}" if pop.inputs else f"# {pop.name}: no inputs")
             if pop.inputs:
                 for a in pop.inputs:
@@ -878,18 +873,24 @@ class CupyEmitter:
         return out.text(3)
 
     def reset_tail(self) -> str:
-        """After the NumPy builders: ring rows from the spike histories, host-only arrays set apart."""
+        """After the NumPy builders: host-only arrays set apart, spike rings as long as the longest delay,
+        refractoriness as the step of the last spike; whatever else the builders keep is not needed here."""
         out = Lines()
-        for name in self.sizes:
-            out(f"rows = s.pop('{name}_history').shape[0] + 1  # the longest delay, and the step being written")
-            out(f"s['{name}_ring'] = np.zeros(rows * {self.sizes[name]}, dtype=np.int32)")
-            out(f"s['{name}_ring_n'] = np.zeros(rows, dtype=np.int32)")
         for c in self.conns:
-            out(f"host[{c.name + '_group_delay'!r}] = [int(d) for d in s.pop({c.name + '_group_delay'!r})]")
+            out(f"host[{c.name + '_group_delay'!r}] = [int(d) for d in s[{c.name + '_group_delay'!r}]]")
         for src in self.plan.sources:
             if src.kind != "poisson":
                 for key in ("event_step", "event_index"):
-                    out(f"host['{src.name}_{key}'] = s.pop('{src.name}_{key}')")
+                    out(f"host['{src.name}_{key}'] = s['{src.name}_{key}']")
+        for name, size in self.sizes.items():
+            delays = [f"*host[{c.name + '_group_delay'!r}]" for c in self.conns if c.source == name]
+            out(f"rows = max({''.join(d + ', ' for d in delays)}1) + 1  # the longest delay, and the step being written")
+            out(f"s['{name}_ring'] = np.zeros(rows * {size}, dtype=np.int32)  # the spikes of each of the last steps")
+            out(f"s['{name}_ring_n'] = np.zeros(rows, dtype=np.int32)")
+        for pop in self.plan.populations:
+            if pop.refractory is not None:
+                out(f"s['{pop.name}_spiked_at'] = np.full({pop.size}, -2**62, dtype=np.int64)  # step of the last spike")
+        out("s = {k: v for k, v in s.items() if k in DTYPES}")
         return out.text(2)
 
     def dtypes(self) -> dict[str, str]:

@@ -156,7 +156,8 @@ class LavaEmitter:
         first = cls.pops[0]
 
         def shape(pop):
-            return ([cls.code(a.expr, pop) + str(a.where) for a in pop.constants + pop.integrate + pop.reset]
+            return ([(cls.local(a.target, pop), cls.code(a.expr, pop), a.where and cls.local(a.where, pop))
+                     for a in pop.constants + pop.integrate + pop.reset]
                     + [cls.code(pop.threshold, pop) if pop.threshold is not None else "",
                        cls.code(pop.refractory, pop) if pop.refractory is not None else ""])
 
@@ -558,10 +559,10 @@ class LavaEmitter:
             "connections_code": self.connections_code(),
             "recorder_ports": names,
             "recorder_states": states,
-            "fixed_point": neurons,
-            "fixed_weights": weights,
+            "fixed_point": {k: repr(v) for k, v in neurons.items()},  # Python literals for the template
+            "fixed_weights": {k: repr(v) for k, v in weights.items()},
             "fixed_problems": self.fixed_problems,
-            "stdp": stdp,
+            "stdp": repr(stdp),
             "delivery": self.loihi.delivery,
             "report": self.loihi.report(),
             "classes": {cls.name: [p.name for p in cls.pops] for cls in self.classes.values()},
