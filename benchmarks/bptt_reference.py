@@ -195,18 +195,27 @@ def softmax_xent(logits, y):
     return loss, g
 
 
-def backward(params, cache, g_counts, detach_reset=False, beta=BETA, thr=THR, slope=SLOPE):
-    """Hand-written BPTT.  Returns dict of gradients with the keys of ``params``."""
+def backward(params, cache, g_counts, detach_reset=False, beta=BETA, thr=THR, slope=SLOPE, g_mem=None):
+    """Hand-written BPTT.  Returns dict of gradients with the keys of ``params``.
+
+    ``g_counts``: dL/d(counts) (B, n_out), or None; ``g_mem``: explicit dL/du_out[t]
+    (T, B, n_out) of the output layer (membrane losses), or None.
+    """
     L = layer_names(params)
     grads = {}
     T = cache[0][1].shape[0]
     # explicit dL/ds[t] of the output layer: the counts are sum_t s[t]
-    e = np.broadcast_to(g_counts, (T,) + g_counts.shape)
+    if g_counts is None:
+        e = np.zeros_like(cache[-1][1])
+    else:
+        e = np.broadcast_to(g_counts, (T,) + g_counts.shape)
     for l in range(L, 0, -1):
         inp, u, _ = cache[l - 1]
         W = params[f"W{l}"]
         sg = surrogate(u, thr, slope)
         a = e * sg                                        # e[t] * sg(u[t])
+        if l == L and g_mem is not None:
+            a += g_mem
         if detach_reset:
             d = None                                      # dr/du = 1
         else:
@@ -232,8 +241,26 @@ def backward(params, cache, g_counts, detach_reset=False, beta=BETA, thr=THR, sl
     return grads
 
 
+def loss_and_grad(counts, cache, y, loss="count"):
+    """Loss and its explicit gradients (g_counts, g_mem) for ``backward``.
+
+    "count" (default): softmax CE on the spike counts, mean over the batch.
+    "mem":   (an alternative, not the reference) softmax CE on the output membrane
+             u_out[t] at every step, mean over t and batch (snnTorch tutorial style).
+    """
+    if loss == "count":
+        lval, g = softmax_xent(counts, y)
+        return lval, g.astype(counts.dtype, copy=False), None
+    if loss == "mem":
+        u = cache[-1][1]
+        T, B, n = u.shape
+        lval, g = softmax_xent(u.reshape(T * B, n), np.tile(y, T))
+        return lval, None, g.reshape(T, B, n).astype(u.dtype, copy=False)
+    raise ValueError(loss)
+
+
 def gradients(params, x_spikes, y, detach_reset=False, *, beta=BETA, thr=THR, slope=SLOPE,
-              spike="heaviside", return_counts=False):
+              spike="heaviside", return_counts=False, loss="count"):
     """Loss and surrogate gradients for given params and input spikes (T, B, 64).
 
     ``params``: dict W1 (128, 64), b1 (128,), W2 (10, 128), b2 (10,) (any depth W1..WL).
@@ -241,8 +268,8 @@ def gradients(params, x_spikes, y, detach_reset=False, *, beta=BETA, thr=THR, sl
     Returns (loss, grads) or (loss, grads, counts) with ``return_counts``.
     """
     counts, cache = forward(params, x_spikes, beta, thr, slope, spike)
-    loss, g = softmax_xent(counts, np.asarray(y))
-    grads = backward(params, cache, g.astype(counts.dtype, copy=False), detach_reset, beta, thr, slope)
+    loss, g, g_mem = loss_and_grad(counts, cache, np.asarray(y), loss)
+    grads = backward(params, cache, g, detach_reset, beta, thr, slope, g_mem)
     if return_counts:
         return loss, grads, counts
     return loss, grads
@@ -294,7 +321,7 @@ def evaluate(params, X, y, seed, dtype, T=T_STEPS, beta=BETA, thr=THR, chunk=512
 
 def train(seed=0, epochs=EPOCHS, dtype=np.float64, lr=LR, batch=BATCH, T=T_STEPS, hidden=HIDDEN,
           beta=BETA, thr=THR, slope=SLOPE, detach_reset=False, weight_decay=0.0, decoupled_wd=False,
-          schedule="const", eval_every=1, verbose=True, data=None):
+          schedule="const", eval_every=1, verbose=True, data=None, loss="count"):
     X_tr, X_te, y_tr, y_te = load_data() if data is None else data
     rng = np.random.default_rng(seed)
     params = init_params(rng, (X_tr.shape[1], hidden, 10), dtype)
@@ -314,7 +341,7 @@ def train(seed=0, epochs=EPOCHS, dtype=np.float64, lr=LR, batch=BATCH, T=T_STEPS
             xs = rate_encode(rng, X_tr[idx], T, dtype)
             yb = y_tr[idx]
             loss, grads, counts = gradients(params, xs, yb, detach_reset, beta=beta, thr=thr, slope=slope,
-                                            return_counts=True)
+                                            return_counts=True, loss=loss)
             if schedule == "cosine":
                 step_lr = 0.5 * lr * (1.0 + math.cos(math.pi * opt.t / total_steps))
             else:
@@ -336,7 +363,7 @@ def train(seed=0, epochs=EPOCHS, dtype=np.float64, lr=LR, batch=BATCH, T=T_STEPS
 
 
 # --------------------------------------------------------------------------- checks
-def _fd_check(params, xs, y, detach_reset, slope, spike_mode, h=1e-5, n_per_tensor=40, rng=None):
+def _fd_check(params, xs, y, detach_reset, slope, spike_mode, h=1e-5, n_per_tensor=40, rng=None, loss="count"):
     """Compare ``gradients`` with central finite differences (float64).
 
     spike_mode "smooth": the forward uses smooth_spike (derivative == surrogate), so the
@@ -356,14 +383,14 @@ def _fd_check(params, xs, y, detach_reset, slope, spike_mode, h=1e-5, n_per_tens
     rng = np.random.default_rng(123) if rng is None else rng
     y = np.asarray(y)
     spike = "smooth" if spike_mode == "smooth" else "heaviside"
-    loss0, g = gradients(params, xs, y, detach_reset, slope=slope, spike=spike)
+    loss0, g = gradients(params, xs, y, detach_reset, slope=slope, spike=spike, loss=loss)
     _, cache0 = forward(params, xs, slope=slope, spike=spike)
     frozen = [{"u0": u, "s0": s, "ste": spike_mode == "ste", "reset_const": detach_reset} for (_, u, s) in cache0]
     use_frozen = spike_mode == "ste" or detach_reset
 
     def f(p):
-        counts, _ = forward(p, xs, slope=slope, spike=spike, frozen=frozen if use_frozen else None)
-        return softmax_xent(counts, y)[0]
+        counts, cache = forward(p, xs, slope=slope, spike=spike, frozen=frozen if use_frozen else None)
+        return loss_and_grad(counts, cache, y, loss)[0]
 
     assert abs(f(params) - loss0) < 1e-12
     max_rel = max_abs = 0.0
@@ -419,14 +446,15 @@ def run_checks():
     # (mode, slope, h, tolerance).  With slope 25 the surrogate's kink at u = thr (f'' jumps)
     # is crossed by some of the 55k membrane values for h >= 1e-5 and the central
     # difference error becomes O(h); h = 1e-6 is the sweet spot against round-off.
-    for mode, slope, h, tol in (("smooth", 1.0, 1e-5, 1e-5), ("smooth", 5.0, 1e-5, 1e-5),
-                                ("ste", 1.0, 1e-5, 1e-5), ("ste", SLOPE, 1e-6, 1e-4)):
+    for mode, slope, h, tol, loss in (("smooth", 1.0, 1e-5, 1e-5, "count"), ("smooth", 5.0, 1e-5, 1e-5, "count"),
+                                      ("ste", 1.0, 1e-5, 1e-5, "count"), ("ste", SLOPE, 1e-6, 1e-4, "count"),
+                                      ("smooth", 1.0, 1e-5, 1e-5, "mem")):
         for detach in (False, True):
-            rel, ab, n = _fd_check(params, xs, y, detach, slope, mode, h=h)
+            rel, ab, n = _fd_check(params, xs, y, detach, slope, mode, h=h, loss=loss)
             flag = "OK" if rel < tol else "FAIL"
             ok &= rel < tol
-            print(f"  {mode:6s} slope={slope:5.1f} detach_reset={detach!s:5s} h={h:.0e}: max rel err {rel:.2e}"
-                  f"  max abs err {ab:.2e}  ({n} entries/directions)  {flag}")
+            print(f"  {mode:6s} slope={slope:5.1f} detach_reset={detach!s:5s} loss={loss:5s} h={h:.0e}: "
+                  f"max rel err {rel:.2e}  max abs err {ab:.2e}  ({n} entries/directions)  {flag}")
     return ok
 
 
@@ -448,6 +476,7 @@ def main(argv=None):
     ap.add_argument("--thr", type=float, default=THR)
     ap.add_argument("--slope", type=float, default=SLOPE)
     ap.add_argument("--detach-reset", action="store_true")
+    ap.add_argument("--loss", choices=["count", "mem"], default="count")
     ap.add_argument("--eval-every", type=int, default=1, help="0 = only after the last epoch")
     ap.add_argument("--blas-threads", type=int, default=None)
     ap.add_argument("--quiet", action="store_true")
@@ -468,7 +497,7 @@ def main(argv=None):
     for seed in seeds:
         _, hist, spe = train(seed, args.epochs, dtype, args.lr, args.batch, args.steps, args.hidden, args.beta,
                              args.thr, args.slope, args.detach_reset, args.weight_decay, args.adamw,
-                             args.schedule, args.eval_every, not args.quiet, data)
+                             args.schedule, args.eval_every, not args.quiet, data, args.loss)
         acc = hist[-1]["test_acc"]
         results.append((seed, acc, spe))
         print(f"seed {seed}: final test accuracy {acc * 100:.2f}%  ({spe:.3f} s/epoch, {args.dtype})", flush=True)

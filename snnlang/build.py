@@ -41,7 +41,9 @@ def render(plan: Plan, target: str, package: str) -> dict[str, str]:
         raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / target)),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    context.update(header=header(plan), package=package)
+    from .plan.randomness import constants
+
+    context.update(header=header(plan), package=package, rng=constants())
     files = {}
     for name in env.list_templates(extensions=["j2"]):
         if name not in skip:

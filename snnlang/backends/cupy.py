@@ -68,7 +68,11 @@ class Lines:
         class _Block:
             def __enter__(self):
                 if opener is not None:
-                    lines(opener + (" {" if closer else ""))
+                    if closer:  # C: the brace before a trailing comment
+                        code, sep, comment = opener.partition("  //")
+                        lines(code + " {" + sep + comment)
+                    else:  # Python: the opener ends with its colon
+                        lines(opener)
                 lines.level += 1
 
             def __exit__(self, *exc):
@@ -897,9 +901,11 @@ class CupyEmitter:
         return {name: ("REAL" if a.kind == "real" else DTYPES[a.kind]) for name, a in self.arrays.items() if a.store == "s"}
 
     def context(self) -> dict:
-        from jinja2 import Environment, FileSystemLoader
+        from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+        from ..plan.randomness import constants
         from ..resources import templates_dir
+        from .numpy import NumpyEmitter
 
         self.build_kernels()
         plan = self.plan
@@ -908,10 +914,13 @@ class CupyEmitter:
             for prm in owner.params:
                 params[prm.key] = prm.value
                 units[prm.key] = prm.unit or "1 (dimensionless)"
-        numpy_env = Environment(loader=FileSystemLoader(str(templates_dir() / "numpy")), keep_trailing_newline=True)
-        from .numpy import NumpyEmitter
-
-        spike_monitors = {k: m for k, m in enumerate(plan.monitors) if m.kind == "spikes"}
+        # The host builds the network with the NumPy target's own code: its reset and its runtime.
+        numpy_context = NumpyEmitter(plan).context()
+        numpy_context.update(header="", package="", rng=constants())
+        numpy_env = Environment(loader=FileSystemLoader(str(templates_dir() / "numpy")), keep_trailing_newline=True,
+                                undefined=StrictUndefined)
+        host_runtime = numpy_env.get_template("runtime.py.j2").render(**numpy_context).lstrip("\n")
+        fixed = [f"{c.name}_{k}" for c in self.conns for k in ("pre", "post", "group_ptr", "by_post", "post_ptr")]
         return {
             "plan": plan,
             "params": params,
@@ -920,19 +929,16 @@ class CupyEmitter:
             "populations": [p.name for p in plan.populations],
             "sources": [s.name for s in plan.sources],
             "event_sources": [s for s in plan.sources if s.kind == "events"],
-            "timed_sources": [s.name for s in plan.sources if s.kind != "poisson"],
             "monitors": plan.monitors,
-            "spike_monitors": spike_monitors,
             "finite": {p.name: p.finite_check for p in plan.populations},
             "precision": self.precision,
             "real": "np.float64" if self.precision == "double" else "np.float32",
             "dtypes": self.dtypes(),
-            "fixed": [n for n in self.dtypes() if any(n == f"{c.name}_{k}" for c in self.conns
-                                                      for k in ("pre", "post", "group_ptr", "by_post", "post_ptr"))],
+            "fixed": [n for n in fixed if n in self.arrays],
             "kernel_names": [k.name for k in self.kernels],
             "kernels_code": self.kernels_source(),
-            "host_runtime": numpy_env.get_template("runtime.py.j2").render(header="").lstrip("\n"),
-            "reset_code": NumpyEmitter(plan).reset(),
+            "host_runtime": host_runtime,
+            "reset_code": numpy_context["reset_code"],
             "reset_tail": self.reset_tail(),
             "prologue_code": self.prologue(),
             "before_code": self.before(),

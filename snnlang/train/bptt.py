@@ -10,135 +10,188 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
-from ..model import Call, Model, Number, Settings, Word
+from ..model import Call, ListValue, Model, Number, Settings, Text, Word
 from . import data as datasets
-from .optim import Optimizer, loss_and_grads, schedule
+from .optim import (
+    OPTIMIZER_SETTINGS, SCHEDULE_SETTINGS, Optimizer, dropout_mask, loss_and_grads, predict, quantize, schedule,
+)
+from .package import training_package
 
 
 def _number(value, default):
     return value.value if isinstance(value, Number) else default
 
 
-def _call(value) -> tuple[str, dict, list]:
+def _plain(v):
+    if isinstance(v, (Number, Word, Text)):
+        return v.value
+    if isinstance(v, ListValue):
+        return [_plain(i) for i in v.items]
+    return v
+
+
+def call_of(value) -> tuple[str, dict]:
+    """A train setting as (name, plain keyword arguments): poisson(steps = 25) -> ("poisson", {"steps": 25.0})."""
     if isinstance(value, Call):
-        kwargs = {k: (v.value if isinstance(v, (Number, Word)) else getattr(v, "value", v)) for k, v in value.kwargs.items()}
-        return value.name, kwargs, list(value.args)
-    if isinstance(value, Word):
-        return value.value, {}, []
-    return "", {}, []
+        return value.name, {k: _plain(v) for k, v in value.kwargs.items()}
+    if isinstance(value, (Word, Text)):
+        return value.value, {}
+    return "", {}
 
 
-def _loss_kind(value) -> tuple[str, str]:
-    """cross_entropy(spike_count(out)) -> ("cross_entropy", "spike_count")."""
-    kind, _, args = _call(value)
-    readout = args[0].name if args and isinstance(args[0], Call) else "spike_count"
-    return kind or "cross_entropy", readout
+class Model_:  # noqa: N801  (a small namespace: what evaluation needs of a trained network)
+    pass
 
 
-class Trainer:
-    def __init__(self, spec: Path, model: Model, block: Settings, seed: Optional[int] = None):
-        from ..build import render, render_training, write_package
-        from ..plan.train import make_training_plan
-        from ..run import _import, cache_dir
-        from .. import __version__
+class Network:
+    """A generated network ready to train or evaluate: its training module, parameters and trained values."""
 
-        self.tp = make_training_plan(model, block)
-        values = block.values
-        self.seed = int(seed if seed is not None else _number(values.get("seed"), 0))
-        folder = cache_dir() / f"train_{model.spec_hash}_{block.name}_{__version__.replace('.', '_')}" / "net"
-        if not (folder / "training.py").exists():
-            files = render(self.tp.plan, "numpy", "net")
-            files.update(render_training(self.tp, "net"))
-            write_package(files, folder)
-        self.package = _import(folder, folder.parent.name)
-        import importlib
-
-        self.training = importlib.import_module(folder.parent.name + ".training")
-        net = self.package.Network(seed=self.seed)
-        self.params, self.dt = net.params, net.dt
+    def __init__(self, model: Model, block: Settings, seed: int, params: Optional[dict] = None):
+        pk = training_package(model, block)
+        self.tp, self.package, self.training = pk.tp, pk.package, pk.training
+        net = self.package.Network(seed=seed, params=params or {})
+        self.params, self.dt = dict(net.params), net.dt
         self.init, self.W, self.b = self.training.initial(net)
-        self.trainable = dict(self.W) | (dict(self.b) if self.tp.bias else {})
-        self.epochs = int(_number(values.get("epochs"), 10))
-        self.batch = int(_number(values.get("batch"), 64))
-        self.encoder, self.encode_args, _ = _call(values.get("encode"))
-        self.steps = int(self.encode_args.get("steps", _number(values.get("steps"), 25)))
-        self.loss_kind, self.readout = _loss_kind(values.get("loss"))
-        opt_name, opt_args, _ = _call(values.get("optimizer"))
-        self.optimizer = Optimizer(opt_name or "adam", float(opt_args.get("lr", 1e-3)),
-                                   momentum=float(opt_args.get("momentum", 0.9)),
-                                   weight_decay=float(_number(values.get("weight_decay"), 0.0)),
-                                   clip=_number(values.get("clip_grad"), None))
-        self.base_lr = float(opt_args.get("lr", 1e-3))
-        self.schedule, self.schedule_args, _ = _call(values.get("schedule"))
-        self.dropout = float(_number(values.get("dropout"), 0.0))
-        name, kwargs, _ = _call(values.get("data"))
-        self.X, self.y, self.X_test, self.y_test = datasets.load(name or "digits", kwargs, spec.parent)
-        self.hidden = [layer for layer in self.training.LAYERS if layer != self.training.OUTPUT]
+        self.sizes = dict(self.training.SIZES)
 
-    def weights(self) -> tuple[dict, dict]:
-        """The current weights (n_pre, n_post) and biases; the optimiser updates them in place."""
-        return self.W, self.b
+    @property
+    def trainable(self) -> dict[str, np.ndarray]:
+        return dict(self.W) | dict(self.b)
 
-    def encode(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return datasets.encode(self.encoder or "poisson", X, self.steps, rng, self.encode_args)
-
-    def forward(self, X: np.ndarray, rng: np.random.Generator, train: bool):
-        W, b = self.weights()
-        mask = None
-        if train and self.dropout:
-            mask = {layer: (rng.random((len(X), self.tp.plan.populations[[p.name for p in self.tp.plan.populations].index(layer)].size))
-                            >= self.dropout) / (1 - self.dropout) for layer in self.hidden}
-        x = self.encode(X, rng)
-        return self.training.forward(self.params, self.dt, self.init, W, b, x, mask=mask), W, b
+    def forward(self, x: np.ndarray, mask=None, params=None, weights=None, bias=None):
+        return self.training.forward(self.params if params is None else params, self.dt, self.init,
+                                     self.W if weights is None else weights, self.b if bias is None else bias, x,
+                                     mask=mask)
 
     def output_u(self, cache):
         state = self.training.STATE[self.training.OUTPUT]
-        return cache["U"][state[0]] if state else None
+        return cache["U"].get(state[0]) if state else None
 
-    def run_epoch(self, epoch: int) -> dict:
+    # ---- weights.npz: what the simulator loads ------------------------------------------
+    def weight_arrays(self, weights=None, bias=None) -> dict[str, np.ndarray]:
+        """Simulator state arrays (flat, pre-major) and the input values that carry the biases."""
+        weights = self.W if weights is None else weights
+        bias = self.b if bias is None else bias
+        arrays = {k: np.ascontiguousarray(v).ravel() for k, v in weights.items()}
+        if self.tp.bias:
+            defaults = self.training.input_values(self.params, self.dt, self.init)
+            for layer in self.training.LAYERS:
+                for v in self.training.INPUTS[layer]:
+                    if v in defaults:
+                        arrays[f"input:{layer}.{v[len(layer) + 1:]}"] = defaults[v] + bias[v]
+        return arrays
+
+    def load_arrays(self, path: Path) -> None:
+        """Weights and biases from a weights.npz written by :meth:`weight_arrays`."""
+        defaults = self.training.input_values(self.params, self.dt, self.init)
+        with np.load(path) as data:
+            for k in self.W:
+                self.W[k][...] = data[k].reshape(self.W[k].shape)
+            for layer in self.training.LAYERS:
+                for v in self.training.INPUTS[layer]:
+                    key = f"input:{layer}.{v[len(layer) + 1:]}"
+                    if v in self.b and key in data.files:
+                        self.b[v][...] = data[key] - defaults[v]
+
+
+class Trainer:
+    def __init__(self, spec: Path, model: Model, block: Settings, seed: Optional[int] = None,
+                 params: Optional[dict] = None):
+        values = block.values
+        self.spec, self.block = spec, block
+        self.seed = int(seed if seed is not None else _number(values.get("seed"), 0))
+        self.net = Network(model, block, self.seed, params)
+        self.tp, self.training = self.net.tp, self.net.training
+        self.epochs = int(_number(values.get("epochs"), 10))
+        self.batch = int(_number(values.get("batch"), 64))
+        self.encoder, self.encode_args = call_of(values.get("encode"))
+        self.encoder = self.encoder or "poisson"
+        self.steps = int(self.encode_args.pop("steps", _number(values.get("steps"), self.tp.plan.steps)))
+        opt_name, opt_args = call_of(values.get("optimizer"))
+        opt_name = opt_name or "adam"
+        unknown = set(opt_args) - OPTIMIZER_SETTINGS.get(opt_name, set(opt_args))
+        if unknown:
+            raise ValueError(f"optimizer {opt_name}() has no setting {', '.join(sorted(unknown))}")
+        self.base_lr = float(opt_args.get("lr", 1e-3))
+        self.optimizer = Optimizer(opt_name, self.base_lr, momentum=float(opt_args.get("momentum", 0.9)),
+                                   betas=(float(opt_args.get("beta1", 0.9)), float(opt_args.get("beta2", 0.999))),
+                                   eps=float(opt_args.get("eps", 1e-8)),
+                                   weight_decay=float(_number(values.get("weight_decay"), 0.0)),
+                                   clip=_number(values.get("clip_grad"), None))
+        self.schedule, self.schedule_args = call_of(values.get("schedule"))
+        unknown = set(self.schedule_args) - SCHEDULE_SETTINGS.get(self.schedule or "constant", set(self.schedule_args))
+        if unknown:
+            raise ValueError(f"schedule {self.schedule}() has no setting {', '.join(sorted(unknown))}")
+        self.dropout = float(_number(values.get("dropout"), 0.0))
+        name, kwargs = call_of(values.get("data"))
+        self.X, self.y, self.X_test, self.y_test = datasets.load(name or "digits", kwargs, Path(spec).parent)
+        self.hidden = [layer for layer in self.training.LAYERS if layer != self.training.OUTPUT]
+
+    @property
+    def trainable(self):
+        return self.net.trainable
+
+    def lr(self, epoch: int) -> float:
+        a = self.schedule_args
+        return schedule(self.schedule, self.base_lr, epoch, self.epochs, int(a.get("step_size", 10)),
+                        float(a.get("gamma", 0.1)), float(a.get("min_lr", 0.0)))
+
+    def encode(self, X, rng: np.random.Generator, steps: Optional[int] = None) -> np.ndarray:
+        return datasets.encode(self.encoder, X, steps or self.steps, rng, self.encode_args, self.tp.n_in)
+
+    def loss(self, cache, y):
+        Z = cache["Z"][self.training.OUTPUT]
+        return loss_and_grads(self.tp.loss, self.tp.readout, Z, self.net.output_u(cache), y, self.tp.loss_params)
+
+    def train_batch(self, X, y, rng: np.random.Generator, lr: float) -> tuple[float, int]:
+        mask = None
+        if self.dropout:
+            mask = {layer: dropout_mask(rng, (len(y), self.net.sizes[layer]), self.dropout) for layer in self.hidden}
+        x = self.encode(X, rng)
+        cache = self.net.forward(x, mask=mask)
+        loss, gz, gu, scores = self.loss(cache, y)
+        out = self.training.OUTPUT
+        grad_u = {self.training.STATE[out][0]: gu} if gu is not None else None
+        grads = self.training.backward(self.net.params, self.net.dt, self.net.init, self.net.W, self.net.b, cache,
+                                       grad_z={out: gz} if gz is not None else None, grad_u=grad_u)
+        trainable = self.trainable
+        self.optimizer.step(trainable, {k: g for k, g in grads.items() if k in trainable}, lr)
+        return loss, int((predict(scores) == y).sum())
+
+    def run_epoch(self, epoch: int, progress: Optional[Callable[[int], None]] = None) -> dict:
         rng = np.random.default_rng([self.seed, epoch])
-        lr = schedule(self.schedule, self.base_lr, epoch, self.epochs, int(self.schedule_args.get("step_size", 10)),
-                      float(self.schedule_args.get("gamma", 0.1)))
-        order = rng.permutation(len(self.X))
+        lr = self.lr(epoch)
+        order = rng.permutation(len(self.y))
         start = time.perf_counter()
-        losses, correct = [], 0
+        total, correct = 0.0, 0
         for k in range(0, len(order), self.batch):
             idx = order[k:k + self.batch]
-            cache, W, b = self.forward(self.X[idx], rng, train=True)
-            Z = cache["Z"][self.training.OUTPUT]
-            loss, gz, gu, logits = loss_and_grads(self.loss_kind, self.readout, Z, self.output_u(cache), self.y[idx])
-            grad_u = {self.training.STATE[self.training.OUTPUT][0]: gu} if gu is not None else None
-            grads = self.training.backward(self.params, self.dt, self.init, W, b, cache,
-                                           grad_z={self.training.OUTPUT: gz}, grad_u=grad_u)
-            self.optimizer.step(self.trainable, {k: g for k, g in grads.items() if k in self.trainable}, lr)
-            losses.append(loss * len(idx))
-            correct += int((logits.argmax(axis=1) == self.y[idx]).sum())
+            loss, right = self.train_batch(self.X[idx], self.y[idx], rng, lr)
+            total += loss * len(idx)
+            correct += right
+            if progress is not None:
+                progress(1)
         seconds = time.perf_counter() - start
-        return {"epoch": epoch + 1, "loss": float(sum(losses) / len(self.X)), "train_accuracy": correct / len(self.X),
-                "test_accuracy": self.evaluate(epoch), "seconds": round(seconds, 3), "lr": lr}
+        return {"epoch": epoch + 1, "loss": total / len(self.y), "train_accuracy": correct / len(self.y),
+                "test_accuracy": self.evaluate(epoch)["accuracy"], "seconds": round(seconds, 4), "lr": lr}
 
-    def evaluate(self, epoch: int, X=None, y=None) -> float:
+    def evaluate(self, epoch: int = 0, X=None, y=None, **kwargs) -> dict:
+        """Accuracy, loss, SynOps and spikes per sample on the test set (or X, y); see :func:`evaluate_network`."""
         X = self.X_test if X is None else X
         y = self.y_test if y is None else y
-        rng = np.random.default_rng([self.seed, epoch, 1])
-        correct = 0
-        for k in range(0, len(X), 256):
-            cache, _, _ = self.forward(X[k:k + 256], rng, train=False)
-            Z = cache["Z"][self.training.OUTPUT]
-            _, _, _, logits = loss_and_grads(self.loss_kind, self.readout, Z, self.output_u(cache), y[k:k + 256])
-            correct += int((logits.argmax(axis=1) == y[k:k + 256]).sum())
-        return correct / len(X)
+        return evaluate_network(self.net, X, y, lambda Xb, rng, steps: self.encode(Xb, rng, steps),
+                                np.random.default_rng([self.seed, epoch, 1]), loss=self.loss, **kwargs)
 
     # ---- checkpoints -----------------------------------------------------------------
     def save(self, path: Path, epoch: int, history: list) -> None:
         data = {"param/" + k: v for k, v in self.trainable.items()} | self.optimizer.state_dict()
         data["epoch"] = np.array(epoch)
         data["history"] = np.array(json.dumps(history))
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_name(path.stem + ".tmp.npz")
         np.savez(tmp, **data)
         tmp.replace(path)
 
@@ -151,8 +204,55 @@ class Trainer:
         return int(values["epoch"]), json.loads(str(values["history"]))
 
 
+def evaluate_network(net: Network, X, y, encode, rng: np.random.Generator, steps: Optional[int] = None,
+                     params: Optional[dict] = None, bits: Optional[int] = None, loss=None, chunk: int = 256) -> dict:
+    """Test a network: accuracy (argmax of the loss's scores, first index on ties), mean loss,
+    synaptic operations and spikes per sample.
+
+    ``steps``: fewer (or more) time steps than trained; ``params``: parameter overrides
+    (a higher threshold); ``bits``: weights quantised to signed integers of that many bits
+    (:func:`snnlang.train.optim.quantize`, one scale per connection; biases kept).
+    SynOps count what the simulator counts: every delivered spike times the fan-out of its
+    connection (a spike of the last step is not delivered within the run); for a
+    non-binary input (current coding) every nonzero input value counts as one event.
+    """
+    p = dict(net.params)
+    for key, value in (params or {}).items():
+        owners = [k for k in p if k == key or k.split(".", 1)[1] == key]
+        if not owners:
+            raise KeyError(f"no parameter {key!r}; parameters: {', '.join(sorted(p))}")
+        for k in owners:
+            p[k] = float(value)
+    weights = {k: quantize(w, bits) for k, w in net.W.items()} if bits else net.W
+    training = net.training
+    correct, total_loss, synops, spikes, input_events = 0, 0.0, 0.0, 0.0, 0.0
+    for k in range(0, len(y), chunk):
+        Xb, yb = X[k:k + chunk], y[k:k + chunk]
+        x = encode(Xb, rng, steps)
+        cache = net.forward(x, params=p, weights=weights)
+        if loss is not None:
+            value, _, _, scores = loss(cache, yb)
+            total_loss += value * len(yb)
+        else:
+            scores = cache["Z"][training.OUTPUT].sum(axis=0)
+        correct += int((predict(scores) == yb).sum())
+        for name, source, target, variable, w, n_pre, n_post, scale in training.CONNECTIONS:
+            z = x if source == training.SOURCE else cache["Z"][source]
+            synops += float(np.count_nonzero(z[:-1])) * n_post
+        spikes += sum(float(cache["Z"][layer].sum()) for layer in training.LAYERS)
+        input_events += float(np.count_nonzero(x))
+    n = len(y)
+    result = {"accuracy": correct / n, "synops_per_sample": synops / n, "spikes_per_sample": spikes / n,
+              "input_events_per_sample": input_events / n, "samples": n}
+    if loss is not None:
+        result["loss"] = total_loss / n
+    return result
+
+
 def train_bptt(spec: Path, model: Model, block: Settings, out: Path, epochs: Optional[int] = None,
-               resume: bool = False, seed: Optional[int] = None, progress: bool = False) -> dict:
+               resume: bool = False, seed: Optional[int] = None, progress: bool = False,
+               stop_after: Optional[int] = None) -> dict:
+    """Train, checkpointing every epoch; ``stop_after``: stop (as if interrupted) after that many epochs."""
     trainer = Trainer(spec, model, block, seed)
     if epochs is not None:
         trainer.epochs = epochs
@@ -161,42 +261,46 @@ def train_bptt(spec: Path, model: Model, block: Settings, out: Path, epochs: Opt
     checkpoints.mkdir(exist_ok=True)
     first, history = 0, []
     if resume:
-        found = sorted(checkpoints.glob("epoch_*.npz"))
+        found = sorted(checkpoints.glob("epoch_[0-9][0-9][0-9].npz"))
         if found:
             first, history = trainer.restore(found[-1])
+    last = trainer.epochs if stop_after is None else min(trainer.epochs, stop_after)
     bar = None
+    batches = -(-len(trainer.y) // trainer.batch)
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=trainer.epochs, initial=first, unit="epoch", desc=block.name)
-    for epoch in range(first, trainer.epochs):
-        history.append(trainer.run_epoch(epoch))
+        bar = tqdm(total=trainer.epochs * batches, initial=first * batches, unit="batch", desc=block.name)
+    for epoch in range(first, last):
+        history.append(trainer.run_epoch(epoch, bar.update if bar is not None else None))
         trainer.save(checkpoints / f"epoch_{epoch + 1:03d}.npz", epoch + 1, history)
-        write_results(out, trainer, history)
+        write_results(out, trainer, history, final=False)
         if bar is not None:
-            bar.update(1)
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", test=f"{history[-1]['test_accuracy']:.3f}")
     if bar is not None:
         bar.close()
-    return write_results(out, trainer, history)
+    return write_results(out, trainer, history, final=True)
 
 
-def write_results(out: Path, trainer: Trainer, history: list) -> dict:
+def write_results(out: Path, trainer: Trainer, history: list, final: bool) -> dict:
     metrics = {"epochs": history, "test_accuracy": history[-1]["test_accuracy"] if history else None,
-               "method": "bptt", "seed": trainer.seed}
+               "method": "bptt", "seed": trainer.seed, "steps": trainer.steps,
+               "train_samples": len(trainer.y), "test_samples": len(trainer.y_test)}
+    if final and history:
+        epoch = len(history) - 1
+        full = trainer.evaluate(epoch)
+        q8 = trainer.evaluate(epoch, bits=8)
+        metrics.update({"synops_per_sample": full["synops_per_sample"], "spikes_per_sample": full["spikes_per_sample"],
+                        "input_events_per_sample": full["input_events_per_sample"],
+                        "test_accuracy_8bit": q8["accuracy"],
+                        "accuracy_drop_8bit": full["accuracy"] - q8["accuracy"]})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    W, b = trainer.weights()
-    arrays = {k: v.ravel() for k, v in W.items()}
-    if trainer.tp.bias:
-        for layer in trainer.training.LAYERS:
-            for v in trainer.training.INPUTS[layer]:
-                arrays[f"input:{layer}.{v[len(layer) + 1:]}"] = b[v]
-    np.savez(out / "weights.npz", **arrays)
-    _plot(out, history)
+    np.savez(out / "weights.npz", **trainer.net.weight_arrays())
+    plot(out, history)
     return metrics
 
 
-def _plot(out: Path, history: list) -> None:
+def plot(out: Path, history: list) -> None:
     try:
         import matplotlib
 
@@ -204,13 +308,16 @@ def _plot(out: Path, history: list) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
+    if not history:
+        return
     epochs = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a.plot(epochs, [h["loss"] for h in history])
+    a.plot(epochs, [h["loss"] for h in history], marker=".")
     a.set_xlabel("epoch")
     a.set_ylabel("loss")
-    b.plot(epochs, [h["train_accuracy"] for h in history], label="train")
-    b.plot(epochs, [h["test_accuracy"] for h in history], label="test")
+    if any("train_accuracy" in h for h in history):
+        b.plot(epochs, [h.get("train_accuracy") for h in history], marker=".", label="train")
+    b.plot(epochs, [h["test_accuracy"] for h in history], marker=".", label="test")
     b.set_xlabel("epoch")
     b.set_ylabel("accuracy")
     b.legend()

@@ -1,31 +1,48 @@
-"""Optimisers, learning-rate schedules and losses for training (NumPy, deterministic)."""
+"""Optimisers, learning-rate schedules, losses, dropout and quantisation for training (NumPy, deterministic)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
+OPTIMIZER_SETTINGS = {"sgd": {"lr"}, "momentum": {"lr", "momentum", "nesterov"},
+                      "adam": {"lr", "beta1", "beta2", "eps"}}
+SCHEDULE_SETTINGS = {"constant": set(), "step": {"step_size", "gamma"}, "cosine": {"min_lr"}}
+
 
 class Optimizer:
-    """SGD, momentum or Adam over a dict of arrays, with weight decay and gradient clipping."""
+    """SGD, momentum (heavy ball, PyTorch's form) or Adam (PyTorch's, bias-corrected) over a dict of arrays.
+
+    One step, for each parameter w with gradient g:
+      clipping: all gradients scaled by clip / ||g||_2 (the norm over every array) when above ``clip``;
+      weight decay (L2, coupled as torch.optim): g <- g + weight_decay * w;
+      sgd:      w <- w - lr g
+      momentum: m <- mu m + g;  w <- w - lr m
+      adam:     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+                w <- w - lr (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps)    (k: the step count)
+    """
 
     def __init__(self, kind: str, lr: float, momentum: float = 0.9, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, clip: float | None = None):
-        if kind not in ("sgd", "momentum", "adam"):
+        if kind not in OPTIMIZER_SETTINGS:
             raise ValueError(f"unknown optimizer '{kind}'; choose sgd, momentum or adam")
+        if lr <= 0:
+            raise ValueError(f"the learning rate must be positive, not {lr}")
         self.kind, self.lr, self.momentum, self.betas, self.eps = kind, lr, momentum, betas, eps
         self.weight_decay, self.clip = weight_decay, clip
         self.state: dict[str, np.ndarray] = {}
         self.steps = 0
 
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
-        if self.clip:
-            norm = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
-            if norm > self.clip:
-                grads = {k: g * (self.clip / norm) for k, g in grads.items()}
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float | None = None) -> float:
+        """Update ``params`` in place; returns the gradient norm before clipping."""
+        lr = self.lr if lr is None else lr
+        norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+        if self.clip and norm > self.clip:
+            grads = {k: g * (self.clip / norm) for k, g in grads.items()}
         self.steps += 1
         b1, b2 = self.betas
-        for key, g in grads.items():
+        for key in sorted(grads):
+            g = grads[key]
             if self.weight_decay:
                 g = g + self.weight_decay * params[key]
             if self.kind == "sgd":
@@ -41,10 +58,10 @@ class Optimizer:
                 m *= b1
                 m += (1 - b1) * g
                 v *= b2
-                v += (1 - b2) * g * g
-                m_hat = m / (1 - b1 ** self.steps)
-                v_hat = v / (1 - b2 ** self.steps)
-                params[key] -= lr * m_hat / (np.sqrt(v_hat) + self.eps)
+                v += (1 - b2) * (g * g)
+                denom = np.sqrt(v / (1 - b2 ** self.steps)) + self.eps
+                params[key] -= (lr / (1 - b1 ** self.steps)) * m / denom
+        return norm
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"optim/" + k: v for k, v in self.state.items()} | {"optim_steps": np.array(self.steps)}
@@ -54,63 +71,126 @@ class Optimizer:
         self.steps = int(data["optim_steps"])
 
 
-def schedule(kind: str, base: float, epoch: int, epochs: int, step_size: int = 10, gamma: float = 0.1) -> float:
-    """The learning rate of an epoch: constant, step decay or cosine annealing."""
+def schedule(kind: str, base: float, epoch: int, epochs: int, step_size: int = 10, gamma: float = 0.1,
+             min_lr: float = 0.0) -> float:
+    """The learning rate of epoch ``epoch`` (0-based) of ``epochs``.
+
+    constant: base;  step(step_size, gamma): base * gamma^floor(epoch / step_size);
+    cosine(min_lr): min_lr + (base - min_lr) (1 + cos(pi epoch / epochs)) / 2.
+    """
     if kind in ("", "constant", "none"):
         return base
     if kind == "step":
-        return base * gamma ** (epoch // step_size)
+        return base * gamma ** (epoch // max(1, step_size))
     if kind == "cosine":
-        return base * 0.5 * (1 + math.cos(math.pi * epoch / max(1, epochs)))
-    raise ValueError(f"unknown schedule '{kind}'; choose step or cosine")
+        return min_lr + (base - min_lr) * 0.5 * (1 + math.cos(math.pi * epoch / max(1, epochs)))
+    raise ValueError(f"unknown schedule '{kind}'; choose step(...) or cosine(...)")
+
+
+def dropout_mask(rng: np.random.Generator, shape: tuple, rate: float) -> np.ndarray:
+    """Inverted dropout: 0 with probability ``rate``, else 1 / (1 - rate) (one mask per sample for all steps)."""
+    return (rng.random(shape) >= rate) / (1.0 - rate)
+
+
+def quantize(w: np.ndarray, bits: int) -> np.ndarray:
+    """Symmetric uniform quantisation to signed ``bits``-bit integers times one scale per array.
+
+    scale = max|w| / (2^(bits-1) - 1); w_q = round(w / scale) * scale.
+    """
+    levels = 2 ** (bits - 1) - 1
+    top = float(np.abs(w).max()) if w.size else 0.0
+    if top == 0:
+        return w.copy()
+    scale = top / levels
+    return np.round(w / scale) * scale
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean cross-entropy and its gradient with respect to the logits."""
+    """Mean cross-entropy and its gradient with respect to the logits (numerically safe)."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
-    probs = e / e.sum(axis=1, keepdims=True)
+    total = e.sum(axis=1, keepdims=True)
+    probs = e / total
     n = len(labels)
-    loss = float(-np.log(probs[np.arange(n), labels] + 1e-300).mean())
+    loss = float((np.log(total[:, 0]) - shifted[np.arange(n), labels]).mean())
     grad = probs.copy()
     grad[np.arange(n), labels] -= 1
     return loss, grad / n
 
 
-def loss_and_grads(kind: str, readout: str, Z: np.ndarray, U: np.ndarray | None, labels: np.ndarray,
-                   targets: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray | None, np.ndarray]:
-    """Loss, dL/dz (T, B, N), dL/du (T, B, N) or None, and the logits used for accuracy.
+def target_trains(labels: np.ndarray, T: int, n: int, correct: float, incorrect: float) -> np.ndarray:
+    """Regular target spike trains (T, B, n): the label's neuron at rate ``correct`` spikes per step,
+    the others at ``incorrect``; a neuron at rate r spikes in step t when floor((t + 1) r) > floor(t r)."""
+    rate = np.full((len(labels), n), incorrect)
+    rate[np.arange(len(labels)), labels] = correct
+    t = np.arange(T)[:, None, None]
+    return (np.floor((t + 1) * rate[None] + 1e-9) > np.floor(t * rate[None] + 1e-9)).astype(float)
 
-    ``kind``: cross_entropy or mse; ``readout``: spike_count, max_membrane, rate or spike_train.
+
+LOSS_SETTINGS = {"correct", "incorrect", "scale"}
+
+
+def loss_and_grads(kind: str, readout: str, Z: np.ndarray, U: np.ndarray | None, labels: np.ndarray,
+                   params: dict | None = None) -> tuple[float, np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """Loss, dL/dz (T, B, N) or None, dL/du (T, B, N) or None, and the scores used for prediction.
+
+    kind ``cross_entropy``: softmax cross-entropy of logits, mean over the batch, on
+      spike_count (logits = sum_t z), rate (sum_t z / T) or max_membrane (scale * max_t u).
+    kind ``mse``: mean over batch and neurons of (readout - target)^2, the target
+      ``correct`` for the label's neuron and ``incorrect`` for the others, on
+      spike_count (targets times T, as snnTorch's mse_count_loss), rate, max_membrane
+      (scale * max_t u) or spike_train (mean over steps too, against regular trains at
+      those rates per step; see :func:`target_trains`).
+    Defaults: correct = 0.8, incorrect = 0.2 (1 and 0 for max_membrane), scale = 1.
     """
-    T = Z.shape[0]
+    params = params or {}
+    unknown = set(params) - LOSS_SETTINGS
+    if unknown:
+        raise ValueError(f"the loss has no setting {', '.join(sorted(unknown))}; settings: correct, incorrect, scale")
+    T, B, N = Z.shape
+    membrane = readout == "max_membrane"
+    correct = float(params.get("correct", 1.0 if membrane else 0.8))
+    incorrect = float(params.get("incorrect", 0.0 if membrane else 0.2))
     if readout in ("spike_count", "rate"):
-        scale = 1.0 if readout == "spike_count" else 1.0 / T
-        logits = Z.sum(axis=0) * scale
+        factor = 1.0 if readout == "spike_count" else 1.0 / T
+        scores = Z.sum(axis=0) * factor
         if kind == "cross_entropy":
-            loss, g = softmax_cross_entropy(logits, labels)
-        else:
-            goal = targets if targets is not None else np.eye(Z.shape[2])[labels]
-            diff = logits - goal
+            loss, g = softmax_cross_entropy(scores, labels)
+        elif kind == "mse":
+            goal = np.full((B, N), incorrect)
+            goal[np.arange(B), labels] = correct
+            if readout == "spike_count":
+                goal = goal * T
+            diff = scores - goal
             loss, g = float((diff ** 2).mean()), 2 * diff / diff.size
-        return loss, np.broadcast_to(g * scale, Z.shape), None, logits
-    if readout == "max_membrane":
+        else:
+            raise ValueError(f"unknown loss '{kind}'")
+        return loss, np.broadcast_to((g * factor)[None], Z.shape), None, scores
+    if membrane:
         if U is None:
             raise ValueError("max_membrane needs the output's membrane")
+        scale = float(params.get("scale", 1.0))
         idx = U.argmax(axis=0)
-        logits = np.take_along_axis(U, idx[None], axis=0)[0]
+        scores = np.take_along_axis(U, idx[None], axis=0)[0] * scale
         if kind == "cross_entropy":
-            loss, g = softmax_cross_entropy(logits, labels)
+            loss, g = softmax_cross_entropy(scores, labels)
         else:
-            goal = np.eye(Z.shape[2])[labels]
-            diff = logits - goal
+            goal = np.full((B, N), incorrect)
+            goal[np.arange(B), labels] = correct
+            diff = scores - goal
             loss, g = float((diff ** 2).mean()), 2 * diff / diff.size
         gu = np.zeros_like(U)
-        np.put_along_axis(gu, idx[None], g[None], axis=0)
-        return loss, np.zeros_like(Z), gu, logits
+        np.put_along_axis(gu, idx[None], (g * scale)[None], axis=0)
+        return loss, None, gu, scores
     if readout == "spike_train":
-        if targets is None:
-            raise ValueError("mse(spike_train(...)) needs target spike trains")
-        diff = Z - targets
+        if kind != "mse":
+            raise ValueError("spike_train(...) is read by mse(...)")
+        goal = target_trains(labels, T, N, correct, incorrect)
+        diff = Z - goal
         return float((diff ** 2).mean()), 2 * diff / diff.size, None, Z.sum(axis=0)
-    raise ValueError(f"unknown readout '{readout}'; choose spike_count, max_membrane, rate or spike_train")
+    raise ValueError(f"unknown readout '{readout}'; choose spike_count, rate, max_membrane or spike_train")
+
+
+def predict(scores: np.ndarray) -> np.ndarray:
+    """The predicted class: the first index of the largest score."""
+    return scores.argmax(axis=1)
