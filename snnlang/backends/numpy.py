@@ -156,8 +156,12 @@ class NumpyEmitter:
             if tr.dtype == "int":
                 out(f"s[{tr.name!r}] = np.zeros({size}, dtype=np.int64)  # step of the last update")
                 continue
-            out(f"i = np.arange({size})")
-            _draws(out, tr.draws, "0", "i")
+            if size == "n_syn":  # a pre trace kept per synapse (per-synapse delays); i: its presynaptic neuron
+                out(f"i = s['{c.name}_pre'] - {c.pre_offset}")
+                _draws(out, tr.draws, "0", "np.arange(n_syn)")
+            else:
+                out(f"i = np.arange({size})")
+                _draws(out, tr.draws, "0", "i")
             out(f"s[{tr.name!r}] = {_array(tr.expr, size)}")
         out()
 
@@ -186,7 +190,13 @@ class NumpyEmitter:
             out(f"# input {src.name} ({src.kind})")
             if src.kind == "poisson":
                 out(f"{src.name}_index = np.arange({src.size})")
-                out(f"{src.name}_p = {code(src.rate)} * dt  # spike probability per step")
+                if src.rate_key:
+                    out(f"{src.name}_rate_outside = self.inputs.get({src.rate_key!r})  # rates set from outside")
+                    out(f"{src.name}_rate_fixed = rt.constant_input({src.name}_rate_outside, {src.size})")
+                    out(f"{src.name}_p = ({code(src.rate)} if {src.name}_rate_outside is None else {src.name}_rate_fixed) "
+                        "* dt  # spike probability per step")
+                else:
+                    out(f"{src.name}_p = {code(src.rate)} * dt  # spike probability per step")
             else:
                 out(f"{src.name}_event_step = s['{src.name}_event_step']")
                 out(f"{src.name}_event_index = s['{src.name}_event_index']")
@@ -194,6 +204,8 @@ class NumpyEmitter:
             out(f"# {c.name}: {c.synapse}")
             for prm in c.params:
                 out(f"{prm.name} = p[{prm.key!r}]")
+            for a in c.inputs:
+                out(f"{a.name}_outside = self.inputs.get({a.name.replace(c.name + '_', c.name + '.', 1)!r})")
             for a in c.trace_constants + c.syn_constants:
                 _assign(out, a)
             for name in ("pre", "post", "group_delay", "group_ptr"):
@@ -211,8 +223,9 @@ class NumpyEmitter:
                 target, weight = c.linear
                 if weight.free_symbols & {symbol(n) for n in c.state}:
                     out(f"{c.name}_weight = {code(weight)}  # what one spike adds, per synapse")
-                    if c.storage == "dense":  # all pairs, row after row
-                        out(f"{c.name}_weight = {c.name}_weight.reshape({c.n_pre}, {c.n_post})")
+                    if c.storage == "dense":
+                        out(f"{c.name}_weight = rt.dense({c.name}_pre, {c.name}_post, {c.name}_weight, "
+                            f"{c.n_pre}, {c.n_post})  # a weight matrix: pre x post")
         for name in self.sizes:
             out(f"{name}_history = s['{name}_history']")
             out(f"{name}_spk = np.flatnonzero({name}_history[(start - 1) % {name}_history.shape[0]])  # last step's")
@@ -222,7 +235,7 @@ class NumpyEmitter:
     def loop(self) -> str:
         out = Lines()
         out("t = step * dt")
-        if any(p.inputs for p in self.plan.populations):
+        if any(p.inputs for p in self.plan.populations) or any(c.inputs for c in self.plan.connections):
             out("# 1. inputs take their value for this step")
         for pop in self.plan.populations:
             for d in pop.input_draws:
@@ -230,6 +243,12 @@ class NumpyEmitter:
             for a in pop.inputs:
                 out(f"{a.name} = {_array(a.expr, str(pop.size))} if {a.name}_outside is None "
                     f"else rt.input_at({a.name}_outside, step, {pop.size})")
+        for c in self.plan.connections:
+            for d in c.input_draws:
+                out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, 0)")
+            for a in c.inputs:  # one value for the whole connection
+                out(f"{a.name} = float({code(a.expr)}) if {a.name}_outside is None "
+                    f"else rt.scalar_input_at({a.name}_outside, step)")
         out("# 2. traces decay to this step; spikes whose delay ends now arrive")
         for c in self.plan.connections:
             for a in c.trace_decay:
@@ -306,6 +325,10 @@ class NumpyEmitter:
     def source(self, out: Lines, src: SourcePlan) -> None:
         name = src.name
         if src.kind == "poisson":
+            if src.rate_key:
+                out(f"if {name}_rate_outside is not None and {name}_rate_fixed is None:  # rates that change with the step")
+                with out.indent():
+                    out(f"{name}_p = rt.input_at({name}_rate_outside, step, {src.size}) * dt")
             out(f"{name}_spiked = rt.uniform(seed, {src.stream}, step, {name}_index) < {name}_p")
             out(f"{name}_spk = np.flatnonzero({name}_spiked)")
         else:

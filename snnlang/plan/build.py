@@ -164,7 +164,7 @@ class Planner:
         if inp.kind == "poisson":
             rate = call.kwargs["rate"]
             return SourcePlan(name=inp.name, kind="poisson", size=inp.size, rate=sympy.Float(rate.value),
-                              stream=self.next_stream())
+                              stream=self.next_stream(), rate_key=f"{inp.name}.rate")
         if inp.kind == "spike_times":
             times = [v.value for v in call.kwargs["times"].items]
             indices = [int(v.value) for v in call.kwargs["indices"].items]
@@ -222,23 +222,41 @@ class Planner:
         if delay_expr is None and delay_array is None:
             delay_expr = sympy.Integer(1)
 
+        inputs: list[ArrayInit] = []
+        input_draws: list[Draw] = []
+        for v in syn.inputs:
+            e, draws = self.draws(q(si(overrides.get(v.name, v.value).value)), local[v.name])
+            inputs.append(ArrayInit(name=local[v.name], size="1", expr=e, draws=draws))
+            input_draws += draws
+        input_names = {v.name for v in syn.inputs}
+
+        # With per-synapse delays, a presynaptic spike reaches each synapse at its own step:
+        # a pre trace per neuron would mix them, so each synapse keeps its own.
+        per_synapse = {v.name for v in syn.pre} if delay_array is not None else set()
+        for s in syn.on_post:
+            if s.target in per_synapse:
+                self.diags.error(s.loc, f"'{s.target}' is a pre trace of a connection with per-synapse delays, kept "
+                                        "per synapse; on_post cannot add to it (give the connection one delay)")
+                raise SpecError(self.diags)
         traces, trace_side = [], {}
         for v in syn.pre + syn.post:
             side = v.kind
             size = str(sizes[c.source] if side == "pre" else sizes[c.target])  # whole populations
+            if v.name in per_synapse:
+                size = "n_syn"
             e, draws = self.draws(q(si(v.value.value)), local[v.name])
             traces.append(ArrayInit(name=local[v.name], size=size, expr=e, draws=draws))
             trace_side[local[v.name]] = side
         lazy = _lazy_traces(syn, aliases)
         stepped = [o for o in syn.pre_odes + syn.post_odes if o.var not in lazy]
-        trace_constants, trace_decay = self._odes(stepped, syn, local, q, aliases, name, "trace")
-        syn_constants, syn_integrate = self._odes(syn.odes, syn, local, q, aliases, name, "syn")
+        trace_constants, trace_decay = self._odes(stepped, syn, local, q, aliases, name, "trace", input_names)
+        syn_constants, syn_integrate = self._odes(syn.odes, syn, local, q, aliases, name, "syn", input_names)
 
         indexed: dict[str, str] = {}
         for v in syn.state:
             indexed[local[v.name]] = "syn"
         for v in syn.pre:
-            indexed[local[v.name]] = "pre"
+            indexed[local[v.name]] = "syn" if v.name in per_synapse else "pre"
         for v in syn.post:
             indexed[local[v.name]] = "post"
         for spec_name, (qual, index) in side_names.items():
@@ -246,8 +264,8 @@ class Planner:
         if delay_array:
             indexed[delay_array] = "syn"
 
-        on_pre = [self._event(s, "pre", syn, local, side_names, q, aliases) for s in syn.on_pre]
-        on_post = [self._event(s, "post", syn, local, side_names, q, aliases) for s in syn.on_post]
+        on_pre = [self._event(s, "pre", syn, local, side_names, q, aliases, per_synapse) for s in syn.on_pre]
+        on_post = [self._event(s, "post", syn, local, side_names, q, aliases, per_synapse) for s in syn.on_post]
         if lazy:
             on_pre, on_post = (_decay_on_read(events, lazy, local, q, indexed, traces, trace_constants, name)
                                for events in (on_pre, on_post))
@@ -262,8 +280,8 @@ class Planner:
 
         # Dense (pre x post) only with one delay for all synapses: per-synapse delays are
         # delivered group by group, which needs the synapses of each group (CSR rows).
-        storage = ("dense" if c.pattern == "all_to_all" and c.condition is None and delay_array is None
-                   and (a, n_pre, b, n_post) == (0, sizes[c.source], 0, sizes[c.target]) else "csr")
+        storage = _storage(c, delay_array, linear, (a, n_pre, b, n_post) == (0, sizes[c.source], 0, sizes[c.target]),
+                           n_pre * n_post)
         p = q(si(c.p.value)) if c.p is not None else None
         cond = q(si(c.condition.value)) if c.condition is not None else None
         return ConnectionPlan(
@@ -274,15 +292,16 @@ class Planner:
             state=[local[v.name] for v in syn.state], traces=traces, trace_side=trace_side,
             trace_constants=trace_constants, trace_decay=trace_decay, syn_constants=syn_constants,
             syn_integrate=syn_integrate, delay=delay_expr, delay_array=delay_array, max_delay=0,
-            linear=linear, on_pre=on_pre, on_post=on_post, indexed=indexed, local=local)
+            linear=linear, on_pre=on_pre, on_post=on_post, indexed=indexed, local=local,
+            inputs=inputs, input_draws=input_draws, per_synapse_traces=[local[v] for v in sorted(per_synapse)])
 
-    def _odes(self, odes, syn, local, q, aliases, name, kind) -> tuple[list[Assign], list[Assign]]:
+    def _odes(self, odes, syn, local, q, aliases, name, kind, inputs=frozenset()) -> tuple[list[Assign], list[Assign]]:
         if not odes:
             return [], []
         system = {o.var: si(_expand_aliases(o.rhs.value, aliases)) for o in odes}
         param_names = {v.name for v in syn.parameters}
         try:
-            step = integrate(system, param_names, set(), syn.method if kind == "syn" else None, prefix=f"{kind}_")
+            step = integrate(system, param_names, set(inputs), syn.method if kind == "syn" else None, prefix=f"{kind}_")
         except IntegrationError as e:
             self.diags.error(syn.method_loc or syn.loc, f"cannot integrate the equations of synapse '{syn.name}': {e}")
             raise SpecError(self.diags)
@@ -293,13 +312,13 @@ class Planner:
         statements += [Assign(local[var], symbol(temp[new])) for var, new in step.updates.items()]
         return constants, statements
 
-    def _event(self, s, event: str, syn: SynapseModel, local, side_names, q, aliases) -> EventStatement:
+    def _event(self, s, event: str, syn: SynapseModel, local, side_names, q, aliases, per_synapse=frozenset()) -> EventStatement:
         """Classify one on_pre / on_post statement by what it writes."""
         expr = q(si(_expand_aliases(_apply_op(s.op, symbol(s.target), s.value.value), aliases)))
         value = q(si(_expand_aliases(s.value.value, aliases)))
         kinds = {v.name: v.kind for v in syn.variables()}
         kind = kinds.get(s.target)
-        if kind == "state":
+        if kind == "state" or s.target in per_synapse:
             return EventStatement(side="synapse", target=local[s.target], index="syn", op="=", expr=expr)
         if kind in ("pre", "post"):
             target, side = local[s.target], kind
@@ -397,6 +416,22 @@ def _decay_on_read(events, lazy, local, q, indexed, traces, constants, conn):
         if name in {local[v] for v in lazy}:
             out.append(EventStatement(side=e.side, target=f"{name}_last", index=e.index, op="=", expr=STEP))
     return out
+
+
+DENSE_FROM = 0.2  # expected fraction of pairs connected above which a weight matrix beats compressed rows
+DENSE_LIMIT = 2**26  # largest weight matrix (entries) the plan will choose
+
+
+def _storage(c: Connection, delay_array, linear, whole: bool, pairs: int) -> str:
+    """Dense (a pre x post weight matrix, delivered by summing the rows of the spiking neurons)
+    for static synapses connecting a large fraction of pairs; compressed rows otherwise."""
+    if linear is None or delay_array is not None or not whole or pairs > DENSE_LIMIT:
+        return "csr"
+    density = {"all_to_all": 1.0, "one_to_one": 0.0}.get(c.pattern)
+    if c.pattern == "probability":
+        p = c.p.value
+        density = float(p) if p.is_number else 0.0
+    return "dense" if density is not None and density >= DENSE_FROM else "csr"
 
 
 def _span(span, size: int) -> tuple[int, int]:
