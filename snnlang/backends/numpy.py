@@ -92,7 +92,7 @@ class NumpyEmitter:
                     out(f"{a.name} = {_array(a.expr, 'N')}")
                 out(f"s[{a.name!r}] = {a.name}")
             if pop.refractory is not None:
-                out(f"s['{pop.name}_spiked_at'] = np.full(N, -2**62, dtype=np.int64)  # step of the last spike")
+                out(f"s['{pop.name}_refractory_until'] = np.full(N, -1, dtype=np.int64)  # last refractory step")
             out()
         for src in self.plan.sources:
             if src.kind == "spike_times":
@@ -179,8 +179,10 @@ class NumpyEmitter:
                 _assign(out, a)
             for name in pop.state:
                 out(f"{name} = s[{name!r}]")
+            if pop.stacked is not None:
+                self.stack(out, pop)
             if pop.refractory is not None:
-                out(f"{pop.name}_spiked_at = s['{pop.name}_spiked_at']")
+                out(f"{pop.name}_refractory_until = s['{pop.name}_refractory_until']")
                 out(f"{pop.name}_ref_steps = int({code(pop.refractory)})  # refractory in the steps after a spike")
             if pop.inputs or any(d for d in pop.input_draws):
                 out(f"{pop.name}_index = np.arange({pop.size})")
@@ -257,9 +259,12 @@ class NumpyEmitter:
         out("# 3. integrate")
         for pop in self.plan.populations:
             if pop.refractory is not None:
-                out(f"{pop.name}_active = step - {pop.name}_spiked_at > {pop.name}_ref_steps")
+                out(f"{pop.name}_active = {pop.name}_refractory_until < step")
+            if pop.stacked is not None:
+                self.propagate(out, pop)
             for a in pop.integrate:
-                _assign(out, a)
+                if pop.stacked is None or a.target not in pop.stacked[0] + pop.stacked[1]:
+                    _assign(out, a)
             for c in self.plan.connections:
                 if c.target == pop.name:
                     for a in c.syn_integrate:
@@ -300,6 +305,30 @@ class NumpyEmitter:
                     out(f"rec[{k}].append((step, np.stack([{values}])))")
         return out.text(3)
 
+    def stack(self, out: Lines, pop: PopulationPlan) -> None:
+        """The exact linear state as rows of one array, advanced by one matrix product a step."""
+        variables, _, matrix, _ = pop.stacked
+        name, n = pop.name, len(variables)
+        rows = [", ".join(e or "0.0" for e in row) for row in matrix] + [", ".join(["0.0"] * n + ["1.0"])]
+        out(f"{name}_P = np.array([{'], ['.join(rows).join('[]')}])  # exact propagator; the last row keeps the 1")
+        out(f"{name}_X = np.stack(({', '.join(variables)}, np.ones({pop.size})))  # a row per variable, then ones")
+        out(f"{name}_X_next = np.empty_like({name}_X)")
+        out(f"{', '.join(variables)}{',' if n == 1 else ''} = {name}_X[:{n}]")
+
+    def propagate(self, out: Lines, pop: PopulationPlan) -> None:
+        variables, _, _, inputs = pop.stacked
+        name, n = pop.name, len(variables)
+        out(f"np.matmul({name}_P, {name}_X, out={name}_X_next)")
+        for var, column in inputs.items():
+            for r, const in enumerate(column):
+                if const:
+                    out(f"{name}_X_next[{r}] += {const} * {var}")
+        for r, var in enumerate(variables):
+            if var in pop.gated:
+                out(f"np.copyto({name}_X_next[{r}], {name}_X[{r}], where=~{name}_active)  # held while refractory")
+        out(f"{name}_X, {name}_X_next = {name}_X_next, {name}_X")
+        out(f"{', '.join(variables)}{',' if n == 1 else ''} = {name}_X[:{n}]")
+
     def spikes(self, out: Lines, pop: PopulationPlan) -> None:
         name = pop.name
         if pop.threshold is None:
@@ -320,7 +349,7 @@ class NumpyEmitter:
                 for a in pop.reset:
                     out(f"{a.target}[{name}_spk] = {code(a.expr, indexed)}")
         if pop.refractory is not None:
-            out(f"{name}_spiked_at[{name}_spk] = step")
+            out(f"{name}_refractory_until[{name}_spk] = step + {name}_ref_steps")
 
     def source(self, out: Lines, src: SourcePlan) -> None:
         name = src.name
@@ -423,7 +452,7 @@ class NumpyEmitter:
         for pop in self.plan.populations:
             names += pop.state
             if pop.refractory is not None:
-                names.append(f"{pop.name}_spiked_at")
+                names.append(f"{pop.name}_refractory_until")
         for c in self.plan.connections:
             names += c.state + [t.name for t in c.traces]
         for name in names:

@@ -78,6 +78,11 @@ class PopulationPlan:
     gated: list[str]  # variables held while refractory
     finite_check: list[str]  # variables checked for NaN / overflow
     local: dict[str, str]  # spec name -> qualified name
+    #: The exact scheme with constant coefficients as one matrix product over the stacked
+    #: state: (variables, their new-value temporaries, a matrix row per variable over the
+    #: columns variables + ["1"], and per input the column of its coefficients). Constants are
+    #: names (None: zero). Set when every coefficient is one number for the whole population.
+    stacked: Optional[tuple[list[str], list[str], list[list[Optional[str]]], dict[str, list[Optional[str]]]]] = None
 
 
 @dataclass
@@ -91,6 +96,7 @@ class SourcePlan:
     indices: list[int] = field(default_factory=list)
     width: int = 0
     height: int = 0
+    rate_key: Optional[str] = None  # poisson: Network.set_input(rate_key, rates in Hz) replaces the rate
 
 
 @dataclass
@@ -137,6 +143,13 @@ class ConnectionPlan:
     post_offset: int = 0
     pre_rows: int = 0  # size of the whole source population (synapses are stored by its neurons)
     post_rows: int = 0
+    # Synapse inputs (``inputs { reward = 0 }``): one value per step for the whole connection,
+    # the override expression or what Network.set_input("<connection>.<name>", ...) gives.
+    inputs: list[ArrayInit] = field(default_factory=list)  # size "1": a scalar
+    input_draws: list[Draw] = field(default_factory=list)
+    # Pre traces kept per synapse, not per presynaptic neuron: with per-synapse delays each
+    # synapse sees its own delayed copy of the presynaptic spike train.
+    per_synapse_traces: list[str] = field(default_factory=list)
 
 
 @dataclass
