@@ -6,6 +6,8 @@ Python lines (through :mod:`.printer`) and fills the templates of
 """
 from __future__ import annotations
 
+import re
+
 import sympy
 
 from ..functions import symbol
@@ -59,6 +61,13 @@ def _assign(out: Lines, a: Assign, indexed=None) -> None:
         out(f"{a.target} = {code(a.expr, indexed)}")
     else:
         out(f"{a.target} = np.where({a.where}, {code(a.expr, indexed)}, {a.target})")
+
+
+def _all_pairs(c: ConnectionPlan) -> bool:
+    """Every (pre, post) pair of two whole populations, one delay: synapse k * n_post + m joins k to m
+    (rt.all_to_all's order, which delay_groups keeps)."""
+    return (c.pattern == "all_to_all" and c.condition is None and c.delay_array is None
+            and (c.pre_offset, c.n_pre, c.post_offset, c.n_post) == (0, c.pre_rows, 0, c.post_rows))
 
 
 def _draws(out: Lines, draws, counter: str, index: str) -> None:
@@ -131,7 +140,8 @@ class NumpyEmitter:
             out(f"pre, post = rt.pairwise_probability(seed, {c.connect_stream}, N_pre, N_post, "
                 f"lambda i, j: {code(c.p)})")
         if c.condition is not None:
-            out(f"keep = np.broadcast_to({code(c.condition, {'i': 'pre', 'j': 'post'})}, pre.shape)")
+            out("i, j = pre, post  # the condition is on the pair's indices")
+            out(f"keep = np.broadcast_to({code(c.condition)}, pre.shape)")
             out("pre, post = pre[keep], post[keep]")
         out("n_syn = pre.size")
         out("i, j, syn = pre, post, np.arange(n_syn)")
@@ -179,8 +189,7 @@ class NumpyEmitter:
                 _assign(out, a)
             for name in pop.state:
                 out(f"{name} = s[{name!r}]")
-            if pop.stacked is not None:
-                self.stack(out, pop)
+
             if pop.refractory is not None:
                 out(f"{pop.name}_refractory_until = s['{pop.name}_refractory_until']")
                 out(f"{pop.name}_ref_steps = int({code(pop.refractory)})  # refractory in the steps after a spike")
@@ -195,7 +204,7 @@ class NumpyEmitter:
                 if src.rate_key:
                     out(f"{src.name}_rate_outside = self.inputs.get({src.rate_key!r})  # rates set from outside")
                     out(f"{src.name}_rate_fixed = rt.constant_input({src.name}_rate_outside, {src.size})")
-                    out(f"{src.name}_p = ({code(src.rate)} if {src.name}_rate_outside is None else {src.name}_rate_fixed) "
+                    out(f"{src.name}_p = ({code(src.rate)} if {src.name}_rate_fixed is None else {src.name}_rate_fixed) "
                         "* dt  # spike probability per step")
                 else:
                     out(f"{src.name}_p = {code(src.rate)} * dt  # spike probability per step")
@@ -260,11 +269,8 @@ class NumpyEmitter:
         for pop in self.plan.populations:
             if pop.refractory is not None:
                 out(f"{pop.name}_active = {pop.name}_refractory_until < step")
-            if pop.stacked is not None:
-                self.propagate(out, pop)
             for a in pop.integrate:
-                if pop.stacked is None or a.target not in pop.stacked[0] + pop.stacked[1]:
-                    _assign(out, a)
+                _assign(out, a)
             for c in self.plan.connections:
                 if c.target == pop.name:
                     for a in c.syn_integrate:
@@ -305,30 +311,6 @@ class NumpyEmitter:
                     out(f"rec[{k}].append((step, np.stack([{values}])))")
         return out.text(3)
 
-    def stack(self, out: Lines, pop: PopulationPlan) -> None:
-        """The exact linear state as rows of one array, advanced by one matrix product a step."""
-        variables, _, matrix, _ = pop.stacked
-        name, n = pop.name, len(variables)
-        rows = [", ".join(e or "0.0" for e in row) for row in matrix] + [", ".join(["0.0"] * n + ["1.0"])]
-        out(f"{name}_P = np.array([{'], ['.join(rows).join('[]')}])  # exact propagator; the last row keeps the 1")
-        out(f"{name}_X = np.stack(({', '.join(variables)}, np.ones({pop.size})))  # a row per variable, then ones")
-        out(f"{name}_X_next = np.empty_like({name}_X)")
-        out(f"{', '.join(variables)}{',' if n == 1 else ''} = {name}_X[:{n}]")
-
-    def propagate(self, out: Lines, pop: PopulationPlan) -> None:
-        variables, _, _, inputs = pop.stacked
-        name, n = pop.name, len(variables)
-        out(f"np.matmul({name}_P, {name}_X, out={name}_X_next)")
-        for var, column in inputs.items():
-            for r, const in enumerate(column):
-                if const:
-                    out(f"{name}_X_next[{r}] += {const} * {var}")
-        for r, var in enumerate(variables):
-            if var in pop.gated:
-                out(f"np.copyto({name}_X_next[{r}], {name}_X[{r}], where=~{name}_active)  # held while refractory")
-        out(f"{name}_X, {name}_X_next = {name}_X_next, {name}_X")
-        out(f"{', '.join(variables)}{',' if n == 1 else ''} = {name}_X[:{n}]")
-
     def spikes(self, out: Lines, pop: PopulationPlan) -> None:
         name = pop.name
         if pop.threshold is None:
@@ -359,7 +341,7 @@ class NumpyEmitter:
                 with out.indent():
                     out(f"{name}_p = rt.input_at({name}_rate_outside, step, {src.size}) * dt")
             out(f"{name}_spiked = rt.uniform(seed, {src.stream}, step, {name}_index) < {name}_p")
-            out(f"{name}_spk = np.flatnonzero({name}_spiked)")
+            out(f"{name}_spk = {name}_spiked.nonzero()[0]")
         else:
             out(f"lo, hi = np.searchsorted({name}_event_step, [step, step + 1])")
             out(f"{name}_spk = np.unique({name}_event_index[lo:hi])")
@@ -399,7 +381,10 @@ class NumpyEmitter:
             out("synops += post.size")
             self.linear(out, c, *c.linear)
             return
-        out(f"syn = rt.rows_of({ptr}, spk)")
+        if _all_pairs(c):  # all pairs, row after row: the synapses of neuron k are k * n_post + (0 ... n_post - 1)
+            out(f"syn = (spk[:, None] * {c.n_post} + np.arange({c.n_post})).ravel()")
+        else:
+            out(f"syn = rt.rows_of({ptr}, spk)")
         out("synops += syn.size")
         if c.linear is not None:
             self.linear(out, c, *c.linear)
@@ -420,29 +405,37 @@ class NumpyEmitter:
 
     def events(self, out: Lines, c: ConnectionPlan, statements: list[EventStatement], event: str) -> None:
         """on_pre / on_post statements over the active synapses ``syn`` of the spiking neurons ``spk``."""
-        out(f"pre, post = {c.name}_pre[syn], {c.name}_post[syn]")
+        body = Lines()
         for st in statements:
             if st.side == event:  # once per spiking neuron
                 indexed = {n: "spk" for n, ix in c.indexed.items() if ix == event}
-                out(f"{st.target}[spk] = {code(st.expr, indexed)}")
+                body(f"{st.target}[spk] = {code(st.expr, indexed)}")
             elif st.side == "synapse":
-                out(f"{st.target}[syn] = {code(st.expr, c.indexed)}")
+                body(f"{st.target}[syn] = {code(st.expr, c.indexed)}")
             else:  # every synapse adds to its neuron on the other side
                 index = st.index
                 size = c.post_rows if index == "post" else c.pre_rows
                 value = code(st.expr, c.indexed)
-                sign = "-" if st.op == "-=" else "+"
-                if st.expr.free_symbols & {symbol(n) for n in c.indexed}:
-                    out(f"{st.target} = {st.target} {sign} np.bincount({index}, weights=np.broadcast_to({value}, syn.shape), "
-                        f"minlength={size})")
+                op = "-=" if st.op == "-=" else "+="  # in place: the target may be a view of the population's state
+                if st.expr.free_symbols & {symbol(n) for n in c.indexed}:  # a value per synapse: shaped like syn
+                    body(f"{st.target} {op} np.bincount({index}, weights={value}, minlength={size})")
                 else:
-                    out(f"{st.target} = {st.target} {sign} {value} * np.bincount({index}, minlength={size})")
+                    body(f"{st.target} {op} {value} * np.bincount({index}, minlength={size})")
+        # the neurons of the active synapses, where the statements use them
+        for side in ("pre", "post"):
+            if any(re.search(rf"\b{side}\b", line) for line in body.lines):
+                out(f"{side} = {c.name}_{side}[syn]")
+        for line in body.lines:
+            out(line)
 
     def on_post(self, out: Lines, c: ConnectionPlan) -> None:
         out(f"spk = {c.target}_spk  # {c.name}")
         out("if spk.size:")
         with out.indent():
-            out(f"syn = {c.name}_by_post[rt.rows_of({c.name}_post_ptr, spk)]")
+            if _all_pairs(c):  # all pairs, row after row: the synapses of post neuron k are k + n_post * (0 ... n_pre - 1)
+                out(f"syn = (spk[:, None] + {c.n_post} * np.arange({c.n_pre})).ravel()")
+            else:
+                out(f"syn = {c.name}_by_post[rt.rows_of({c.name}_post_ptr, spk)]")
             out("synops += syn.size")
             self.events(out, c, c.on_post, "post")
 

@@ -115,7 +115,6 @@ class Planner:
         constants: list[Assign] = []
         statements: list[Assign] = []
         refractory = None
-        stacked = None
         if neuron.refractory is not None:
             ref = si(neuron.refractory.value)
             refractory = q(sympy.floor(ref + HALF) if neuron.refractory_in_steps else steps_of(ref))
@@ -139,8 +138,6 @@ class Planner:
                 raise SpecError(self.diags)
             method, reason = step.method, step.reason
             temp = {n: f"{name}_{n}" for n, _ in step.constants + step.statements}
-            if step.matrix is not None and all(prm.value is not None for prm in params):
-                stacked = _stacked(step, temp, local)
             qt = _qualifier({**local, **temp}, {"N": sympy.Integer(N)})
             constants = [Assign(temp[n], qt(e)) for n, e in step.constants]
             statements = [Assign(temp[n], qt(e)) for n, e in step.statements]
@@ -159,7 +156,7 @@ class Planner:
             state=[local[v] for v in state_names], inputs=inputs, input_draws=input_draws,
             constants=constants, integrate=statements, method=method, method_reason=reason,
             threshold=threshold, reset=reset, refractory=refractory, gated=gated,
-            finite_check=finite, local=local, stacked=stacked)
+            finite_check=finite, local=local)
 
     # ---- inputs ----------------------------------------------------------------------
     def source(self, inp) -> SourcePlan:
@@ -435,19 +432,6 @@ def _storage(c: Connection, delay_array, linear, whole: bool, pairs: int) -> str
         p = c.p.value
         density = float(p) if p.is_number else 0.0
     return "dense" if density is not None and density >= DENSE_FROM else "csr"
-
-
-def _stacked(step, temp: dict, local: dict):
-    """The exact update as a matrix over the variables (and a constant row) plus input columns."""
-    names = list(step.updates)
-    variables = names + ["1"]
-    matrix = []
-    for row in step.matrix:
-        by_column = dict(zip(step.columns, row))
-        matrix.append([temp[by_column[c]] if by_column.get(c) else None for c in variables])
-    inputs = {local[c]: [temp[row[k]] if row[k] else None for row in step.matrix]
-              for k, c in enumerate(step.columns) if c not in variables}
-    return [local[v] for v in names], [temp[step.updates[v]] for v in names], matrix, inputs
 
 
 def _span(span, size: int) -> tuple[int, int]:

@@ -46,10 +46,6 @@ class Step:
     constants: list[tuple[str, sympy.Basic]] = field(default_factory=list)
     statements: list[tuple[str, sympy.Basic]] = field(default_factory=list)
     updates: dict[str, str] = field(default_factory=dict)
-    #: exact scheme: x_new[r] = sum_c matrix[r][c] * columns[c] (the column "1" is the
-    #: constant term, others are variables or inputs); entries name constants, None is zero
-    matrix: Optional[list[list[Optional[str]]]] = None
-    columns: list[str] = field(default_factory=list)
 
 
 def integrate(odes: dict[str, sympy.Basic], params: set[str], inputs: set[str],
@@ -121,8 +117,6 @@ def _exact(odes, params, inputs, prefix) -> Step:
     step = Step(method="exact", reason="linear with constant coefficients: exact propagator exp(A dt)")
     labels = names + [("1" if k == 1 else str(k)) for k in columns]
     rhs_terms: dict[str, list] = {x: [] for x in names}
-    step.columns = labels
-    step.matrix = [[None] * len(labels) for _ in names]
     for r, x in enumerate(names):
         for c, label in enumerate(labels):
             entry = _tidy(P[r, c])
@@ -130,7 +124,6 @@ def _exact(odes, params, inputs, prefix) -> Step:
                 continue
             const = f"{prefix}P_{x}_{label}"
             step.constants.append((const, entry))
-            step.matrix[r][c] = const
             factor = 1 if c >= n and columns[c - n] == 1 else (xs[c] if c < n else columns[c - n])
             rhs_terms[x].append(symbol(const) * factor)
     for x in names:

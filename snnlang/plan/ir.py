@@ -78,11 +78,6 @@ class PopulationPlan:
     gated: list[str]  # variables held while refractory
     finite_check: list[str]  # variables checked for NaN / overflow
     local: dict[str, str]  # spec name -> qualified name
-    #: The exact scheme with constant coefficients as one matrix product over the stacked
-    #: state: (variables, their new-value temporaries, a matrix row per variable over the
-    #: columns variables + ["1"], and per input the column of its coefficients). Constants are
-    #: names (None: zero). Set when every coefficient is one number for the whole population.
-    stacked: Optional[tuple[list[str], list[str], list[list[Optional[str]]], dict[str, list[Optional[str]]]]] = None
 
 
 @dataclass

@@ -15,17 +15,23 @@ The decisions of the Lava target, made once here from the Plan (the backend,
   refractory period in steps. Anything else gets a reason (a diagnostic) and
   only the floating-point model.
 * **Quantisation.** The voltage register is ``V = (v - v_reset) * scale`` with
-  ``scale`` chosen so that the threshold is exactly ``vth << 6`` with
-  ``vth = VTH``; decays are 12-bit (``dv = 4096 (1 - a_vv)``, ``du = 4095 - 4096 a_cc``,
-  Loihi's ``ds_offset`` of 1 included); the constant drive becomes the bias
-  ``bias_mant << bias_exp``; weights become 8-bit mantissas with a shared
-  exponent per connection (``Dense``'s ``weight_exp``), the mixed-sign ones even
-  numbers in [-256, 254] as Lava's ``Dense`` keeps them. Each quantity's relative
-  error is reported, and flagged when above ``LARGE``.
+  ``scale`` chosen so that the threshold is exactly ``vth << 6``, ``vth = VTH`` doubled
+  (up to ``VTH_MAX``) while incoming weights would need a negative ``weight_exp``; decays
+  are 12-bit (``dv = 4096 (1 - a_vv)``, ``du = 4095 - 4096 a_cc``, Loihi's ``ds_offset``
+  of 1 included); the constant drive becomes the bias ``bias_mant << bias_exp``; weights
+  become 8-bit mantissas with a shared exponent per connection (``Dense``'s
+  ``weight_exp``, kept >= 0 when 64 mantissa steps remain: Lava floors the summed input
+  of a negative one every step), the mixed-sign ones even numbers in [-256, 254] as
+  Lava's ``Dense`` keeps them. Each quantity's relative error is reported, and flagged
+  when above ``LARGE``.
 * **Plasticity.** Pair STDP (traces with one time constant each, ``x += a`` on
-  the spike of their side, ``w = clip(w -/+ A * trace, lo, hi)``) maps onto Lava's
-  ``Loihi2FLearningRule`` (``STDPLoihi``'s form: ``dw = -A_m x0 y1 + A_p y0 x1``)
-  on a ``LearningDense``, in floating point.
+  the spike of their side, ``w = clip(w -/+ A * trace, 0, w_max)``) maps onto Lava's
+  ``Loihi2FLearningRule`` on a ``LearningDense`` in floating point, in ``STDPLoihi``'s
+  form ``dw = -x0 y1 + y0 x1`` with the amplitudes in the trace impulses (Lava's
+  literal constants have 4-bit mantissas; impulses are any float). Lava clips
+  excitatory weights to [0, 255], so the weights of the target population are
+  scaled by ``255 / w_max`` (its ``input_scale``) and its neurons divide their
+  input by it.
 """
 from __future__ import annotations
 
@@ -40,7 +46,8 @@ from ..functions import clip, symbol
 from .integrate import DT
 from .ir import ConnectionPlan, Plan, PopulationPlan
 
-VTH = 4096  # threshold mantissa: (threshold - reset) = VTH << 6 register units = 2**18
+VTH = 4096  # threshold mantissa: (threshold - reset) = VTH << 6 register units = 2**18 ...
+VTH_MAX = 4 * VTH  # ... up to 2**20 (8x headroom to the 24-bit limit) when small weights need it
 LARGE = 0.01  # relative quantisation errors above this are warnings
 WEIGHT_EXP = (-8, 7)  # range of Dense's weight_exp
 BIAS_MANT = 4095  # |bias_mant| (13-bit signed)
@@ -121,13 +128,14 @@ class LoihiSTDP:
     weight: str  # qualified name of the plastic weight array
     tau_pre: float  # trace time constants in steps
     tau_post: float
-    impulse_pre: float
+    impulse_pre: float  # Lava's trace impulses: scale * A * (the spec's trace increment)
     impulse_post: float
     a_minus: float  # w -= a_minus * post trace at a presynaptic spike
     a_plus: float  # w += a_plus * pre trace at a postsynaptic spike
     w_min: Optional[float]
     w_max: Optional[float]
     dw: str  # the learning rule, in Lava's syntax
+    scale: float = 1.0  # Lava weight = scale * spec weight (the target population's input scale)
     quantities: list[Quantity] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -141,6 +149,7 @@ class LoihiPlan:
     plasticity: dict[str, LoihiSTDP]
     delivery: dict[str, str]  # connection -> spec name of the target variable its Dense adds to
     errors: list[str]  # what no Lava process can express (the Lava target refuses the spec)
+    input_scale: dict[str, float] = field(default_factory=dict)  # population -> Lava weight / spec weight
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -259,7 +268,7 @@ def expr_range(expr: sympy.Basic, substitutions: dict, draws: list, indices: dic
 
 # ---- populations --------------------------------------------------------------------------
 
-def _population(plan: Plan, pop: PopulationPlan, targets: set[str]) -> LoihiNeuron:
+def _population(plan: Plan, pop: PopulationPlan, targets: set[str], weights: list[float] = ()) -> LoihiNeuron:
     """The Loihi CUBA form of a population, or NotLoihi with the reason."""
     if pop.method not in ("exact", "update"):
         raise NotLoihi(f"its equations are integrated with {pop.method} ({pop.method_reason}); Loihi's neuron "
@@ -292,7 +301,8 @@ def _population(plan: Plan, pop: PopulationPlan, targets: set[str]) -> LoihiNeur
     if len(pop.reset) != 1 or pop.reset[0].target != v.name:
         raise NotLoihi(f"Loihi's reset sets only the voltage {local(v)} to a constant")
     if pop.reset[0].expr.has(v):
-        raise NotLoihi(f"its reset {local(v)} = {pop.reset[0].expr} depends on {local(v)}; Loihi's reset sets the "
+        shown = pop.reset[0].expr.xreplace({s: symbol(local(s)) for s in pop.reset[0].expr.free_symbols})
+        raise NotLoihi(f"its reset {local(v)} = {shown} depends on {local(v)}; Loihi's reset sets the "
                        "voltage to a constant")
     v_reset = _number(pop.reset[0].expr.xreplace(values), "the reset value")
     if threshold <= v_reset:
@@ -351,7 +361,15 @@ def _population(plan: Plan, pop: PopulationPlan, targets: set[str]) -> LoihiNeur
     else:
         raise NotLoihi(f"its synapses add to {local(target)}, which is neither its voltage, a current nor an input")
 
-    scale = VTH * 64 / (threshold - v_reset)
+    # The threshold register: VTH, doubled (up to VTH_MAX) while the largest weight of an incoming
+    # connection would need a negative weight_exp, which Lava's Dense applies by shifting the
+    # summed input right, flooring it every step: a bias that the voltage integrates.
+    vth = VTH
+    biggest = [k * w * vth / (threshold - v_reset) for w in weights if w > 0]  # a_in units per weight
+    while biggest and min(biggest) < 128 and vth < VTH_MAX:
+        vth *= 2
+        biggest = [2 * b for b in biggest]
+    scale = vth * 64 / (threshold - v_reset)
     bias = scale * (vconst + sum(vc.get(x, 0.0) * val for x, val in input_values.items()) + (a_vv - 1) * v_reset)
     if kind == "current":
         du = int(min(4095, max(0, round(4095 - 4096 * a_cc))))
@@ -364,7 +382,7 @@ def _population(plan: Plan, pop: PopulationPlan, targets: set[str]) -> LoihiNeur
     quantities = [_leak_quantity(name, "dv", a_vv, dv, 0)]
     if kind == "current":
         quantities.append(_leak_quantity(name, "du", a_cc, du, 1))
-    quantities.append(Quantity(name, "vth", threshold, threshold, f"vth = {VTH} (scale {scale:.6g} per SI unit)", 0.0))
+    quantities.append(Quantity(name, "vth", threshold, threshold, f"vth = {vth} (scale {scale:.6g} per SI unit)", 0.0))
     qbias = bias_mant * 2 ** bias_exp
     holding = scale * (threshold - v_reset) * (1 - a_vv)  # the bias that holds v at the threshold
     quantities.append(Quantity(name, "bias", bias, qbias, f"bias_mant = {bias_mant}, bias_exp = {bias_exp}",
@@ -375,7 +393,7 @@ def _population(plan: Plan, pop: PopulationPlan, targets: set[str]) -> LoihiNeur
     current_scale = k * scale / a_cc if kind == "current" and a_cc > 0 else 0.0
     return LoihiNeuron(population=name, neuron=pop.neuron, voltage=local(v), current=current, input_kind=kind,
                        strict=strict, v_reset=v_reset, scale=scale, current_scale=current_scale, gain=gain, du=du,
-                       dv=dv, vth=VTH, bias_mant=bias_mant, bias_exp=bias_exp, refractory=refractory,
+                       dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp, refractory=refractory,
                        quantities=quantities, notes=notes)
 
 
@@ -388,12 +406,16 @@ def delivery_target(c: ConnectionPlan) -> str:
     if c.linear is not None:
         return c.linear[0]
     effects = [s for s in c.on_pre if s.side == "target"]
+    refuse = NotLoihi("its on_pre effect on the target is not 'x_post += weight'; Lava's Dense can only add weights")
     if len(effects) != 1 or effects[0].index != "post" or effects[0].op not in ("+=", "-="):
-        raise NotLoihi("its on_pre effect on the target is not 'x_post += weight'; Lava's Dense can only add weights")
+        raise refuse
+    if any(c.indexed.get(s.name) in ("pre", "post") for s in effects[0].expr.free_symbols):
+        raise refuse  # the weight added depends on a neuron's state
     return effects[0].target
 
 
-def _weight_expr(c: ConnectionPlan) -> sympy.Basic:
+def weight_expr(c: ConnectionPlan) -> sympy.Basic:
+    """What one spike adds to the target variable, per synapse (a weight array or a constant)."""
     if c.linear is not None:
         return c.linear[1]
     effect = next(s for s in c.on_pre if s.side == "target")
@@ -402,7 +424,7 @@ def _weight_expr(c: ConnectionPlan) -> sympy.Basic:
 
 def _weight_range(c: ConnectionPlan, dt: float) -> tuple[float, float]:
     values = _values(c.name, c.params, c.syn_constants, dt)
-    expr = _weight_expr(c).xreplace(values)
+    expr = weight_expr(c).xreplace(values)
     draws, subs = [], {}
     for a in c.arrays:
         if expr.has(symbol(a.name)):
@@ -426,6 +448,10 @@ def _connection(c: ConnectionPlan, neuron: LoihiNeuron, dt: float, bounds=None) 
     need = max(hi / pos if pos else 0.0, -lo / neg if neg else 0.0)  # 2**exp needed
     exp = WEIGHT_EXP[0] if need == 0 else max(WEIGHT_EXP[0], min(WEIGHT_EXP[1], math.ceil(math.log2(need))))
     biggest = max(abs(lo), abs(hi))
+    if exp < 0 and biggest >= 64:
+        # a negative weight_exp shifts the summed input right, flooring it every step (a bias the
+        # voltage integrates): 7 bits of unbiased rounding are the better trade
+        exp = 0
     unit = 2 ** exp
     saturated = biggest / unit > max(pos, neg)
     error = (step / 2 * unit / biggest) if biggest else 0.0
@@ -440,22 +466,6 @@ def _connection(c: ConnectionPlan, neuron: LoihiNeuron, dt: float, bounds=None) 
 
 
 # ---- plasticity ---------------------------------------------------------------------------
-
-def _literal(value: float, bits: int = 24) -> str:
-    """A constant in Lava's learning-rule syntax: an integer mantissa times a power of two."""
-    if value == 0:
-        return "0"
-    exp = math.floor(math.log2(abs(value))) - bits + 1
-    mant = int(round(value / 2 ** exp))
-    return f"({mant}) * 2 ^ {exp}"
-
-
-def _literal_value(text: str) -> float:
-    if text == "0":
-        return 0.0
-    mant, exp = text.replace("(", "").replace(")", "").split(" * 2 ^ ")
-    return int(mant) * 2.0 ** int(exp)
-
 
 def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
     """Recognise pair STDP in a connection's plan (see the module docstring), or NotLoihi."""
@@ -516,26 +526,29 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
     if "weight" not in rule or "impulse_pre" not in rule or "impulse_post" not in rule:
         raise NotLoihi("plasticity other than pair STDP")
     a_minus, a_plus = -rule.get("dw_pre", 0.0), rule.get("dw_post", 0.0)
-    lit_minus, lit_plus = _literal(a_minus), _literal(a_plus)
+    low, high = rule["bounds"]
+    notes = ["STDP runs on Lava's LearningDense (Loihi2FLearningRule, t_epoch = 1): traces take a spike's "
+             "impulse at the end of its step and weights change once per step, which may pair spikes a step "
+             "differently from the spec"]
+    # Lava clips excitatory weights to [0, 255]: weights scaled by 255 / w_max make that the spec's clip.
+    scale = 1.0
+    if high is not None and high > 0 and low in (None, 0.0):
+        scale = 255.0 / high
+    elif high is not None:
+        notes.append(f"the weight bounds [{low:g}, {high:g}] are not expressible: Lava clips weights to "
+                     "[-256, 255] (mixed sign) only")
+    if low not in (None, 0.0):
+        notes.append(f"the lower weight bound {low:g} is not expressible: Lava's bound is 0 (excitatory)")
+    # dw = -x0 * y1 + y0 * x1, the amplitudes carried by the trace impulses (any float in floating point)
     terms = []
     if a_minus:
-        terms.append(f"{_literal(-a_minus)} * x0 * y1")
+        terms.append("-x0 * y1")
     if a_plus:
-        terms.append(f"{lit_plus} * y0 * x1")
+        terms.append("y0 * x1")
     dw = " + ".join(terms) or "0"
-    low, high = rule["bounds"]
-    quantities = [Quantity(c.name, name, value, _literal_value(lit), lit, abs(_literal_value(lit) - value) / abs(value)
-                           if value else 0.0) for name, value, lit in (("A_minus", a_minus, lit_minus),
-                                                                        ("A_plus", a_plus, lit_plus))]
-    notes = ["STDP runs on Lava's LearningDense: traces take a spike's impulse at the end of its step and weights "
-             "change once per step (t_epoch = 1), which may differ from the spec by a step in the pairing"]
-    if low not in (None, 0.0):
-        notes.append(f"the lower weight bound {low:g} is not expressible: Lava keeps excitatory weights >= 0")
-    if high is not None:
-        notes.append(f"the upper weight bound {high:g} is not expressible: Lava clips weights at 255 only")
     return LoihiSTDP(connection=c.name, weight=rule["weight"], tau_pre=taus[pre], tau_post=taus[post],
-                     impulse_pre=rule["impulse_pre"], impulse_post=rule["impulse_post"], a_minus=a_minus,
-                     a_plus=a_plus, w_min=low, w_max=high, dw=dw, quantities=quantities, notes=notes)
+                     impulse_pre=scale * a_plus * rule["impulse_pre"], impulse_post=scale * a_minus * rule["impulse_post"],
+                     a_minus=a_minus, a_plus=a_plus, w_min=low, w_max=high, dw=dw, scale=scale, notes=notes)
 
 
 # ---- the network ------------------------------------------------------------------------------
@@ -543,6 +556,7 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
 def loihi_plan(plan: Plan) -> LoihiPlan:
     """Every Loihi decision of a plan: deliveries, fixed-point neurons and weights, learning rules."""
     errors: list[str] = []
+    notes: list[str] = []
     delivery: dict[str, str] = {}
     plasticity: dict[str, LoihiSTDP] = {}
     connection_problems: dict[str, str] = {}
@@ -563,12 +577,26 @@ def loihi_plan(plan: Plan) -> LoihiPlan:
             try:
                 plasticity[c.name] = _stdp(c, plan.dt)
             except NotLoihi as e:
-                errors.append(f"connection {c.name}: {e}")
+                notes.append(f"warning: connection {c.name}: {e}; no Lava learning rule expresses it, so it runs as "
+                             "a static connection with its initial weights")
+    input_scale: dict[str, float] = {}
+    for name, rule in plasticity.items():
+        target = next(c.target for c in plan.connections if c.name == name)
+        if input_scale.setdefault(target, rule.scale) != rule.scale:
+            errors.append(f"connection {name}: plastic connections into {target} need different weight scales "
+                          "(their upper weight bounds differ)")
     neurons: dict[str, LoihiNeuron] = {}
     neuron_problems: dict[str, str] = {}
+    incoming: dict[str, list[float]] = {p.name: [] for p in plan.populations}
+    for c in plan.connections:
+        if c.name in delivery and c.name not in plasticity:
+            try:
+                incoming[c.target].append(max(abs(x) for x in _weight_range(c, plan.dt)))
+            except NotLoihi:
+                pass
     for pop in plan.populations:
         try:
-            neurons[pop.name] = _population(plan, pop, targets[pop.name])
+            neurons[pop.name] = _population(plan, pop, targets[pop.name], incoming[pop.name])
         except NotLoihi as e:
             neuron_problems[pop.name] = str(e)
     connections: dict[str, LoihiConnection] = {}
@@ -589,4 +617,4 @@ def loihi_plan(plan: Plan) -> LoihiPlan:
             connection_problems[c.name] = str(e)
     return LoihiPlan(neurons=neurons, neuron_problems=neuron_problems, connections=connections,
                      connection_problems=connection_problems, plasticity=plasticity, delivery=delivery,
-                     errors=errors)
+                     errors=errors, input_scale=input_scale, notes=notes)
