@@ -34,7 +34,11 @@ TRAIN_KEYS = {
     "weight_decay": "a number", "dropout": "a number", "clip_grad": "a number", "reset": "subtract or zero",
     "detach_reset": "true or false", "readout": "the output population", "input": "the input population",
     "present": "time per sample", "rest": "time between samples", "labels": "how neurons are labelled",
-    "normalise": "percentile(...)", "T": "time steps of the converted SNN", "plasticity": "connection name",
+    "normalise": "percentile(...) (convert) or incoming(total = ...) (stdp)",
+    "keep": "state kept from sample to sample (stdp: adaptive thresholds)",
+    "freeze": "parameters set to 0 while testing (stdp: learning rates)",
+    "T": "time steps of the converted SNN", "plasticity": "connection name",
+    "bias": "true or false: a trained bias per neuron",
 }
 TRAIN_METHODS = ("bptt", "stdp", "convert")
 
@@ -229,7 +233,7 @@ class Checker:
         is_condition = isinstance(value, sympy.logic.boolalg.Boolean) and not isinstance(value, sympy.Symbol)
         if not (is_condition or isinstance(value, Poison)):
             self.diags.error(expr.loc, f"{what} must be a comparison such as v >= v_th")
-        self.no_random(expr, what + "s")
+        self.no_random(expr, what.removeprefix("a ") + "s")
 
     def method(self, method: Optional[str], loc: Optional[Loc]) -> None:
         if method is not None and method not in METHODS:
@@ -340,6 +344,12 @@ class Checker:
                 start, stop = span[0], sizes[name] if span[1] is None else span[1]
                 if not 0 <= start < stop <= sizes[name]:
                     self.diags.error(loc, f"[{start}:{stop}] is not a slice of '{name}' (size {sizes[name]})")
+        if c.pattern == "one_to_one" and c.source in sizes and c.target in sizes:
+            n_pre, n_post = (_span_size(span, sizes[name]) for name, span in
+                             ((c.source, c.source_range), (c.target, c.target_range)))
+            if n_pre != n_post:
+                self.diags.warning(c.loc, f"one_to_one: the source has {n_pre} neurons and the target {n_post}; "
+                                          f"only the first {min(n_pre, n_post)} are connected")
         syn = self.model.synapses.get(c.synapse)
         if syn is None:
             self.diags.error(c.synapse_loc or c.loc, f"unknown synapse model '{c.synapse}'"
@@ -361,6 +371,9 @@ class Checker:
                 self.diags.error(ode.loc, f"d{ode.var}/dt: '{ode.var}' is not a synapse state variable or trace")
                 continue
             self.expect(ode.rhs, scope, None if want is None else dim_add(want, PER_SECOND), f"d{ode.var}/dt")
+            self.no_random(ode.rhs, "equations")
+        for v in syn.aliases:
+            self.no_random(v.value, "algebraic definitions")
         self._side_names(syn, scope, c, pops, sources)
         writable = ("state", "pre", "post", "state_post", "input_post", "state_pre")
         for s in syn.on_pre:
@@ -376,11 +389,24 @@ class Checker:
         if c.condition is not None:
             self.condition(c.condition, conn_scope, "a connection condition")
         for o in c.overrides:
-            if scope.kinds.get(o.name) not in ("parameter", "state"):
-                self.diags.error(o.loc, f"synapse '{syn.name}' has no parameter or state '{o.name}'"
-                                 + did_you_mean(o.name, [v.name for v in syn.parameters + syn.state]))
+            if scope.kinds.get(o.name) not in ("parameter", "state", "input"):
+                what = "parameter, state or input" if syn.inputs else "parameter or state"
+                self.diags.error(o.loc, f"synapse '{syn.name}' has no {what} '{o.name}'"
+                                 + did_you_mean(o.name, [v.name for v in syn.parameters + syn.state + syn.inputs]))
                 continue
             self.expect(o.value, conn_scope, scope.dims.get(o.name), f"'{o.name}'")
+            if scope.kinds.get(o.name) == "input":
+                self.connection_input(o, scope)
+        for v in syn.inputs:
+            self.connection_input(v, scope)
+
+    def connection_input(self, o, scope: Scope) -> None:
+        """A synapse input has one value per connection and step: an expression of t and constants."""
+        for name, loc in o.value.names.items():
+            kind = scope.kinds.get(name)
+            if name in ("i", "j") or (kind not in (None, "builtin", "parameter") and kind != "error"):
+                self.diags.error(loc, f"'{o.name}' is an input of the synapse: one value for the whole connection "
+                                      f"at each step, so it cannot use '{name}'; it may use t, dt and parameters")
 
     def _pop_scope(self, pop) -> Optional[Scope]:
         if pop is None:
@@ -493,6 +519,12 @@ class Checker:
             name = method.value if isinstance(method, (Word, Text)) else "?"
             self.diags.error(method.loc, f"unknown training method '{name}'; choose bptt, stdp or convert (without quotes)"
                              + did_you_mean(name, TRAIN_METHODS))
+
+
+def _span_size(span, size: int) -> int:
+    if span is None:
+        return size
+    return (size if span[1] is None else span[1]) - span[0]
 
 
 _MAX_SEED = 2**32 - 1

@@ -5,7 +5,6 @@ wrote may end in a Python traceback.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +79,8 @@ def did_you_mean(name: str, candidates) -> str:
 
     Letters are compared without case first, then with it: 'mv' is closest to 'mV',
     not to 'm' or 'MV'."""
+    import difflib  # only when there is an error to explain
+
     by_folded: dict[str, list[str]] = {}
     for c in set(candidates):
         by_folded.setdefault(c.lower(), []).append(c)

@@ -209,12 +209,12 @@ class Lowering:
     def synapse(self, tree: lark.Tree) -> SynapseModel:
         self.scope = _declared_names(tree)
         fields: dict = {k: [] for k in ("parameters", "state", "aliases", "odes", "pre", "pre_odes",
-                                          "post", "post_odes", "on_pre", "on_post")}
+                                          "post", "post_odes", "inputs", "on_pre", "on_post")}
         single: dict = {}
         for part in tree.children[1:]:
             kind = part.data
-            if kind in ("parameters", "state"):
-                fields[kind] += [self.variable(d, "parameter" if kind == "parameters" else "state")
+            if kind in ("parameters", "state", "inputs"):
+                fields[kind] += [self.variable(d, {"parameters": "parameter", "inputs": "input"}.get(kind, kind))
                                  for d in part.children]
             elif kind == "equations":
                 for eq in part.children:
@@ -230,7 +230,8 @@ class Lowering:
             elif self._once(single, part):
                 single["method"] = str(part.children[1])
                 single["method_loc"] = self.loc(part.children[1])
-        self._no_duplicates(fields["parameters"] + fields["state"] + fields["aliases"] + fields["pre"] + fields["post"])
+        self._no_duplicates(fields["parameters"] + fields["state"] + fields["aliases"] + fields["pre"] + fields["post"]
+                            + fields["inputs"])
         return SynapseModel(name=str(tree.children[0]), loc=self.loc(tree.children[0]),
                             **{k: tuple(v) for k, v in fields.items()}, **single)
 
@@ -272,8 +273,8 @@ class Lowering:
     def population(self, tree: lark.Tree) -> Population:
         name, neuron, size_tree, *decls = tree.children
         model = self.neurons.get(str(neuron))
-        self.scope = {v.name for v in model.variables()} if model else set()
-        size = self.count(size_tree, "a population size")
+        size = self.count(size_tree, "a population size")  # (with no names in scope)
+        self.scope = {v.name for v in model.variables()} if model else set()  # the overrides see the model
         overrides = tuple(self.assignment(d) for d in decls if d is not None)
         return Population(name=str(name), neuron=str(neuron), size=size, overrides=overrides,
                           loc=self.loc(name), neuron_loc=self.loc(neuron))
@@ -597,7 +598,7 @@ class Lowering:
             return sympy.Add(a, b, evaluate=False)
         if op == "-":
             return sympy.Add(a, b if _is_zero_quantity(b) else -b, evaluate=False)
-        if _is_zero_quantity(b) and op == "/":
+        if op == "/" and (b == 0 or _is_zero_quantity(b)):
             self.diags.error(self.loc(op_tok), "division by zero")
             return Poison("error")
         zero, other = (a, b) if _is_zero_quantity(a) else (b, a)
@@ -706,13 +707,13 @@ class Lowering:
 
 _NOT_FINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I)
 _MAX_DECADE = 300
-_LARGEST = sympy.Integer(10) ** _MAX_DECADE
-_SMALLEST = sympy.Rational(1, 10**_MAX_DECADE)
+_LARGEST = 10**_MAX_DECADE
 
 
 def _in_range(n: sympy.Rational) -> bool:
-    """A number a 64-bit float holds without overflow or underflow (0 aside)."""
-    return n == 0 or _SMALLEST <= abs(n) <= _LARGEST
+    """A number a 64-bit float holds without overflow or underflow (0 aside): 1e-300 <= |p/q| <= 1e300."""
+    p, q = abs(int(n.p)), int(n.q)
+    return p == 0 or (p <= _LARGEST * q and p * _LARGEST >= q)
 
 
 def _times_unit(magnitude: sympy.Basic, unit: sympy.Basic) -> sympy.Basic:
@@ -730,7 +731,7 @@ def _is_zero_quantity(value: sympy.Basic) -> bool:
 
 def _is_constant(value: sympy.Basic) -> bool:
     """A number or a product of units: no names, no Poison."""
-    return not (value.free_symbols - value.atoms(units.BaseUnit)) and not isinstance(value, (sympy.Tuple,))
+    return not (value.free_symbols - value.atoms(units.BaseUnit)) and not isinstance(value, sympy.Tuple)
 
 
 def _is_condition(value: sympy.Basic) -> bool:

@@ -50,7 +50,7 @@ def _describe(p: lark.Lark, name: str) -> str:
 
 #: Tokens that can start an expression, and tokens that can continue one.
 _STARTS = {"ADDOP", "NAME", "NUMBER", "INT", "LPAR", "LSQB", "STRING", "NOT"}
-_OPERATORS = {"ADDOP", "MULOP", "COMPARE", "AND", "OR", "__ANON_1", "DOT", "LPAR", "LSQB"}
+_OPERATORS = {"ADDOP", "MULOP", "COMPARE", "AND", "OR", "DOT", "LPAR", "LSQB", "'**'"}  # '**' is anonymous
 #: Characters people carry over from other languages.
 _HINTS = {"^": " (a power is written **)", "&": " (write 'and')", "|": " (write 'or')",
           "!": " (write 'not', or != for 'not equal')", "'": " (a string is written in double quotes)"}
@@ -64,14 +64,14 @@ def _expected(p: lark.Lark, error: UnexpectedInput, names) -> str:
             names = parser_state.accepts()
         except Exception:  # noqa: BLE001 - a diagnostic must not fail; keep Lark's set
             pass
-    names = set(names)
+    names = set(names or ())
     items = set()
     if {"NUMBER", "INT", "LPAR"} <= names:
         items.add("an expression")
         names -= _STARTS
     if {"MULOP", "COMPARE"} <= names:
         items.add("an operator")
-        names -= _OPERATORS
+        names = {n for n in names if n not in _OPERATORS and _describe(p, n) not in _OPERATORS}
     items |= {_describe(p, n) for n in names}
     items = sorted(items)
     if not items:

@@ -168,6 +168,31 @@ def test_lists_and_logic_in_expressions(specs):
     ]
 
 
+def test_random_functions_where_they_are_not_allowed(specs):
+    assert errors_of(specs, """
+        neuron A {
+            parameters { k = rand() }
+            state { v = normal(0, 1); n = 0 }
+            equations { dv/dt = randn() / ms; z = rand() }
+            spike when v > rand()
+            reset { v = uniform(0, 1) }
+            update { n = n + rand() }
+        }
+    """) == [
+        "spec.snn:1:8: neuron 'A' has both equations and update; use one of them",
+        "spec.snn:2:22: random functions are not allowed in parameter defaults (use them in a population's "
+        "overrides); use them in initial values, weights, delays or update statements",
+        "spec.snn:4:25: random functions are not allowed in equations; use them in initial values, weights, "
+        "delays or update statements",
+        "spec.snn:4:43: random functions are not allowed in algebraic definitions; use them in initial values, "
+        "weights, delays or update statements",
+        "spec.snn:5:16: random functions are not allowed in spike conditions; use them in initial values, "
+        "weights, delays or update statements",
+        "spec.snn:6:17: random functions are not allowed in a reset; use them in initial values, weights, "
+        "delays or update statements",
+    ]
+
+
 # ---- dimensions -----------------------------------------------------------------------------
 
 def test_dimension_mismatch_in_an_ode(specs):
@@ -399,6 +424,14 @@ def test_no_dt_warning_when_dt_is_small_enough(specs):
     assert [w for w in result.warnings if "dt = 3 ms" in w]  # 3 ms > 20 ms / 10
     result = specs.analyse(LIF + "network n { population a = LIF(1) }\nsimulate n { dt = 2 ms; duration = 1 s }")
     assert result.warnings == [] and result.model is not None
+
+
+def test_one_to_one_between_groups_of_different_sizes_warns(specs):
+    result = specs.analyse(LIF + "network n {\n  population a = LIF(5)\n  population b = LIF(8)\n"
+                                 "  connect a -> b[0:5], b { one_to_one }\n}")
+    assert result.errors == []
+    assert result.warnings == ["spec.snn:13:3: one_to_one: the source has 5 neurons and the target 8; "
+                               "only the first 5 are connected"]
 
 
 def test_other_warnings(specs):

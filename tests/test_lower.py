@@ -279,7 +279,7 @@ NETWORK = """
         input cue = spike_times(indices = [0, 3, 1], times = [1, 2, 3] ms)
         input dvs = events(width = 4, height = 3)
         connect exc -> exc, inh { p = 0.02; if i != j; on_pre: I_syn_post += 1.5 nA }
-        connect inh -> exc { one_to_one; w = normal(1, 0.1); delay = 1 ms + 0.1 ms * j; on_pre: I_syn_post -= w * nA }
+        connect inh -> exc[0:20] { one_to_one; w = normal(1, 0.1); delay = 1 ms + 0.1 ms * j; on_pre: I_syn_post -= w * nA }
         connect drive -> exc using STDP { indegree = 5; delay = uniform(1 ms, 2 ms); w_max = 0.5; on_pre: I_syn_post += w * nA }
         connect cue -> inh { all_to_all; on_pre { I_syn_post += 1 nA } }
         monitor spikes of exc, inh[0:10], drive
@@ -454,3 +454,44 @@ def test_connections_between_slices_of_populations(specs):
     to_rest, to_one = model.networks["n"].connections
     assert (to_rest.source_range, to_rest.target_range) == ((0, 80), (80, None))
     assert (to_one.source_range, to_one.target_range) == ((0, 80), (3, 4))
+
+
+def _language_examples() -> list[str]:
+    from pathlib import Path
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    return re.findall(r"```snn\n(.*?)```", text, re.S)
+
+
+@pytest.mark.parametrize("example", _language_examples())
+def test_every_example_of_the_language_reference_checks_clean(specs, example):
+    result = specs.analyse(example)
+    assert result.errors == [] and result.warnings == []
+    assert result.model is not None
+
+
+def test_the_language_reference_has_examples():
+    assert len(_language_examples()) >= 8
+
+
+def test_overrides_see_the_model_variables_before_units(specs):
+    """A gating variable named m is the variable m in an override, not the metre."""
+    model = specs.analyse('import "hh.snn"\nnetwork n { population p = HodgkinHuxley(2) { h = m * 0.5 } }').ok()
+    (override,) = model.networks["n"].populations[0].overrides
+    assert override.value.value == symbol("m") / 2
+
+
+def test_arithmetic_on_a_zero_quantity_keeps_its_unit(specs):
+    model = specs.analyse("neuron A { parameters { a = 0 mV/ms; b = -0 nA; c = (0 mV)**2; d = 2 * 0 mV; "
+                          "e = 0 uA/cm**2 } }").ok()
+    dims = {p.name: dimension(p.value.value, lambda _: None) for p in model.neurons["A"].parameters}
+    assert dims == {"a": dim(kg=1, m=2, s=-4, A=-1), "b": AMPERE, "c": tuple(2 * e for e in VOLT), "d": VOLT,
+                    "e": dim(A=1, m=-2)}
+    assert all(si(p.value.value) == 0 for p in model.neurons["A"].parameters)
+
+
+def test_a_sum_with_a_zero_of_another_unit_is_an_error(specs):
+    result = specs.analyse("neuron A { state { v = 0 mV }\n equations { dv/dt = (v + 0 ms) / ms } }")
+    assert result.errors in (["spec.snn:2:22: dimension mismatch: cannot add V and s"],
+                             ["spec.snn:2:22: dimension mismatch: cannot add s and V"])
