@@ -47,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run folder")
+    p.add_argument("--evaluate", action="store_true",
+                   help="do not train: test RUNDIR/weights.npz (with --steps, --set, --quantize) -> RUNDIR/evaluation.json")
+    p.add_argument("--steps", type=int, help="with --evaluate: time steps per sample")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                   help="with --evaluate: a parameter value, e.g. thr=1.5 or hidden.thr=1.5 (repeatable)")
+    p.add_argument("--quantize", type=int, metavar="BITS", help="with --evaluate: weights as signed BITS-bit integers")
     p.set_defaults(func=cmd_train)
 
     args = parser.parse_args(argv)
@@ -132,6 +138,11 @@ def cmd_run(args) -> int:
     except (ValueError, KeyError) as e:
         print(f"snnlang run: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        if type(e).__name__ != "DeviceUnavailable":  # the CuPy target without a usable GPU
+            raise
+        print(f"snnlang run: {e}", file=sys.stderr)
+        return 2
     print(f"{summary['network']}: {summary['steps']} steps of {summary['dt'] * 1e3:g} ms in {summary['run_s']:.2f} s "
           f"(build {summary['build_s']:.2f} s), {summary['synops']} synaptic events -> {out}")
     for name, pop in summary["populations"].items():
@@ -143,6 +154,11 @@ def cmd_train(args) -> int:
     from .train import train
 
     out = args.out or Path("runs") / args.spec.stem
+    if args.evaluate:
+        return cmd_train_evaluate(args, out)
+    if args.steps is not None or args.settings or args.quantize is not None:
+        print("snnlang train: --steps, --set and --quantize go with --evaluate", file=sys.stderr)
+        return 2
     try:
         metrics = train(args.spec, out, args.block, epochs=args.epochs, resume=args.resume, seed=args.seed,
                         progress=sys.stderr.isatty())
@@ -152,8 +168,39 @@ def cmd_train(args) -> int:
     last = metrics["epochs"][-1] if metrics["epochs"] else {}
     print(f"trained {len(metrics['epochs'])} epochs -> {out}: test accuracy {metrics['test_accuracy']}"
           + (f", last epoch {last.get('seconds', 0):.2f} s" if last else ""))
+    for key in ("synops_per_sample", "spikes_per_sample", "test_accuracy_8bit"):
+        if key in metrics:
+            print(f"  {key}: {metrics[key]:.4g}")
     return 0
 
+
+def cmd_train_evaluate(args, out: Path) -> int:
+    from .run import parse_setting
+    from .train import evaluate
+
+    weights = out / "weights.npz"
+    if not weights.exists():
+        print(f"snnlang train: {weights} does not exist; train first", file=sys.stderr)
+        return 2
+    try:
+        params = {}
+        for text in args.settings:
+            key, value, _ = parse_setting(text)
+            params[key] = value
+        result = evaluate(args.spec, weights, args.block, steps=args.steps, params=params, bits=args.quantize,
+                          seed=args.seed)
+    except (ValueError, KeyError) as e:
+        print(f"snnlang train: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    path = out / "evaluation.json"
+    runs = json.loads(path.read_text()) if path.exists() else []
+    runs.append(result)
+    path.write_text(json.dumps(runs, indent=2) + "\n")
+    print(f"evaluated {weights}: accuracy {result['accuracy']:.4f} with {result['steps']} steps"
+          + (f", {args.quantize}-bit weights" if args.quantize else "")
+          + (f", {', '.join(args.settings)}" if args.settings else "")
+          + f"; {result['synops_per_sample']:.0f} SynOps and {result['spikes_per_sample']:.1f} spikes per sample -> {path}")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

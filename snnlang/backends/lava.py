@@ -25,7 +25,7 @@ from ..diagnostics import Diagnostics, SpecError
 from ..functions import symbol
 from ..model import Loc
 from ..plan.ir import Assign, ConnectionPlan, Plan, PopulationPlan
-from ..plan.loihi import LoihiNeuron, LoihiPlan, loihi_plan
+from ..plan.loihi import LoihiNeuron, LoihiPlan, loihi_plan, weight_expr
 from .numpy import Lines, NumpyEmitter
 from .printer import numpy_code
 
@@ -111,6 +111,7 @@ class NeuronClass:
             for r in REGISTERS:
                 self.registers[r] = _fresh(r, taken | set(self.registers.values()))
         self.renames = {n: v for n, v in self.var.items() if n != v}
+        self.input_scales = {p.name: emitter.loihi.input_scale.get(p.name, 1.0) for p in pops}
 
     def code(self, expr: sympy.Basic, pop: PopulationPlan) -> str:
         return numpy_code(_unqualify(expr, pop.name, self.renames))
@@ -150,6 +151,8 @@ class LavaEmitter:
                     problems.setdefault(p.name, cls.fixed_problem)
         self.fixed_problems = ([f"population {p}: {r}" for p, r in problems.items()]
                                + [f"connection {c}: {r}" for c, r in self.loihi.connection_problems.items()])
+        self.report = self.loihi.report() + [f"no fixed-point model: population {p}: {r}" for p, r in problems.items()
+                                             if p not in self.loihi.neuron_problems]
 
     def _check_same_update(self, cls: NeuronClass) -> None:
         """Populations of one neuron model share a Process class: their updates must agree."""
@@ -196,10 +199,11 @@ class LavaEmitter:
             out("``s_out``: spikes.")
             out('"""')
             out()
-            out("def __init__(self, *, shape, population, seed=0, dt=0.001, refractory=0, name=None, init=None):")
+            out("def __init__(self, *, shape, population, seed=0, dt=0.001, refractory=0, input_scale=1.0, name=None, "
+                "init=None):")
             with out.indent():
                 out("super().__init__(shape=shape, population=population, seed=seed, dt=dt, refractory=refractory, "
-                    "name=name)")
+                    "input_scale=input_scale, name=name)")
                 out("init = init or {}")
                 for port in list(cls.ports.values()) + cls.ports_unconnected:
                     out(f"self.{port} = InPort(shape=shape)")
@@ -279,7 +283,7 @@ class LavaEmitter:
         out("step = self.time_step - 1  # snnlang's step n is Lava's time step n + 1")
         out('dt, seed, population = self.proc_params["dt"], self.proc_params["seed"], self.proc_params["population"]')
         out("t = step * dt")
-        out(f"N = self.{cls.var[cls.state[0]] if cls.state else 's_out'}.shape[0]")
+        out('N = self.proc_params["shape"][0]')
         out("index = i = np.arange(N)")
         for p in cls.params:
             out(f"{cls.var[p]} = _value(self.{cls.var[p]})")
@@ -302,9 +306,13 @@ class LavaEmitter:
                             out(f"{cls.local(a.name, pop)} = np.broadcast_to({text}, (N,)).astype(float)")
         if cls.ports:
             out("# 2. spikes of the last step arrive: Lava's Dense sums their weights (its one-step delay)")
+            scaled = any(emitter_scale != 1.0 for emitter_scale in cls.input_scales.values())
             for var, port in cls.ports.items():
                 name = cls.var.get(var, var)
-                out(f"{name} = {name} + self.{port}.recv()")
+                if scaled:  # plastic weights are held scaled (see plan/loihi.py): undo it
+                    out(f'{name} = {name} + self.{port}.recv() / self.proc_params["input_scale"]')
+                else:
+                    out(f"{name} = {name} + self.{port}.recv()")
         out(f"# 3. integrate ({first.method}: {first.method_reason})")
         for a in first.constants:
             out(f"{cls.local(a.target, first)} = {cls.code(a.expr, first)}")
@@ -445,8 +453,9 @@ class LavaEmitter:
                         out(f"init[{r[name]!r}] = q[{name!r}]")
                     for name in ("bias_mant", "bias_exp"):
                         out(f"init[{r[name]!r}] = np.full({pop.size}, q[{name!r}])")
+            scale = self.loihi.input_scale.get(pop.name, 1.0)
             out(f"graph.populations[{pop.name!r}] = procs.{cls.name}(shape=({pop.size},), population={pop.name!r}, "
-                f"seed=seed, dt=dt, refractory={refractory}, name={pop.name!r}, init=init)")
+                f"seed=seed, dt=dt, refractory={refractory}, input_scale={scale!r}, name={pop.name!r}, init=init)")
             out()
         return out.text(1)
 
@@ -485,10 +494,7 @@ class LavaEmitter:
         stdp = self.loihi.plasticity.get(c.name)
         out(f"# connection {c.name}: {c.source} -> {c.target} ({c.synapse}, {c.pattern}); adds to {target_var}")
         out(f"pre, post = s['{c.name}_pre'], s['{c.name}_post']")
-        if stdp is not None:
-            weight = symbol(stdp.weight)
-        else:
-            weight = c.linear[1] if c.linear is not None else None
+        weight = symbol(stdp.weight) if stdp is not None else weight_expr(c)
         for prm in c.params:
             if weight.has(symbol(prm.name)):
                 out(f"{prm.name} = p[{prm.key!r}]")
@@ -496,6 +502,9 @@ class LavaEmitter:
             if weight.has(symbol(a.name)):
                 out(f"{a.name} = s[{a.name!r}]")
         out(f"weight = np.broadcast_to({numpy_code(weight)}, pre.shape).astype(float)")
+        scale = self.loihi.input_scale.get(c.target, 1.0)
+        if scale != 1.0:
+            out(f"weight = weight * {scale!r}  # Lava weights of {c.target} are scaled (plastic weights clip at 255)")
         if c.delay_array is not None:
             out(f"delay = s[{c.delay_array!r}]")
         else:
@@ -547,7 +556,7 @@ class LavaEmitter:
         neurons, weights = self.fixed_tables()
         names, states = self.recorder()
         stdp = {name: {"dw": s.dw, "tau_pre": s.tau_pre, "tau_post": s.tau_post, "impulse_pre": s.impulse_pre,
-                       "impulse_post": s.impulse_post} for name, s in self.loihi.plasticity.items()}
+                       "impulse_post": s.impulse_post, "scale": s.scale} for name, s in self.loihi.plasticity.items()}
         return {
             **{k: numpy_context[k] for k in ("plan", "params", "units", "sizes", "populations", "sources",
                                               "monitors")},
@@ -564,7 +573,8 @@ class LavaEmitter:
             "fixed_problems": self.fixed_problems,
             "stdp": repr(stdp),
             "delivery": self.loihi.delivery,
-            "report": self.loihi.report(),
+            "connections_table": {c.name: [c.source, c.target] for c in self.plan.connections},
+            "report": self.report,
             "classes": {cls.name: [p.name for p in cls.pops] for cls in self.classes.values()},
             "voltage_var": {p: self.class_of[p].var.get(n.voltage, n.voltage) for p, n in self.loihi.neurons.items()},
         }
@@ -578,9 +588,12 @@ def _numpy_runtime(numpy_context: dict, header: str) -> str:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "numpy")),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    return env.get_template("runtime.py.j2").render(**numpy_context, header=header, package="")
+    from ..plan.randomness import constants
+
+    context = {**numpy_context, "header": header, "package": "", "rng": constants()}
+    return env.get_template("runtime.py.j2").render(**context)
 
 
 def report_lines(plan: Plan) -> list[str]:
     """What the build prints for the Lava target: quantisation errors and what has no fixed-point form."""
-    return LavaEmitter(plan).loihi.report()
+    return LavaEmitter(plan).report

@@ -251,6 +251,8 @@ class NumpyEmitter:
         for pop in self.plan.populations:
             for d in pop.input_draws:
                 out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, {pop.name}_index)")
+            if any(symbol("i") in a.expr.free_symbols for a in pop.inputs):
+                out(f"i = {pop.name}_index")
             for a in pop.inputs:
                 out(f"{a.name} = {_array(a.expr, str(pop.size))} if {a.name}_outside is None "
                     f"else rt.input_at({a.name}_outside, step, {pop.size})")
