@@ -119,6 +119,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scaling", action="store_true")
     parser.add_argument("--brian2", action="store_true")
+    parser.add_argument("--brian2-python", default=sys.executable,
+                        help="an interpreter with brian2 installed (pip install '.[bench]' in a venv)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
@@ -139,7 +141,8 @@ def main() -> None:
         print(line, flush=True)
         results.append(r)
     if args.brian2:
-        out = subprocess.run([sys.executable, str(HERE / "brian2_cuba.py")], capture_output=True, text=True)
+        out = subprocess.run([args.brian2_python, str(HERE / "brian2_cuba.py"), "--no-cold"],
+                             capture_output=True, text=True)
         print(out.stdout + out.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -105,7 +105,11 @@ def cmd_build(args) -> int:
     from .build import build
 
     start = time.perf_counter()
-    plan = build(args.spec, args.out, args.target, args.network)
+    try:
+        plan = build(args.spec, args.out, args.target, args.network)
+    except ValueError as e:  # a target that cannot print something the plan needs
+        print(f"snnlang build: {e}", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - start
     print(f"built {args.out} ({args.target}) from {args.spec}: network '{plan.network}', "
           f"{len(plan.populations)} populations, {len(plan.connections)} connections, in {elapsed:.2f} s")

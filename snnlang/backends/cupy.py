@@ -30,20 +30,23 @@ plan; this module lays the plan's statements out as C through
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 
-import sympy
-
-from ..functions import symbol
 from ..plan.ir import Assign, ConnectionPlan, EventStatement, MonitorPlan, Plan, PopulationPlan, SourcePlan
 from .printer import cuda_code, numpy_code
 
 TARGET = "cupy"
-BLOCK = 256  # threads per block of the elementwise kernels
 
 #: C type and NumPy dtype of each kind of device array ("real" is double or float).
 CTYPES = {"real": "real", "int": "int", "long": "long long", "u64": "unsigned long long"}
 DTYPES = {"int": "np.int32", "long": "np.int64", "u64": "np.uint64"}
+
+
+#: Names the kernels use for themselves (indices, launch arguments, builtins of CUDA C).
+RESERVED = {"N", "N_pre", "N_post", "K", "V", "i", "j", "k", "m", "n", "p", "at", "lo", "hi", "ptr", "pre", "post",
+            "syn", "slot", "rows", "row", "step", "t", "t_next", "dt", "seed", "events", "sum", "advance", "group",
+            "groups", "first", "count", "spikes", "n_syn", "real", "clip", "phi1"}
 
 
 class EmitError(ValueError):
@@ -110,6 +113,9 @@ class Kernel:
     grid: str  # Python expressions of the launch shape
     block: str
 
+    def __post_init__(self):  # what changes at every launch first, then what a run keeps
+        self.args = [a for a in self.args if a.per_step] + [a for a in self.args if not a.per_step]
+
     def source(self) -> str:
         params = ",\n".join("    " + a.decl for a in self.args)
         doc = "\n".join(f"// {line}" for line in self.doc.splitlines())
@@ -125,6 +131,22 @@ class Kernel:
         per_step = [step_values.get(a.name, a.host) for a in self.args if a.per_step]
         first = "(" + "".join(v + ", " for v in per_step) + ")"
         return f"launch({self.name!r}, {self.grid}, {self.block}, {first} + {self.name}_args)"
+
+
+def _live(lines: list[str], later: str) -> list[str]:
+    """Python lines without the plain assignments (``name = ...``) that nothing after them reads."""
+    word = re.compile(r"[A-Za-z_]\w*")
+    assignment = re.compile(r"\s*([A-Za-z_]\w*) = (?![^#]*\] = )(.*)$")
+    used = set(word.findall(later))
+    kept = []
+    for line in reversed(lines):
+        m = assignment.match(line)
+        if m and m.group(1) not in used:
+            continue
+        kept.append(line)
+        code = m.group(2) if m else line
+        used |= set(word.findall(code.split("  #")[0]))
+    return kept[::-1]
 
 
 def names_in(*exprs) -> set[str]:
@@ -148,31 +170,37 @@ class Array:
         return CTYPES[self.kind]
 
 
-@dataclass
-class Scope:
-    """How a kernel's names are passed: scalars as values, arrays as device pointers."""
-
-    scalars: dict[str, str] = field(default_factory=dict)  # C name -> C type
-    arrays: dict[str, bool] = field(default_factory=dict)  # array name -> written
-
-
 class CupyEmitter:
     def __init__(self, plan: Plan, precision: str = "double"):
         if precision not in ("double", "float"):
             raise ValueError(f"precision must be 'double' or 'float', not {precision!r}")
         self.plan = plan
         self.precision = precision
-        self.pops = {p.name: p for p in plan.populations}
-        self.sources = {s.name: s for s in plan.sources}
         self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
         self.conns = plan.connections
         self.arrays: dict[str, Array] = {}
+        self.connection_inputs = {a.name for c in plan.connections for a in getattr(c, "inputs", [])}
         self.scalar_params: set[str] = set()  # parameters and constants passed by value
         self.per_neuron_constants: dict[str, str] = {}  # constant -> population
         self.kernels: list[Kernel] = []
+        self._check_names()
         self._declare()
 
     # ---- names -------------------------------------------------------------------------
+    def _check_names(self) -> None:
+        """Plan names must not be the kernels' own local names (a population 't' with a variable 'next'...)."""
+        names = set()
+        for pop in self.plan.populations:
+            names |= set(pop.local.values()) | {a.target for a in pop.constants + pop.integrate}
+            names |= {d.name for d in pop.input_draws}
+        for c in self.conns:
+            names |= set(c.local.values()) | {a.target for a in c.trace_constants + c.trace_decay}
+            names |= {a.target for a in c.syn_constants + c.syn_integrate}
+        clash = sorted(names & RESERVED)
+        if clash:
+            raise EmitError(f"the CuPy target uses {', '.join(clash)} in its kernels; rename the population, "
+                            "connection or variable that makes this name")
+
     def _array(self, name: str, kind: str = "real", store: str = "s") -> None:
         if name in self.arrays and self.arrays[name].kind != kind:
             raise EmitError(f"the name {name!r} is used for two device arrays")
@@ -187,6 +215,8 @@ class CupyEmitter:
                 self._array(a.name)
             for a in pop.inputs:
                 self._array(a.name, store="b")  # this step's value, then the next step's
+            for n in self._sampled_inputs(pop):
+                self._array(f"{n}_now", store="b")  # this step's value, kept for a state monitor
             if pop.refractory is not None:
                 self._array(f"{pop.name}_spiked_at", "long")  # step of the last spike
             for a in pop.constants:  # per neuron when it depends on a per-neuron value
@@ -208,27 +238,18 @@ class CupyEmitter:
             for key in ("pre", "post"):
                 self._array(f"{c.name}_{key}", "int")
             self._array(f"{c.name}_group_ptr", "long")
+            self._array(f"{c.name}_group_delay", "long")
             if c.on_post:
                 self._array(f"{c.name}_by_post", "long")
                 self._array(f"{c.name}_post_ptr", "long")
-            if self._dense(c) and self._weight_buffer(c):
+            if self._dense(c):
                 self._array(f"{c.name}_weight", store="b")
         self._array("synops", "u64", "b")
 
     def _dense(self, c: ConnectionPlan) -> bool:
-        """A dense product: a linear, weighted all-to-all connection with one delay for all synapses."""
+        """A dense product: the plan stores the connection as a weight matrix (static, weighted, one delay)."""
         return (c.linear is not None and c.storage == "dense" and c.delay_array is None
                 and bool(names_in(c.linear[1]) & set(c.state)))
-
-    def _weight_buffer(self, c: ConnectionPlan) -> bool:
-        """Whether the weight of a dense connection is an expression (computed once a run) rather than a state array."""
-        weight = c.linear[1]
-        return not (isinstance(weight, sympy.Symbol) and weight.name in c.state)
-
-    def ctype_of_scalar(self, name: str) -> str:
-        if name == "step":
-            return "long long"
-        return "real"
 
     # ---- printing ------------------------------------------------------------------------
     def c(self, expr, indexed: dict[str, str] | None = None, names: dict[str, str] | None = None) -> str:
@@ -243,6 +264,8 @@ class CupyEmitter:
             return Arg("const real", "dt", "REAL(dt)")
         if name in self.scalar_params:
             return Arg("const real", name, f"REAL({name})")
+        if name in self.connection_inputs:  # one value per step for a whole connection, from the host
+            return Arg("const real", name, f"REAL({name})", per_step=True)
         raise EmitError(f"the generated kernels have no value for the name {name!r}")
 
     def _pointer(self, name: str, written: bool) -> Arg:
@@ -253,7 +276,6 @@ class CupyEmitter:
     # ---- kernels.cu ------------------------------------------------------------------------
     def build_kernels(self) -> None:
         self.kernels = []
-        self.step_code: dict[str, list[Kernel]] = {}
         for pop in self.plan.populations:
             self.kernels.append(self.population_kernel(pop))
         for src in self.plan.sources:
@@ -286,11 +308,12 @@ class CupyEmitter:
             if n not in self.scalar_params:
                 raise EmitError(f"population {name}: the update reads {n!r}, which the CuPy target cannot pass")
         monitors = [(k, m) for k, m in enumerate(self.plan.monitors) if m.kind == "spikes" and m.population == name]
+        sampled = self._sampled_inputs(pop)
         for m in self.plan.monitors:
             if m.kind == "state" and m.population == name:
-                bad = [q for q in m.qualified if q not in state]
+                bad = [q for q in m.qualified if q not in state and q not in inputs]
                 if bad:
-                    raise EmitError(f"monitor of {name}: the CuPy target records state variables only, not {bad}")
+                    raise EmitError(f"monitor of {name}: the CuPy target records state and input variables, not {bad}")
 
         args = [Arg("const long long", "step", "n", True), Arg("const real", "t", "REAL(t)", True),
                 Arg("const real", "t_next", "REAL((step + 1) * dt)", True), Arg("const int", "advance", "np.int32(1)", True),
@@ -306,6 +329,7 @@ class CupyEmitter:
         args += [self._pointer(n, True) for n in state]
         args += [self._pointer(n, False) for n in per_neuron + array_constants]
         args += [self._pointer(n, True) for n in inputs]
+        args += [self._pointer(f"{n}_now", True) for n in sampled]
         if ref:
             args.append(self._pointer(ref, True))
         args += [self._pointer(f"{name}_ring", True), self._pointer(f"{name}_ring_n", True),
@@ -342,6 +366,8 @@ class CupyEmitter:
                             self._spike_record(out, k, m)
                 for n in state:
                     out(f"d_{n}[i] = {n};")
+                for n in sampled:
+                    out(f"d_{n}_now[i] = {n};  // this step's value, for a state monitor")
             if pop.inputs:
                 out("// 1. the input variables of the next step (its deliveries add to them)")
                 for d in pop.input_draws:
@@ -356,6 +382,11 @@ class CupyEmitter:
         return Kernel(f"{name}_step", f"Population {name}: {N} x {pop.neuron}, {pop.method_reason}.\n"
                       "One step: integrate, spike, reset, refractoriness; then the next step's inputs.",
                       args, out, grid, "BLOCK")
+
+    def _sampled_inputs(self, pop: PopulationPlan) -> list[str]:
+        """Input variables that a state monitor samples (the population kernel keeps their value of the step)."""
+        sampled = {q for m in self.plan.monitors if m.kind == "state" and m.population == pop.name for q in m.qualified}
+        return [a.name for a in pop.inputs if a.name in sampled]
 
     def _order(self, owner):
         """Scalars in the order their owner declares them (parameters, then constants)."""
@@ -409,12 +440,21 @@ class CupyEmitter:
             used = names_in(src.rate) - {"i", "t", "dt"}
             if used:
                 raise EmitError(f"input {name}: the rate reads {sorted(used)}, which the CuPy target cannot pass")
-            args += [Arg("const real", "t", "REAL(t)", True), Arg("const real", "dt", "REAL(dt)"),
-                     Arg("const unsigned long long", "seed", "seed")]
+            if "t" in names_in(src.rate):
+                args.append(Arg("const real", "t", "REAL(t)", True))
+            outside = getattr(src, "rate_key", None)
+            if outside:
+                args += [Arg("const real* __restrict__", f"d_{name}_rate_outside", f"{name}_rate_outside", True),
+                         Arg("const long long", f"{name}_rate_offset", f"{name}_rate_offset", True),
+                         Arg("const int", f"{name}_rate_given", f"{name}_rate_given", True)]
+            args += [Arg("const real", "dt", "REAL(dt)"), Arg("const unsigned long long", "seed", "seed")]
             doc = f"Input {name}: {N} Poisson sources; the same draws as the NumPy runtime's uniform()."
             with out.block("for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < N; "
                            "i += (long long)blockDim.x * gridDim.x)"):
-                out(f"const double p = ({self.c(src.rate)})*dt;  // spike probability this step")
+                rate = self.c(src.rate)
+                if outside:  # the rates set with Network.set_input(rate_key, ...), or the spec's
+                    rate = f"{name}_rate_given ? d_{name}_rate_outside[{name}_rate_offset + i] : {rate}"
+                out(f"const double p = ({rate})*dt;  // spike probability this step")
                 with out.block(f"if (snn_uniform(seed, {src.stream}ULL, (unsigned long long)step, "
                                "(unsigned long long)i) < p)"):
                     out(f"d_{name}_ring[slot * N + atomicAdd(&d_{name}_ring_n[slot], 1)] = (int)i;")
@@ -449,8 +489,7 @@ class CupyEmitter:
             kernels.append(self.elementwise(f"{c.name}_decay", c, c.trace_decay, "trace"))
         if c.on_pre:
             if self._dense(c):
-                if self._weight_buffer(c):
-                    kernels.append(self.weight_kernel(c))
+                kernels.append(self.weight_kernel(c))
                 kernels.append(self.dense_kernel(c))
             elif c.linear is not None:
                 kernels.append(self.linear_kernel(c))
@@ -494,7 +533,7 @@ class CupyEmitter:
 
     def dense_kernel(self, c: ConnectionPlan) -> Kernel:
         target, _ = c.linear
-        weight = f"{c.name}_weight" if self._weight_buffer(c) else c.linear[1].name
+        weight = f"{c.name}_weight"
         args = self._ring_args(c.source)
         args += [self._pointer(weight, False), self._pointer(target, True), self._synops_arg()]
         out = Lines()
@@ -517,14 +556,17 @@ class CupyEmitter:
         used = names_in(weight)
         args = [Arg("const long long", "n_syn", f"np.int64({c.name}_post.size)")]
         args += self._connection_scalars(c, used, {"syn"} | set(c.state), {})
+        args += [self._pointer(f"{c.name}_pre", False), self._pointer(f"{c.name}_post", False)]
         args += [self._pointer(n, False) for n in c.state if n in used]
         args.append(self._pointer(f"{c.name}_weight", True))
         out = Lines()
+        out(f"const long long N_post = {self.sizes[c.target]};")
         with out.block("for (long long syn = blockIdx.x * (long long)blockDim.x + threadIdx.x; syn < n_syn; "
                        "syn += (long long)blockDim.x * gridDim.x)"):
-            out(f"d_{c.name}_weight[syn] = {self.c(weight, indexed)};")
-        return Kernel(f"{c.name}_weight", f"Connection {c.name}: what one spike adds, per synapse (once a run).",
-                      args, out, f"grid_of({c.name}_post.size)", "BLOCK")
+            out(f"atomicAdd(&d_{c.name}_weight[d_{c.name}_pre[syn] * N_post + d_{c.name}_post[syn]], "
+                f"(real)({self.c(weight, indexed)}));")
+        return Kernel(f"{c.name}_weight", f"Connection {c.name}: the weight matrix (pre x post, zero where no synapse,\n"
+                      "repeated pairs added), once a run.", args, out, f"grid_of({c.name}_post.size)", "BLOCK")
 
     def linear_kernel(self, c: ConnectionPlan) -> Kernel:
         target, weight = c.linear
@@ -532,7 +574,8 @@ class CupyEmitter:
         stmt = EventStatement(side="target", target=target, index="post", op="+=", expr=weight)
         return self._event_kernel(c, f"{c.name}_on_pre", [stmt], "pre", "synapse", True, indexed,
                                   f"Connection {c.name}: {c.source} -> {c.target}, event-driven: "
-                                  f"{target} += {weight} over the rows that spiked.")
+                                  f"{target} += {weight} over the rows that spiked,\n"
+                                  "for every delay group in one launch (the additions commute).", all_groups=True)
 
     def event_kernels(self, c: ConnectionPlan, statements: list[EventStatement], event: str) -> list[Kernel]:
         indexed = self._indexed(c)
@@ -551,22 +594,25 @@ class CupyEmitter:
         """Statements in kernels: per-spike ones and per-synapse ones apart, in order; a new kernel
         also where a statement reads what an earlier scatter of the same kernel adds to."""
         phases: list[tuple[str, list[EventStatement]]] = []
-        scattered: set[str] = set()
+        scattered: set[str] = set()  # what the scatters of the current kernel add to
+        read: set[str] = set()  # what its statements read
         for st in statements:
             kind = "spike" if st.side == event else "synapse"
             if st.side not in (event, "synapse", "target"):
                 raise EmitError(f"connection {c.name}: on_{event} statement of kind {st.side!r}")
             reads = names_in(st.expr)
-            if not phases or phases[-1][0] != kind or reads & scattered:
+            conflict = reads & scattered or (st.side == "target" and st.target in read)
+            if not phases or phases[-1][0] != kind or conflict:  # threads would see each other's scatters
                 phases.append((kind, []))
-                scattered = set()
+                scattered, read = set(), set()
             phases[-1][1].append(st)
+            read |= reads
             if st.side == "target":
                 scattered.add(st.target)
         return phases
 
     def _event_kernel(self, c: ConnectionPlan, name: str, stmts: list[EventStatement], event: str, kind: str,
-                      count: bool, indexed: dict[str, str], doc: str) -> Kernel:
+                      count: bool, indexed: dict[str, str], doc: str, all_groups: bool = False) -> Kernel:
         other = "post" if event == "pre" else "pre"
         source = c.source if event == "pre" else c.target
         n_event = self.sizes[source]  # whole populations: the ring and the rows are by neuron
@@ -597,12 +643,21 @@ class CupyEmitter:
                 raise EmitError(f"connection {c.name}: on_post reads the input variable {n!r}; the CuPy target "
                                 "keeps input variables for the next step by then")
         local = {"pre", "post", "syn", "i", "j"}
-        args = self._ring_args(source)
-        if event == "pre":
-            args.append(Arg("const long long", "group", "np.int64(g)", True))
-            args.append(Arg("const long long* __restrict__", f"d_{c.name}_group_ptr", f"{c.name}_group_ptr"))
+        if all_groups:
+            args = [Arg("const long long", "step", "n", True), Arg("const long long", "rows", f"np.int64({source}_rows)"),
+                    Arg("const long long", "groups", f"np.int64(len({c.name}_delays))"),
+                    self._pointer(f"{c.name}_group_delay", False)] + self._ring_args(source)[1:]
         else:
-            args += [self._pointer(f"{c.name}_post_ptr", False), self._pointer(f"{c.name}_by_post", False)]
+            args = self._ring_args(source)
+        rows = kind == "synapse" or count  # the kernel reads the synapses of the spiking neurons
+        if event == "pre" and rows:
+            if not all_groups:
+                args.append(Arg("const long long", "group", "np.int64(g)", True))
+            args.append(Arg("const long long* __restrict__", f"d_{c.name}_group_ptr", f"{c.name}_group_ptr"))
+        elif rows:
+            args.append(self._pointer(f"{c.name}_post_ptr", False))
+            if kind == "synapse":
+                args.append(self._pointer(f"{c.name}_by_post", False))
         needs_other = kind == "synapse" and (other in {indexed.get(n) for n in used} | {st.index for st in stmts}
                                              or {"i", "j"} & used)
         if needs_other:
@@ -613,13 +668,22 @@ class CupyEmitter:
             args.append(self._synops_arg())
 
         out = Lines()
-        out(f"const long long n = d_{source}_ring_n[slot], N_{event} = {n_event};")
-        if event == "pre":
-            out(f"const long long* ptr = d_{c.name}_group_ptr + group * (N_pre + 1);  // the rows of this delay group")
-        else:
-            out(f"const long long* ptr = d_{c.name}_post_ptr;  // the columns, through by_post")
+        out(f"const long long N_{event} = {n_event};")
         if count:
             out("unsigned long long events = 0;")
+        outer = out
+        if all_groups:
+            block = out.block("for (long long group = 0; group < groups; ++group)  // each delay group: "
+                              "the spikes of its delay ago")
+            block.__enter__()
+            out("long long slot = (step - d_{0}_group_delay[group]) % rows;".format(c.name))
+            out("if (slot < 0) slot += rows;  // before the first step: an empty row")
+        out(f"const long long n = d_{source}_ring_n[slot];")
+        if kind == "synapse" or count:
+            if event == "pre":
+                out(f"const long long* ptr = d_{c.name}_group_ptr + group * (N_pre + 1);  // the rows of this delay group")
+            else:
+                out(f"const long long* ptr = d_{c.name}_post_ptr;  // the columns, through by_post")
         if kind == "spike":
             with out.block("for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < n; "
                            "k += (long long)blockDim.x * gridDim.x)"):
@@ -643,8 +707,10 @@ class CupyEmitter:
                         out(f"const long long {other} = d_{c.name}_{other}[syn];")
                     for line in body.lines:
                         out(line)
+        if all_groups:
+            block.__exit__(None, None, None)
         if count:
-            out("if (events) atomicAdd(d_synops, events);")
+            outer("if (events) atomicAdd(d_synops, events);")
         grid = f"{c.name}_grid_{event}" if kind == "synapse" else f"{c.name}_grid_{event}_spikes"
         block = f"{c.name}_lanes_{event}" if kind == "synapse" else "BLOCK"
         return Kernel(name, doc, args, out, grid, block)
@@ -654,15 +720,17 @@ class CupyEmitter:
 
     def elementwise(self, name: str, c: ConnectionPlan, statements: list[Assign], kind: str) -> Kernel:
         """Per-element statements of a connection: trace decay (per neuron) or synaptic equations (per synapse)."""
+        per_synapse = set(getattr(c, "per_synapse_traces", []))
         if kind == "trace":
+            side_of = {n: ("syn" if n in per_synapse else side) for n, side in c.trace_side.items()}
             sides = {}
             for a in statements:  # a temporary takes the side of the traces it reads
-                touched = {n for n in names_in(a.expr) | {a.target} if n in c.trace_side or n in sides}
-                found = {c.trace_side.get(n) or sides.get(n) for n in touched}
+                touched = {n for n in names_in(a.expr) | {a.target} if n in side_of or n in sides}
+                found = {side_of.get(n) or sides.get(n) for n in touched}
                 if len(found) != 1:
                     raise EmitError(f"connection {c.name}: a trace statement mixes pre and post traces")
                 sides[a.target] = found.pop()
-            size = {"pre": self.sizes[c.source], "post": self.sizes[c.target]}
+            size = {"pre": str(self.sizes[c.source]), "post": str(self.sizes[c.target]), "syn": "n_syn"}
             index = "k"
         else:
             index = "syn"
@@ -677,7 +745,7 @@ class CupyEmitter:
             for n in used & self._inputs():
                 raise EmitError(f"connection {c.name}: synaptic equations read the input variable {n!r}")
         args = []
-        if kind == "syn":
+        if kind == "syn" or (kind == "trace" and "syn" in sides.values()):
             args.append(Arg("const long long", "n_syn", f"np.int64({c.name}_post.size)"))
         args += self._connection_scalars(c, used, set(temps) | {"syn", "k"}, indexed)
         pointer_names = [n for n in self.arrays if n in (used | writes) and n in arrays]
@@ -700,15 +768,20 @@ class CupyEmitter:
                     out(f"real {a.target} = {value};")
 
         if kind == "trace":
-            N = max(size.values())
-            with out.block(f"for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < {N}; "
+            N = max(self.sizes[c.source], self.sizes[c.target])
+            bound, grid = str(N), f"grid_of({N})"
+            if "syn" in sides.values():
+                out(f"const long long K = n_syn > {N} ? n_syn : {N};")
+                bound, grid = "K", f"grid_of(max({c.name}_post.size, {N}))"
+            with out.block(f"for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < {bound}; "
                            "k += (long long)blockDim.x * gridDim.x)"):
-                for side in ("pre", "post"):
+                for side in ("pre", "post", "syn"):
                     part = [a for a in statements if sides[a.target] == side]
+                    what = {"pre": "presynaptic traces", "post": "postsynaptic traces",
+                            "syn": "presynaptic traces kept per synapse"}[side]
                     if part:
-                        with out.block(f"if (k < {size[side]})  // {side}synaptic traces"):
+                        with out.block(f"if (k < {size[side]})  // {what}"):
                             emit(part)
-            grid = f"grid_of({N})"
         else:
             with out.block("for (long long syn = blockIdx.x * (long long)blockDim.x + threadIdx.x; syn < n_syn; "
                            "syn += (long long)blockDim.x * gridDim.x)"):
@@ -724,14 +797,16 @@ class CupyEmitter:
     def monitor_kernel(self, k: int, m: MonitorPlan) -> Kernel:
         n_sel = len(range(m.start, m.stop, m.step))
         args = [Arg("const long long", "row", f"np.int64(len(self._sampled[{k}]))", True)]
-        args += [self._pointer(q, False) for q in m.qualified]
+        inputs = self._inputs()
+        names = [f"{q}_now" if q in inputs else q for q in m.qualified]
+        args += [self._pointer(q, False) for q in names]
         args.append(Arg("real* __restrict__", f"d_record{k}", f"b['record{k}']"))
         out = Lines()
         out(f"const long long n = {n_sel}, V = {len(m.qualified)};")
         with out.block("for (long long m = blockIdx.x * (long long)blockDim.x + threadIdx.x; m < n; "
                        "m += (long long)blockDim.x * gridDim.x)"):
             out(f"const long long i = {m.start} + m * {m.step};")
-            for v, q in enumerate(m.qualified):
+            for v, q in enumerate(names):
                 out(f"d_record{k}[(row * V + {v}) * n + m] = d_{q}[i];")
         return Kernel(f"monitor{k}", f"Monitor {k}: {', '.join(m.variables)} of {m.population}"
                       f"[{m.start}:{m.stop}:{m.step}] every {m.every} steps, into row `row` of a device buffer.",
@@ -773,10 +848,20 @@ class CupyEmitter:
             for a in c.trace_constants + c.syn_constants:
                 out(f"{a.target} = {numpy_code(a.expr)}")
             out(f"{c.name}_delays = self.host[{c.name + '_group_delay'!r}]")
+            for a in getattr(c, "inputs", []):
+                key = a.name.replace(c.name + "_", c.name + ".", 1)
+                out(f"{a.name}_outside = self.inputs.get({key!r})  # one value per step for the connection")
+        for src in self.plan.sources:
+            if src.kind == "poisson" and getattr(src, "rate_key", None):
+                out(f"{src.name}_rate_input = Outside(self.inputs.get({src.rate_key!r}), {src.size}, xp, REAL)")
         out("# device arrays")
         for name, a in self.arrays.items():
-            if a.store == "s" or name in self.per_neuron_constants or name in self._inputs():
+            if a.store == "s" or name in self.per_neuron_constants or name in self._inputs() or name.endswith("_now"):
                 out(f"{name} = {a.store}[{name!r}]")
+        for c in self.conns:
+            if c.on_pre and self._dense(c):  # zeros, then the weights of the synapses
+                n = self.sizes[c.source] * self.sizes[c.target]
+                out(f"{c.name}_weight = b[{c.name + '_weight'!r}] = xp.zeros({n}, dtype=REAL)")
         out("# launch shapes")
         for name in self.sizes:
             out(f"{name}_rows = {name}_ring_n.size  # steps of spikes kept")
@@ -799,20 +884,21 @@ class CupyEmitter:
         out("# the arguments of each kernel that stay the same for this run")
         for k in self.kernels:
             out(f"{k.name}_args = {k.static()}")
+        out.lines = _live(out.lines, self.loop() + self.before())
         return out.text(2)
 
     def before(self) -> str:
         """Once a run, before the first step: weights of dense layers, and the inputs of the first step."""
         out = Lines()
         for c in self.conns:
-            if c.on_pre and self._dense(c) and self._weight_buffer(c):
+            if c.on_pre and self._dense(c):
                 out(self.find(f"{c.name}_weight").call())
         for pop in self.plan.populations:
             k = self.find(f"{pop.name}_step")
             values = dict(step="np.int64(start - 1)", t="REAL((start - 1) * dt)", t_next="REAL(start * dt)",
                           advance="np.int32(0)", slot="np.int32(0)")
-            out(f"# {pop.name}: the inputs of step {{start}}" if pop.inputs else f"# {pop.name}: no inputs")
             if pop.inputs:
+                out(f"# {pop.name}: the input variables of the first step")
                 for a in pop.inputs:
                     out(f"{a.name}_outside, {a.name}_offset, {a.name}_given = {a.name}_input.at(start)")
                 out(k.call(**values))
@@ -822,6 +908,15 @@ class CupyEmitter:
         out = Lines()
         out("n = np.int64(step)")
         out("t = step * dt")
+        connection_inputs = [c for c in self.conns if getattr(c, "inputs", [])]
+        if connection_inputs:
+            out("# 1. the inputs of connections: one value each, computed here as on the NumPy target")
+        for c in connection_inputs:
+            for d in c.input_draws:
+                out(f"{d.name} = rt.{d.kind}(self.seed, {d.stream}, step, 0)")
+            for a in c.inputs:
+                out(f"{a.name} = float({numpy_code(a.expr)}) if {a.name}_outside is None "
+                    f"else rt.scalar_input_at({a.name}_outside, step)")
         out("# 2. traces decay to this step; spikes whose delay ends now arrive")
         for c in self.conns:
             if c.trace_decay:
@@ -831,6 +926,8 @@ class CupyEmitter:
                 if self._dense(c):
                     out(f"d = {c.name}_delays[0]  # {c.name}: one delay for all synapses")
                     out(f"slot = np.int32((step - d) % {c.source}_rows)")
+                    out(self.find(f"{c.name}_on_pre").call())
+                elif c.linear is not None:
                     out(self.find(f"{c.name}_on_pre").call())
                 else:
                     with out.block(f"for g, d in enumerate({c.name}_delays):  # {c.name}: each delay group", None):
@@ -849,6 +946,9 @@ class CupyEmitter:
             out("# 4. inputs emit")
         for src in self.plan.sources:
             if src.kind == "poisson":
+                if getattr(src, "rate_key", None):
+                    out(f"{src.name}_rate_outside, {src.name}_rate_offset, {src.name}_rate_given = "
+                        f"{src.name}_rate_input.at(step)")
                 out(self.find(f"{src.name}_emit").call())
             else:
                 out(f"first, last = np.searchsorted({src.name}_due_step, (step, step + 1))")
@@ -888,7 +988,7 @@ class CupyEmitter:
                     out(f"host['{src.name}_{key}'] = s['{src.name}_{key}']")
         for name, size in self.sizes.items():
             delays = [f"*host[{c.name + '_group_delay'!r}]" for c in self.conns if c.source == name]
-            out(f"rows = max({''.join(d + ', ' for d in delays)}1) + 1  # the longest delay, and the step being written")
+            out(f"rows = max([{''.join(d + ', ' for d in delays)}1]) + 1  # the longest delay, and the step being written")
             out(f"s['{name}_ring'] = np.zeros(rows * {size}, dtype=np.int32)  # the spikes of each of the last steps")
             out(f"s['{name}_ring_n'] = np.zeros(rows, dtype=np.int32)")
         for pop in self.plan.populations:
@@ -920,7 +1020,8 @@ class CupyEmitter:
         numpy_env = Environment(loader=FileSystemLoader(str(templates_dir() / "numpy")), keep_trailing_newline=True,
                                 undefined=StrictUndefined)
         host_runtime = numpy_env.get_template("runtime.py.j2").render(**numpy_context).lstrip("\n")
-        fixed = [f"{c.name}_{k}" for c in self.conns for k in ("pre", "post", "group_ptr", "by_post", "post_ptr")]
+        fixed = [f"{c.name}_{k}" for c in self.conns
+                 for k in ("pre", "post", "group_ptr", "group_delay", "by_post", "post_ptr")]
         return {
             "plan": plan,
             "params": params,
@@ -936,6 +1037,8 @@ class CupyEmitter:
             "dtypes": self.dtypes(),
             "fixed": [n for n in fixed if n in self.arrays],
             "kernel_names": [k.name for k in self.kernels],
+            "inputs": {n: self.sizes[p.name] for p in plan.populations
+                       for n in [a.name for a in p.inputs] + [f"{x}_now" for x in self._sampled_inputs(p)]},
             "kernels_code": self.kernels_source(),
             "host_runtime": host_runtime,
             "reset_code": numpy_context["reset_code"],
