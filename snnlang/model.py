@@ -98,7 +98,8 @@ class NeuronModel(Node):
 
 
 class SynapseModel(Node):
-    """Per-synapse state and equations, per-neuron traces (``pre``/``post``), events."""
+    """Per-synapse state and equations, per-neuron traces (``pre``/``post``), inputs
+    (one value per connection and step, set like a neuron's inputs), events."""
 
     name: str
     loc: Loc
@@ -110,13 +111,14 @@ class SynapseModel(Node):
     pre_odes: tuple[ODE, ...] = ()
     post: tuple[Variable, ...] = ()
     post_odes: tuple[ODE, ...] = ()
+    inputs: tuple[Variable, ...] = ()  # one value per connection and step (a neuromodulator, a reward)
     on_pre: tuple[Statement, ...] = ()
     on_post: tuple[Statement, ...] = ()
     method: Optional[str] = None
     method_loc: Optional[Loc] = None
 
     def variables(self) -> tuple[Variable, ...]:
-        return self.parameters + self.state + self.aliases + self.pre + self.post
+        return self.parameters + self.state + self.aliases + self.pre + self.post + self.inputs
 
 
 class Assignment(Node):

@@ -14,9 +14,24 @@ import sympy
 from ..functions import symbol
 from ..plan.gradients import C, Z, reset_update, u_name
 from ..plan.train import TrainingPlan
-from .numpy import Lines, _assign, code
+from .numpy import Lines, _assign
+from .printer import NumpyPrinter
 
 TIME = symbol("t")
+
+
+class TrainingPrinter(NumpyPrinter):
+    """The NumPy printer, with x**-n printed as 1/x**n (NumPy's power of a negative integer is slow)."""
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if exp.is_Integer and exp < -1:
+            return f"1/{self.parenthesize(sympy.Pow(base, -exp), sympy.printing.precedence.PRECEDENCE['Mul'] + 1)}"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def code(expr: sympy.Basic) -> str:
+    return TrainingPrinter().doprint(expr)
 
 
 def _term(d: sympy.Basic, g: str) -> str:
@@ -114,20 +129,30 @@ class TrainingEmitter:
                 out(f"{name}_ref_steps = int({code(pop.refractory)})")
                 out(f"ACTIVE[{name!r}] = np.empty((T, B, {pop.size}), dtype=bool)")
             # what arrives from outside the group, all steps at once (spikes of step n - 1 at step n)
-            for a in pop.inputs:
-                value, varying = self.input_value(a)
-                out(f"D_{a.name} = np.zeros((T, B, {pop.size}))")
-                if not varying and a.expr != 0:
-                    out(f"D_{a.name} += {value}")
-                if tp.bias:
-                    out(f"D_{a.name} += bias[{a.name!r}]")
-            for var in sorted({c.variable for c in self.into[name] if not c.recurrent and not c.is_input}):
-                out(f"D_{var} = np.zeros((T, B, {pop.size}))")
-            for c in self.into[name]:
-                if c.recurrent:
-                    continue
-                product = f"{self.src(c)}[:-1].reshape(-1, {c.n_pre}) @ weights[{c.weight!r}]"
-                out(f"D_{c.variable}[1:] += ({self.scaled(c, product)}).reshape(T - 1, B, {c.n_post})  # {c.name}")
+            external = [c for c in self.into[name] if not c.recurrent]
+            targets = [a.name for a in pop.inputs] + sorted({c.variable for c in external if not c.is_input})
+            for var in targets:
+                into = [c for c in external if c.variable == var]
+                out(f"D_{var} = np.empty((T, B, {pop.size}))")
+                out(f"D_{var}[0] = 0.0")
+                for k, c in enumerate(into):
+                    product = f"{self.src(c)}[:-1].reshape(-1, {c.n_pre}) @ weights[{c.weight!r}]"
+                    if k == 0 and c.scale == 1.0:
+                        out(f"np.matmul({self.src(c)}[:-1].reshape(-1, {c.n_pre}), weights[{c.weight!r}], "
+                            f"out=D_{var}[1:].reshape(-1, {c.n_post}))  # {c.name}")
+                    elif k == 0:
+                        out(f"D_{var}[1:] = ({self.scaled(c, product)}).reshape(T - 1, B, {c.n_post})  # {c.name}")
+                    else:
+                        out(f"D_{var}[1:] += ({self.scaled(c, product)}).reshape(T - 1, B, {c.n_post})  # {c.name}")
+                if not into:
+                    out(f"D_{var}[1:] = 0.0")
+                a = next((a for a in pop.inputs if a.name == var), None)
+                if a is not None:
+                    value, varying = self.input_value(a)
+                    if not varying and a.expr != 0:
+                        out(f"D_{var} += {value}")
+                    if tp.bias:
+                        out(f"D_{var} += bias[{var!r}]")
         out("for n in range(T):")
         with out.indent():
             if any(TIME in a.expr.free_symbols for name in group for a in self.pops[name].inputs) or \
@@ -173,25 +198,26 @@ class TrainingEmitter:
         spike = code(pop.threshold)  # the simulator's own test
         active = f" & {name}_active" if pop.refractory is not None else ""
         z = f"{name}_z"
+        store = f"Z[{name!r}][n]"
         if tp.smooth is not None:
             margin = code(layer.condition.xreplace({symbol(u_name(v)): symbol(v) for v in layer.state}))
             smooth = code(tp.smooth.xreplace({C: sympy.Symbol("c_")}))
             out("if smooth:")
             with out.indent():
                 out(f"c_ = {margin}")
-                out(f"{z} = {smooth}" + (f" * {name}_active" if active else ""))
+                out(f"{store} = {smooth}" + (f" * {name}_active" if active else ""))
                 if pop.refractory is not None:
                     out(f"{name}_fired = {spike}{active}")
             out("else:")
             with out.indent():
-                out(f"{z} = ({spike}{active}).astype(float)")
+                out(f"{store} = {spike}{active}")
                 if pop.refractory is not None:
-                    out(f"{name}_fired = {z} > 0")
+                    out(f"{name}_fired = {store} > 0")
         else:
-            out(f"{z} = ({spike}{active}).astype(float)")
+            out(f"{store} = {spike}{active}")
             if pop.refractory is not None:
-                out(f"{name}_fired = {z} > 0")
-        out(f"Z[{name!r}][n] = {z}")
+                out(f"{name}_fired = {store} > 0")
+        out(f"{z} = {store}")
         updates = {v: reset_update(layer, v) for v in layer.state}
         updates = {v: e for v, e in updates.items() if e is not None}
         if updates:
@@ -224,9 +250,83 @@ class TrainingEmitter:
             keep |= set(self.layer[name].inputs)
         return keep
 
+    def varying(self, name: str, e: sympy.Basic) -> bool:
+        """Whether a coefficient changes from step to step (reads state, inputs, spikes or time)."""
+        layer = self.layer[name]
+        per_step = set(layer.state) | {u_name(v) for v in layer.state} | set(layer.inputs) | {"z", "t"}
+        return bool({s.name for s in e.free_symbols} & per_step)
+
+    def coefficients(self, out: Lines, name: str) -> dict:
+        """The derivatives of one population's step, as printed factors.
+
+        Constant ones are printed inline; those that vary are computed for every step
+        at once before the loop over time (from the stored S, U, I, Z, ACTIVE) and read
+        as K<k>_<name>[n] in it. Returns {key: factor text} for the keys
+        ("dr_dz", k), ("dr_du", j, k), ("dc_du", k), ("ds", k, j), ("dI", k, m) and "sg".
+        """
+        pop, layer = self.pops[name], self.layer[name]
+        refractory = pop.refractory is not None
+        factors: dict = {}
+        arrays: list[tuple[str, str]] = []
+        cache: dict[str, str] = {}
+
+        def factor(key, e: sympy.Basic, held: sympy.Basic | None = None, active: bool = False):
+            held = e if held is None else held
+            if e == 0 and held == 0:
+                return
+            if not refractory or (e == held and not active):
+                if not self.varying(name, e):
+                    factors[key] = e
+                    return
+                text = code(e)
+            elif active:
+                text = f"({code(e)}) * {name}_active"
+            else:
+                text = f"np.where({name}_active, {code(e)}, {code(held)})"
+            if text not in cache:
+                cache[text] = f"K{len(cache)}_{name}"
+                arrays.append((cache[text], text))
+            factors[key] = cache[text] + "[n]"
+
+        for v, d in layer.dr_dz.items():
+            factor(("dr_dz", v), d)
+        for (j, k), d in layer.dr_du.items():
+            factor(("dr_du", j, k), d)
+        for k, d in layer.dc_du.items():
+            factor(("dc_du", k), d)
+        factor("sg", self.tp.dspike.xreplace({C: layer.condition}), active=refractory)
+        for k in layer.state:
+            for j in layer.state:
+                factor(("ds", k, j), layer.du_ds.get((k, j), sympy.Integer(0)),
+                       layer.du_ds_held.get((k, j), sympy.Integer(0)) if refractory else None)
+            for m in layer.inputs:
+                factor(("dI", k, m), layer.du_dI.get((k, m), sympy.Integer(0)),
+                       layer.du_dI_held.get((k, m), sympy.Integer(0)) if refractory else None)
+        if arrays:
+            out(f"# {name}: the factors of the chain rule that change from step to step, all steps at once")
+            needs = self.needs[name]
+            for v in layer.state:
+                if v in needs:
+                    out(f"{v} = S[{v!r}]")
+                if u_name(v) in needs:
+                    out(f"{u_name(v)} = U[{v!r}]")
+            for v in layer.inputs:
+                if v in needs:
+                    out(f"{v} = I[{v!r}]")
+            if "z" in needs:
+                out(f"z = Z[{name!r}]")
+            if "t" in needs:
+                out("t = np.arange(T)[:, None, None] * dt")
+            if refractory:
+                out(f"{name}_active = ACTIVE[{name!r}]")
+            for k_name, text in arrays:
+                out(f"{k_name} = np.broadcast_to({text}, (T, B, {pop.size}))")
+        return factors
+
     def backward_group(self, out: Lines, group: list[str]) -> None:
         tp = self.tp
         out(f"# ---- group {group}, backwards in time")
+        factors = {}
         for name in group:
             pop, layer = self.pops[name], self.layer[name]
             out(f"GZ_{name} = np.zeros((T, B, {pop.size})) if grad_z.get({name!r}) is None "
@@ -243,10 +343,11 @@ class TrainingEmitter:
                 out(f"G_{v} = np.empty((T, B, {pop.size}))")
             for v in layer.state:
                 out(f"GU_{v} = (grad_u or {{}}).get({v!r})")
+            factors[name] = self.coefficients(out, name)
         out("for n in range(T - 1, -1, -1):")
         with out.indent():
             for name in group:
-                self.backward_step(out, name)
+                self.backward_step(out, name, factors[name])
         for name in group:
             for c in self.into[name]:
                 product = f"{self.src(c)}[:-1].reshape(-1, {c.n_pre}).T @ G_{c.variable}[1:].reshape(-1, {c.n_post})"
@@ -255,24 +356,14 @@ class TrainingEmitter:
                 for m in self.layer[name].inputs:
                     out(f"grads[{m!r}] = G_{m}.sum(axis=(0, 1))")
 
-    def backward_step(self, out: Lines, name: str) -> None:
+    def backward_step(self, out: Lines, name: str, factors: dict) -> None:
         tp, pop, layer = self.tp, self.pops[name], self.layer[name]
-        needs = self.needs[name]
-        out(f"# {name}: the values of step n")
-        for v in layer.state:
-            if v in needs:
-                out(f"{v} = S[{v!r}][n]")
-            if u_name(v) in needs:
-                out(f"{u_name(v)} = U[{v!r}][n]")
-        for v in layer.inputs:
-            if v in needs:
-                out(f"{v} = I[{v!r}][n]")
-        if "z" in needs:
-            out(f"z = Z[{name!r}][n]")
-        active = f"{name}_active"
-        if pop.refractory is not None:
-            out(f"{active} = ACTIVE[{name!r}][n]")
-        # dL/dz: the loss, the connections leaving the group (GZ), recurrent ones from step n + 1
+
+        def term(key, g: str):
+            f = factors[key]
+            return f"{f} * {g}" if isinstance(f, str) else _term(f, g)
+
+        out(f"# {name}: dL/dz of step n from the loss, the connections leaving the group and recurrent ones")
         out(f"g_z = GZ_{name}[n]")
         recurrent = [c for c in self.out_of[name] if c.recurrent]
         if recurrent:
@@ -281,45 +372,31 @@ class TrainingEmitter:
                 for c in recurrent:
                     product = f"G_{c.variable}[n + 1] @ weights[{c.weight!r}].T"
                     out(f"g_z = g_z + {self.scaled(c, product)} * mask[{name!r}]  # {c.name}")
-        if not tp.detach_reset and layer.dr_dz:
-            out("g_z = " + _sum(["g_z"] + [_term(d, f"g_{v}") for v, d in layer.dr_dz.items()]))
-        # through the reset s' = R(u, z)
+        if not tp.detach_reset:
+            parts = [term(("dr_dz", v), f"g_{v}") for v in layer.state if ("dr_dz", v) in factors]
+            if parts:
+                out("g_z = " + _sum(["g_z"] + parts))
+        out("# through the reset s' = R(u, z)")
         for k in layer.state:
-            parts = [_term(d, f"g_{j}") for (j, kk), d in layer.dr_du.items() if kk == k]
+            parts = [term(("dr_du", j, k), f"g_{j}") for j in layer.state if ("dr_du", j, k) in factors]
             out(f"gu_{k} = " + (_sum(parts) if parts else "0.0"))
             out(f"if GU_{k} is not None:")
             with out.indent():
                 out(f"gu_{k} = gu_{k} + GU_{k}[n]")
-        # through the spike z = H(c(u)), the step replaced by the surrogate
-        dspike = code(tp.dspike.xreplace({C: layer.condition}))
-        out(f"g_c = g_z * ({dspike})" + (f" * {active}" if pop.refractory is not None else ""))
-        for k, d in layer.dc_du.items():
-            out(f"gu_{k} = " + _sum([f"gu_{k}", _term(d, "g_c")]))
-        # through the integration u = G(s, I) (G_held while refractory)
-        keep = self.kept(name)
-
-        def chain(table, held, j):
-            parts = []
-            for k in layer.state:
-                d = table.get((k, j), sympy.Integer(0))
-                if pop.refractory is None:
-                    if d != 0:
-                        parts.append(_term(d, f"gu_{k}"))
-                    continue
-                dh = held.get((k, j), sympy.Integer(0))
-                if d == dh:
-                    if d != 0:
-                        parts.append(_term(d, f"gu_{k}"))
-                else:
-                    parts.append(f"np.where({active}, {code(d)}, {code(dh)}) * gu_{k}")
-            return _sum(parts) if parts else f"np.zeros((B, {pop.size}))"
-
+        out("# through the spike z = H(c(u)), its derivative replaced by the surrogate")
+        out("g_c = " + term("sg", "g_z"))
+        for k in layer.state:
+            if ("dc_du", k) in factors:
+                out(f"gu_{k} = " + _sum([f"gu_{k}", term(("dc_du", k), "g_c")]))
+        out("# through the integration u = G(s, I) (G_held while refractory)")
         for m in layer.inputs:
-            if m in keep:
-                out(f"G_{m}[n] = {chain(layer.du_dI, layer.du_dI_held, m)}")
+            if m in self.kept(name):
+                parts = [term(("dI", k, m), f"gu_{k}") for k in layer.state if ("dI", k, m) in factors]
+                out(f"G_{m}[n] = " + (_sum(parts) if parts else "0.0"))
         for j in layer.state:
-            out(f"g_{j} = {chain(layer.du_ds, layer.du_ds_held, j)}")
-            if j in keep:
+            parts = [term(("ds", k, j), f"gu_{k}") for k in layer.state if ("ds", k, j) in factors]
+            out(f"g_{j} = " + (_sum(parts) if parts else f"np.zeros((B, {pop.size}))"))
+            if j in self.kept(name):
                 out(f"G_{j}[n] = g_{j}")
 
     def context(self) -> dict:

@@ -25,7 +25,6 @@ from typing import Optional
 import sympy
 
 from ..diagnostics import Diagnostics, SpecError
-from ..functions import symbol
 from ..model import Call, Model, Number, Settings, Text, Word
 from .build import make_plan
 from .gradients import GradientError, StepGradient, step_gradient, surrogate
@@ -33,10 +32,6 @@ from .ir import Plan
 
 LOSSES = {"cross_entropy": ("spike_count", "rate", "max_membrane"),
           "mse": ("spike_count", "rate", "max_membrane", "spike_train")}
-READOUTS = ("spike_count", "rate", "max_membrane", "spike_train")
-ENCODERS = ("poisson", "latency", "current", "events")
-OPTIMIZERS = ("sgd", "momentum", "adam")
-SCHEDULES = ("constant", "step", "cosine")
 
 
 @dataclass
@@ -230,9 +225,4 @@ def make_training_plan(model: Model, train: Settings, diags: Optional[Diagnostic
         settings=dict(values))
 
 
-def uses(expr: sympy.Basic) -> set[str]:
-    """Names an expression reads."""
-    return {s.name for s in expr.free_symbols}
-
-
-__all__ = ["TrainingPlan", "TrainedConnection", "make_training_plan", "groups_of", "loss_of", "symbol"]
+__all__ = ["TrainingPlan", "TrainedConnection", "make_training_plan", "groups_of", "loss_of"]

@@ -2,8 +2,8 @@
 
 Writes RUNDIR/metrics.json, RUNDIR/weights.npz (loadable by ``snnlang run --weights``),
 RUNDIR/checkpoints/epoch_NNN.npz each epoch and RUNDIR/training.png. Every random
-draw of an epoch comes from a generator seeded by (seed, epoch), so ``--resume``
-continues exactly as an uninterrupted run would.
+draw of an epoch comes from a generator seeded by (seed, 0, epoch), so ``--resume``
+continues exactly as an uninterrupted run would; evaluations draw from (seed, 1).
 """
 from __future__ import annotations
 
@@ -43,17 +43,14 @@ def call_of(value) -> tuple[str, dict]:
     return "", {}
 
 
-class Model_:  # noqa: N801  (a small namespace: what evaluation needs of a trained network)
-    pass
-
-
 class Network:
     """A generated network ready to train or evaluate: its training module, parameters and trained values."""
 
     def __init__(self, model: Model, block: Settings, seed: int, params: Optional[dict] = None):
         pk = training_package(model, block)
         self.tp, self.package, self.training = pk.tp, pk.package, pk.training
-        net = self.package.Network(seed=seed, params=params or {})
+        kwargs = {"dt": block.values["dt"].value} if isinstance(block.values.get("dt"), Number) else {}
+        net = self.package.Network(seed=seed, params=params or {}, **kwargs)
         self.params, self.dt = dict(net.params), net.dt
         self.init, self.W, self.b = self.training.initial(net)
         self.sizes = dict(self.training.SIZES)
@@ -130,6 +127,7 @@ class Trainer:
         name, kwargs = call_of(values.get("data"))
         self.X, self.y, self.X_test, self.y_test = datasets.load(name or "digits", kwargs, Path(spec).parent)
         self.hidden = [layer for layer in self.training.LAYERS if layer != self.training.OUTPUT]
+        self.prepare()
 
     @property
     def trainable(self):
@@ -141,7 +139,15 @@ class Trainer:
                         float(a.get("gamma", 0.1)), float(a.get("min_lr", 0.0)))
 
     def encode(self, X, rng: np.random.Generator, steps: Optional[int] = None) -> np.ndarray:
+        if isinstance(X, BinnedEvents):
+            return X.spikes(steps or self.steps)
         return datasets.encode(self.encoder, X, steps or self.steps, rng, self.encode_args, self.tp.n_in)
+
+    def prepare(self) -> None:
+        """Event streams are binned once (the events encoder draws no random numbers)."""
+        if self.encoder == "events":
+            self.X = BinnedEvents(self, self.X)
+            self.X_test = BinnedEvents(self, self.X_test)
 
     def loss(self, cache, y):
         Z = cache["Z"][self.training.OUTPUT]
@@ -163,7 +169,7 @@ class Trainer:
         return loss, int((predict(scores) == y).sum())
 
     def run_epoch(self, epoch: int, progress: Optional[Callable[[int], None]] = None) -> dict:
-        rng = np.random.default_rng([self.seed, epoch])
+        rng = np.random.default_rng([self.seed, 0, epoch])
         lr = self.lr(epoch)
         order = rng.permutation(len(self.y))
         start = time.perf_counter()
@@ -180,11 +186,15 @@ class Trainer:
                 "test_accuracy": self.evaluate(epoch)["accuracy"], "seconds": round(seconds, 4), "lr": lr}
 
     def evaluate(self, epoch: int = 0, X=None, y=None, **kwargs) -> dict:
-        """Accuracy, loss, SynOps and spikes per sample on the test set (or X, y); see :func:`evaluate_network`."""
+        """Accuracy, loss, SynOps and spikes per sample on the test set (or X, y); see :func:`evaluate_network`.
+
+        The input spikes come from a generator seeded by (seed, 1), the same at every
+        evaluation: every epoch and ``snnlang train --evaluate`` see the same test spikes.
+        """
         X = self.X_test if X is None else X
         y = self.y_test if y is None else y
         return evaluate_network(self.net, X, y, lambda Xb, rng, steps: self.encode(Xb, rng, steps),
-                                np.random.default_rng([self.seed, epoch, 1]), loss=self.loss, **kwargs)
+                                np.random.default_rng([self.seed, 1]), loss=self.loss, **kwargs)
 
     # ---- checkpoints -----------------------------------------------------------------
     def save(self, path: Path, epoch: int, history: list) -> None:
@@ -204,14 +214,38 @@ class Trainer:
         return int(values["epoch"]), json.loads(str(values["history"]))
 
 
+class BinnedEvents:
+    """An event set binned into input spikes once per number of steps; indexing picks samples."""
+
+    def __init__(self, trainer: "Trainer", events, index=None, cache=None):
+        self.trainer, self.events = trainer, events
+        self.index = np.arange(len(events)) if index is None else index
+        self.cache = {} if cache is None else cache
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k) -> "BinnedEvents":
+        return BinnedEvents(self.trainer, self.events, self.index[k], self.cache)
+
+    def spikes(self, steps: int) -> np.ndarray:
+        if steps not in self.cache:
+            t = self.trainer
+            self.cache[steps] = datasets.encode("events", self.events, steps, None, t.encode_args, t.tp.n_in).astype(bool)
+        return self.cache[steps][:, self.index].astype(float)
+
+
 def evaluate_network(net: Network, X, y, encode, rng: np.random.Generator, steps: Optional[int] = None,
-                     params: Optional[dict] = None, bits: Optional[int] = None, loss=None, chunk: int = 256) -> dict:
+                     params: Optional[dict] = None, bits: Optional[int] = None, loss=None, chunk: int = 256,
+                     strict: bool = False) -> dict:
     """Test a network: accuracy (argmax of the loss's scores, first index on ties), mean loss,
     synaptic operations and spikes per sample.
 
     ``steps``: fewer (or more) time steps than trained; ``params``: parameter overrides
     (a higher threshold); ``bits``: weights quantised to signed integers of that many bits
     (:func:`snnlang.train.optim.quantize`, one scale per connection; biases kept).
+    ``strict``: a sample is correct only when the label's score beats every other one
+    (ties and silence are errors); ``accuracy_argmax`` is then the first-index argmax's.
     SynOps count what the simulator counts: every delivered spike times the fan-out of its
     connection (a spike of the last step is not delivered within the run); for a
     non-binary input (current coding) every nonzero input value counts as one event.
@@ -225,7 +259,7 @@ def evaluate_network(net: Network, X, y, encode, rng: np.random.Generator, steps
             p[k] = float(value)
     weights = {k: quantize(w, bits) for k, w in net.W.items()} if bits else net.W
     training = net.training
-    correct, total_loss, synops, spikes, input_events = 0, 0.0, 0.0, 0.0, 0.0
+    correct, argmax_correct, total_loss, synops, spikes, input_events = 0, 0, 0.0, 0.0, 0.0, 0.0
     for k in range(0, len(y), chunk):
         Xb, yb = X[k:k + chunk], y[k:k + chunk]
         x = encode(Xb, rng, steps)
@@ -235,14 +269,21 @@ def evaluate_network(net: Network, X, y, encode, rng: np.random.Generator, steps
             total_loss += value * len(yb)
         else:
             scores = cache["Z"][training.OUTPUT].sum(axis=0)
-        correct += int((predict(scores) == yb).sum())
+        hits = predict(scores) == yb
+        argmax_correct += int(hits.sum())
+        if strict:
+            top = scores[np.arange(len(yb)), yb]
+            rivals = scores.copy()
+            rivals[np.arange(len(yb)), yb] = -np.inf
+            hits = top > rivals.max(axis=1)
+        correct += int(hits.sum())
         for name, source, target, variable, w, n_pre, n_post, scale in training.CONNECTIONS:
             z = x if source == training.SOURCE else cache["Z"][source]
             synops += float(np.count_nonzero(z[:-1])) * n_post
         spikes += sum(float(cache["Z"][layer].sum()) for layer in training.LAYERS)
         input_events += float(np.count_nonzero(x))
     n = len(y)
-    result = {"accuracy": correct / n, "synops_per_sample": synops / n, "spikes_per_sample": spikes / n,
+    result = {"accuracy": correct / n, "accuracy_argmax": argmax_correct / n, "synops_per_sample": synops / n, "spikes_per_sample": spikes / n,
               "input_events_per_sample": input_events / n, "samples": n}
     if loss is not None:
         result["loss"] = total_loss / n
@@ -296,7 +337,8 @@ def write_results(out: Path, trainer: Trainer, history: list, final: bool) -> di
                         "accuracy_drop_8bit": full["accuracy"] - q8["accuracy"]})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.savez(out / "weights.npz", **trainer.net.weight_arrays())
-    plot(out, history)
+    if final or len(history) % 10 == 0:  # a plot takes longer than an epoch of a small network
+        plot(out, history)
     return metrics
 
 

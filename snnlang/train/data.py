@@ -19,6 +19,7 @@ Encoders (``encode = ...``) turn a batch into input spikes (steps, batch, inputs
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,9 +95,7 @@ def load(name: str, kwargs: dict, base: Path):
             raise ValueError(f"digits() has no setting {', '.join(sorted(unknown))}; it takes test_fraction and seed")
         return digits(fraction, seed)
     if name == "dvs_digits":
-        from .dvs import dvs_digits
-
-        return dvs_digits(**kwargs)
+        return cached_dvs_digits(kwargs)
     if name == "npz":
         if "file" not in kwargs:
             raise ValueError('npz() needs file = "path.npz"')
@@ -117,6 +116,29 @@ def load(name: str, kwargs: dict, base: Path):
                 return X, y, Xt, data["y_test"].astype(int)
         return split(X, y, fraction, seed)
     raise ValueError(f"unknown data set '{name}'; choose digits(...), dvs_digits(...) or npz(file = \"...\")")
+
+
+def cached_dvs_digits(kwargs: dict):
+    """:func:`snnlang.train.dvs.dvs_digits`, kept in the snnlang cache folder (it takes seconds to emulate)."""
+    import hashlib
+    import inspect
+    import json
+
+    from ..run import cache_dir
+    from . import dvs
+
+    digest = hashlib.sha256((json.dumps(kwargs, sort_keys=True, default=str)
+                             + inspect.getsource(dvs)).encode()).hexdigest()[:16]
+    path = cache_dir() / "data" / f"dvs_digits_{digest}.npz"
+    if path.exists():
+        with np.load(path) as data:
+            return (EventSet.from_arrays(data), data["y"], EventSet.from_arrays(data, "_test"), data["y_test"])
+    train, y, test, y_test = dvs.dvs_digits(**kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, **train.arrays(), **test.arrays("_test"), y=y, y_test=y_test, width=train.width, height=train.height)
+    tmp.replace(path)
+    return train, y, test, y_test
 
 
 ENCODER_SETTINGS = {
