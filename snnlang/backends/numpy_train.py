@@ -20,18 +20,8 @@ from .printer import NumpyPrinter
 TIME = symbol("t")
 
 
-class TrainingPrinter(NumpyPrinter):
-    """The NumPy printer, with x**-n printed as 1/x**n (NumPy's power of a negative integer is slow)."""
-
-    def _print_Pow(self, expr, rational=False):
-        base, exp = expr.args
-        if exp.is_Integer and exp < -1:
-            return f"1/{self.parenthesize(sympy.Pow(base, -exp), sympy.printing.precedence.PRECEDENCE['Mul'] + 1)}"
-        return super()._print_Pow(expr, rational=rational)
-
-
 def code(expr: sympy.Basic) -> str:
-    return TrainingPrinter().doprint(expr)
+    return NumpyPrinter().doprint(expr)
 
 
 def _term(d: sympy.Basic, g: str) -> str:

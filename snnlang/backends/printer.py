@@ -117,8 +117,9 @@ class NumpyPrinter(Dialect, NumPyPrinter):
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
-        if exp == -1:
-            return f"1/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Mul'] + 1)}"
+        if exp.is_Integer and exp < 0:  # 1/x**n: NumPy's power of a negative integer is slow
+            inverse = base if exp == -1 else sympy.Pow(base, -exp)
+            return f"1/{self.parenthesize(inverse, sympy.printing.precedence.PRECEDENCE['Mul'] + 1)}"
         if exp == sympy.Rational(1, 2):
             return f"np.sqrt({self._print(base)})"
         if exp.is_Integer:
