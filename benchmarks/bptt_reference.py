@@ -347,7 +347,24 @@ def evaluate(params, X, y, seed, dtype, T=T_STEPS, beta=BETA, thr=THR, draws=1, 
 
 def train(seed=0, epochs=EPOCHS, dtype=np.float64, lr=LR, batch=BATCH, T=T_STEPS, hidden=HIDDEN,
           beta=BETA, thr=THR, slope=SLOPE, detach_reset=False, weight_decay=0.0, decoupled_wd=False,
-          schedule="const", eval_every=1, verbose=True, data=None, loss="count", eval_draws=10):
+          schedule="const", eval_every=1, verbose=True, data=None, loss="count", eval_draws=10,
+          blas_threads=1):
+    """Train; returns (params, history rows, mean training seconds per epoch).
+
+    ``blas_threads``: BLAS thread limit while training (1 by default: the matrices are
+    tiny, and threaded BLAS on a shared, loaded machine is many times slower); None or
+    0 = leave the library default.
+    """
+    if blas_threads:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            pass
+        else:
+            with threadpool_limits(blas_threads):
+                return train(seed, epochs, dtype, lr, batch, T, hidden, beta, thr, slope, detach_reset,
+                             weight_decay, decoupled_wd, schedule, eval_every, verbose, data, loss,
+                             eval_draws, blas_threads=None)
     X_tr, X_te, y_tr, y_te = load_data() if data is None else data
     rng = np.random.default_rng(seed)
     params = init_params(rng, (X_tr.shape[1], hidden, 10), dtype)
@@ -518,7 +535,7 @@ def main(argv=None):
 
     if args.blas_threads:
         from threadpoolctl import threadpool_limits
-        threadpool_limits(args.blas_threads)
+        threadpool_limits(args.blas_threads)   # process-wide (also covers --check)
 
     if args.check:
         return 0 if run_checks() else 1
@@ -530,7 +547,8 @@ def main(argv=None):
     for seed in seeds:
         _, hist, spe = train(seed, args.epochs, dtype, args.lr, args.batch, args.steps, args.hidden, args.beta,
                              args.thr, args.slope, args.detach_reset, args.weight_decay, args.adamw,
-                             args.schedule, args.eval_every, not args.quiet, data, args.loss, args.eval_draws)
+                             args.schedule, args.eval_every, not args.quiet, data, args.loss, args.eval_draws,
+                             blas_threads=None)
         acc = hist[-1]["test_acc"]
         accm = hist[-1].get("test_acc_mean", acc)
         results.append((seed, acc, accm, spe))
