@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,22 @@ def peak_memory(n: int, which: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def whole_process(repeat: int) -> dict:
+    """Wall time of a fresh `snnlang run --no-plots specs/cuba.snn`: with an empty cache (check,
+    plan, generate, run) and with the package cached (import and run), best of ``repeat``."""
+    times = {"cold": [], "warm": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(repeat):
+            for kind in ("cold", "warm"):
+                env = dict(os.environ, SNNLANG_CACHE=str(Path(tmp) / f"cache{k}"))
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "snnlang", "run", str(ROOT / "specs" / "cuba.snn"),
+                                "-o", str(Path(tmp) / "run"), "--no-plots"], check=True, env=env,
+                               capture_output=True, cwd=ROOT)
+                times[kind].append(time.perf_counter() - start)
+    return {kind: min(values) for kind, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scaling", action="store_true")
@@ -122,6 +139,7 @@ def main() -> None:
     parser.add_argument("--brian2-python", default=sys.executable,
                         help="an interpreter with brian2 installed (pip install '.[bench]' in a venv)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--whole", action="store_true", help="time the whole `snnlang run` process")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     results = []
@@ -140,6 +158,10 @@ def main() -> None:
             line += f"  {r['peak_mib']['generated']:.0f}/{r['peak_mib']['reference']:.0f}"
         print(line, flush=True)
         results.append(r)
+    if args.whole:
+        w = whole_process(args.repeat)
+        print(f"whole process, snnlang run --no-plots specs/cuba.snn: {w['cold']:.2f} s with an empty cache, "
+              f"{w['warm']:.2f} s with the package cached")
     if args.brian2:
         out = subprocess.run([args.brian2_python, str(HERE / "brian2_cuba.py"), "--no-cold"],
                              capture_output=True, text=True)

@@ -13,13 +13,13 @@ from typing import Optional
 import sympy
 
 from .diagnostics import Diagnostics, did_you_mean
-from .dims import DimensionError, Poison, constant_value, dimension
+from .dims import BaseUnit, DimensionError, Poison, constant_value, dimension
 from .functions import BUILTINS, is_random
 from .model import (
     Call, Connection, Expr, ListValue, Loc, Model, Network, NeuronModel, Number, Settings,
     Statement, SynapseModel, Text, Variable, Word,
 )
-from .units import DIMENSIONLESS, BaseUnit, Dim, dim, dim_add, format_dim
+from .units import DIMENSIONLESS, Dim, dim, dim_add, format_dim
 
 SECOND = dim(s=1)
 PER_SECOND = dim(s=-1)
@@ -34,6 +34,7 @@ TRAIN_KEYS = {
     "weight_decay": "a number", "dropout": "a number", "clip_grad": "a number", "reset": "subtract or zero",
     "detach_reset": "true or false", "readout": "the output population", "input": "the input population",
     "present": "time per sample", "rest": "time between samples", "labels": "how neurons are labelled",
+    "present_test": "time per test sample (stdp; default: present)",
     "normalise": "percentile(...) (convert) or incoming(total = ...) (stdp)",
     "keep": "state kept from sample to sample (stdp: adaptive thresholds)",
     "freeze": "parameters set to 0 while testing (stdp: learning rates)",
@@ -497,7 +498,7 @@ class Checker:
                 self.whole(value, key, 1, _MAX_COUNT)
             elif key == "seed":
                 self.whole(value, key, 0, _MAX_SEED)
-            elif key in ("dt", "present", "rest"):
+            elif key in ("dt", "present", "rest", "present_test"):
                 self.expect_value(value, SECOND, key)
                 if isinstance(value, Number) and (value.value < 0 or (value.value == 0 and key != "rest")):
                     self.diags.error(value.loc, f"{key} must be {'at least 0' if key == 'rest' else 'positive'}")

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
                    help="a parameter value, e.g. tau_m=10ms or exc.tau_m=10ms (repeatable)")
     p.add_argument("--weights", type=Path, help="an .npz of synaptic state arrays to load before running")
+    p.add_argument("--no-plots", dest="plots", action="store_false", help="skip raster.png and traces.png")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("train", help="train the network of a spec's train block")
@@ -138,7 +139,7 @@ def cmd_run(args) -> int:
     out = args.out or Path("runs") / args.spec.stem
     try:
         summary = run(args.spec, out, duration=duration, seed=args.seed, settings=tuple(args.settings),
-                      target=args.target, weights=args.weights, progress=sys.stderr.isatty())
+                      target=args.target, weights=args.weights, progress=sys.stderr.isatty(), plots=args.plots)
     except (ValueError, KeyError) as e:
         print(f"snnlang run: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .model import Loc
+if TYPE_CHECKING:  # the IR (and SymPy) load only when a spec is lowered
+    from .model import Loc
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,37 @@ zero, or a name whose error was already reported.
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Callable, Optional
 
 import sympy
 
 from .functions import FUNCTIONS
-from .units import DIMENSIONLESS, BaseUnit, Dim, BASE_NAMES, dim_add, dim_scale, format_dim
+from .units import DIMENSIONLESS, Dim, BASE_NAMES, dim_add, dim_scale, format_dim, lookup
 
 DimOf = Callable[[str], Optional[Dim]]
+
+
+class BaseUnit(sympy.Symbol):
+    """An SI base unit inside an expression (distinct from a user symbol of the same name)."""
+
+
+BASE_UNITS = {name: BaseUnit(name, positive=True) for name in BASE_NAMES}
+
+
+def si_expr(scale: Fraction, d: Dim) -> sympy.Expr:
+    """``scale`` times the product of base units with exponents ``d``."""
+    out: sympy.Expr = sympy.Rational(scale.numerator, scale.denominator)
+    for name, exp in zip(BASE_NAMES, d):
+        if exp:
+            out = out * BASE_UNITS[name] ** exp
+    return out
+
+
+def unit_expr(name: str) -> sympy.Expr | None:
+    found = lookup(name)
+    return None if found is None else si_expr(*found)
+
 
 
 class DimensionError(Exception):

@@ -19,7 +19,7 @@ import sympy
 
 from . import units
 from .diagnostics import Diagnostics, did_you_mean, display_path
-from .dims import DimensionError, Poison, constant_value
+from .dims import BaseUnit, DimensionError, Poison, constant_value, unit_expr
 from .functions import BUILTINS, FUNCTIONS, symbol
 from .model import (
     Assignment, Call, Connection, Expr, Input, ListValue, Loc, Model, Monitor, Network,
@@ -27,7 +27,7 @@ from .model import (
     Variable, Word,
 )
 from .parse import parse
-from .resources import stdlib_dir
+from .resources import find_import, stdlib_dir
 
 _MAX_EXPONENT = 64
 _MAX_COUNT = 2**31 - 1  # sizes and indices: int32 on every target
@@ -84,18 +84,10 @@ class Lowering:
     def _import(self, item: lark.Tree, path: Path, seen: set[Path]) -> None:
         name = str(item.children[0])[1:-1]
         loc = self.loc(item)
-        itself = False
-        for base in (path.parent, stdlib_dir()):
-            candidate = base / name
-            try:
-                found = candidate.is_file()
-            except (OSError, ValueError):  # a name the file system refuses
-                found = False
-            if found and candidate.resolve() == path.resolve():
-                itself = True  # a spec named like a library file imports the library file
-            elif found:
-                self.load_file(candidate, seen, loc)
-                return
+        found, itself = find_import(name, path)
+        if found is not None:
+            self.load_file(found, seen, loc)
+            return
         if itself:
             self.diags.error(loc, f"'{name}' imports itself")
             return
@@ -540,7 +532,7 @@ class Lowering:
 
     def x_quantity(self, tree) -> sympy.Basic:
         magnitude, unit_tok = tree.children
-        unit = units.unit_expr(str(unit_tok))
+        unit = unit_expr(str(unit_tok))
         if unit is None:
             self.diags.error(self.loc(unit_tok), f"unknown unit '{unit_tok}'" + did_you_mean(str(unit_tok), units.unit_names()))
             return Poison("error")
@@ -558,7 +550,7 @@ class Lowering:
                 return sympy.pi
             self.names.setdefault(name, self.loc(token))
             return symbol(name)
-        unit = units.unit_expr(name)
+        unit = unit_expr(name)
         if unit is not None:
             return unit
         self.names.setdefault(name, self.loc(token))
@@ -731,7 +723,7 @@ def _is_zero_quantity(value: sympy.Basic) -> bool:
 
 def _is_constant(value: sympy.Basic) -> bool:
     """A number or a product of units: no names, no Poison."""
-    return not (value.free_symbols - value.atoms(units.BaseUnit)) and not isinstance(value, sympy.Tuple)
+    return not (value.free_symbols - value.atoms(BaseUnit)) and not isinstance(value, sympy.Tuple)
 
 
 def _is_condition(value: sympy.Basic) -> bool:

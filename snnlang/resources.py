@@ -27,3 +27,20 @@ def templates_dir() -> Path:
 
 def stdlib_dir() -> Path:
     return _HERE / "stdlib"
+
+
+def find_import(name: str, importer: Path) -> tuple[Path | None, bool]:
+    """Where ``import "name"`` in the file ``importer`` leads: beside it, else the standard
+    library. Returns (path or None, whether the only match was the importer itself)."""
+    itself = False
+    for base in (importer.parent, stdlib_dir()):
+        candidate = base / name
+        try:
+            found = candidate.is_file()
+        except (OSError, ValueError):  # a name the file system refuses
+            found = False
+        if found and candidate.resolve() == importer.resolve():
+            itself = True  # a spec named like a library file imports the library file
+        elif found:
+            return candidate, False
+    return None, itself

@@ -3,38 +3,33 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Optional
 
-from . import __version__
-from .diagnostics import Diagnostics
-from .model import Number
-from .units import format_dim
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("SNNLANG_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "snnlang")
-    return Path(base)
+from .cache import cache_dir, spec_key
+from .units import DIMENSIONLESS, dim_add, dim_scale, format_dim, lookup
 
 
 def built_package(spec: Path, target: str = "numpy"):
-    """The generated package of a spec, built once per spec hash and imported."""
-    from .build import render, write_package
-    from .frontend import load
-    from .plan import make_plan
+    """The generated package of a spec, built once per spec text and generator, and imported.
 
+    A cached package is found from the spec's text alone: the compiler (and SymPy) is
+    loaded only when a package has to be built.
+    """
     start = time.perf_counter()
-    model = load(spec)
-    name = f"snn_{model.spec_hash}_{target}_{__version__.replace('.', '_')}"
-    folder = cache_dir() / name
-    package_dir = folder / "net"
+    key = spec_key(spec, target)
+    package_dir = cache_dir() / f"run_{key}" / "net"
     if not (package_dir / "__init__.py").exists():
-        plan = make_plan(model)
+        from .build import render, write_package
+        from .frontend import load
+        from .plan import make_plan
+
+        plan = make_plan(load(spec))
         write_package(render(plan, target, "net"), package_dir)
-    module = _import(package_dir, name)
+    module = _import(package_dir, f"snn_run_{key}")
     return module, time.perf_counter() - start
 
 
@@ -47,29 +42,40 @@ def _import(package_dir: Path, name: str):
     return module
 
 
-def parse_setting(text: str) -> tuple[str, float, tuple]:
-    """``tau_m=10ms`` -> ("tau_m", 0.01, dimension of time), parsed by the spec grammar."""
-    from .lower import Lowering
-    from .parse import parse
+_NUMBER = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+_FACTOR = re.compile(r"\s*([*/])?\s*([A-Za-zµ_][A-Za-z0-9µ_]*|1)\s*(?:\*\*\s*([-+]?\d+))?\s*")
 
+
+def parse_setting(text: str) -> tuple[str, float, tuple]:
+    """``tau_m=10ms`` -> ("tau_m", 0.01, dimension of time): a number and a product of units
+    (``25 mV/ms``, ``1 uF/cm**2``), read without loading the compiler."""
     if "=" not in text:
         raise ValueError(f"--set {text!r}: expected name=value, such as tau_m=10ms")
     key, value = (part.strip() for part in text.split("=", 1))
-    diags = Diagnostics()
-    tree = parse(f"simulate s {{ x = {value} }}\n", "--set", diags)
-    if tree is None:
+    match = _NUMBER.fullmatch(value)
+    if not match:
         raise ValueError(f"--set {text!r}: {value!r} is not a number with units")
-    lowering = Lowering(diags)
-    lowering.file = "--set"
-    number = lowering.value(tree.children[0].children[1].children[1])
-    if diags.errors or not isinstance(number, Number):
-        raise ValueError(f"--set {text!r}: {value!r} is not a number with units")
-    return key, number.value, number.dim
+    number, unit = float(match.group(1)), match.group(2)
+    scale, dim = 1.0, DIMENSIONLESS
+    pos = 0
+    while pos < len(unit):
+        factor = _FACTOR.match(unit, pos)
+        if not factor or factor.end() == pos or (pos and not factor.group(1)):
+            raise ValueError(f"--set {text!r}: {unit!r} is not a unit such as mV, ms or mV/ms")
+        op, name, power = factor.group(1), factor.group(2), int(factor.group(3) or 1)
+        found = (1, DIMENSIONLESS) if name == "1" else lookup(name)
+        if found is None:
+            raise ValueError(f"--set {text!r}: unknown unit {name!r}")
+        power = -power if op == "/" else power
+        scale *= float(found[0]) ** power
+        dim = dim_add(dim, dim_scale(found[1], power))
+        pos = factor.end()
+    return key, number * scale, dim
 
 
 def run(spec: Path, out: Path, duration: Optional[float] = None, seed: Optional[int] = None,
         settings: tuple[str, ...] = (), target: str = "numpy", weights: Optional[Path] = None,
-        progress: bool = False) -> dict:
+        progress: bool = False, plots: bool = True) -> dict:
     module, build_s = built_package(spec, target)
     params = {}
     for text in settings:
@@ -95,7 +101,7 @@ def run(spec: Path, out: Path, duration: Optional[float] = None, seed: Optional[
     else:
         net.run(steps=steps)
     run_s = time.perf_counter() - start
-    return write_outputs(module, net, out, build_s, run_s)
+    return write_outputs(module, net, out, build_s, run_s, plots)
 
 
 def _check_unit(module, owners, dim, text) -> None:
@@ -122,7 +128,7 @@ def load_weights(net, path: Path) -> None:
             net.state[key] = data[key].astype(net.state[key].dtype)
 
 
-def write_outputs(module, net, out: Path, build_s: float, run_s: float) -> dict:
+def write_outputs(module, net, out: Path, build_s: float, run_s: float, plots: bool = True) -> dict:
     import numpy as np
 
     out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +152,8 @@ def write_outputs(module, net, out: Path, build_s: float, run_s: float) -> dict:
                "duration_s": seconds, "seed": net.seed, "build_s": round(build_s, 4), "run_s": round(run_s, 4),
                "synops": int(net.synops), "spec": module.SPEC, "spec_hash": module.SPEC_HASH}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    _plots(out, spikes, states, module)
+    if plots:
+        _plots(out, spikes, states, module)
     return summary
 
 

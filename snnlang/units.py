@@ -1,7 +1,8 @@
 """Physical units: names, SI prefixes, dimensions.
 
 A quantity in the model is a SymPy expression in SI: ``20 ms`` becomes
-``s/50``, where ``s`` is one of the seven :class:`BaseUnit` symbols.  The
+``s/50``, where ``s`` is one of the seven base-unit symbols of
+:mod:`snnlang.dims`.  The
 plan replaces base units by 1 to get plain SI numbers; the checker reads the
 dimension of any expression off the base units it contains.
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import sympy
 
 #: Order of the exponents in a dimension vector.
 BASE_NAMES = ("m", "kg", "s", "A", "K", "mol", "cd")
@@ -22,11 +22,6 @@ Dim = tuple[int, int, int, int, int, int, int]
 DIMENSIONLESS: Dim = (0, 0, 0, 0, 0, 0, 0)
 
 
-class BaseUnit(sympy.Symbol):
-    """An SI base unit inside an expression (distinct from a user symbol of the same name)."""
-
-
-BASE_UNITS = {name: BaseUnit(name, positive=True) for name in BASE_NAMES}
 
 
 def dim(**exponents: int) -> Dim:
@@ -110,20 +105,6 @@ def unit_names() -> list[str]:
     """The unprefixed unit names and the common prefixed ones (for "did you mean")."""
     common = [p + u for p in ("m", "u", "n", "p", "k", "M", "G") for u in ("s", "V", "A", "S", "F", "ohm", "Hz", "M")]
     return sorted(set(_UNITS) | set(common))
-
-
-def si_expr(scale: Fraction, d: Dim) -> sympy.Expr:
-    """``scale`` times the product of base units with exponents ``d``."""
-    out: sympy.Expr = sympy.Rational(scale.numerator, scale.denominator)
-    for name, exp in zip(BASE_NAMES, d):
-        if exp:
-            out = out * BASE_UNITS[name] ** exp
-    return out
-
-
-def unit_expr(name: str) -> sympy.Expr | None:
-    found = lookup(name)
-    return None if found is None else si_expr(*found)
 
 
 def dim_add(a: Dim, b: Dim) -> Dim:

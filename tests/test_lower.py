@@ -10,7 +10,8 @@ from snnlang import units
 from snnlang.dims import constant_value, dimension
 from snnlang.functions import is_random, symbol
 from snnlang.model import Call, ListValue, Number, Text, Word
-from snnlang.units import BASE_UNITS, DIMENSIONLESS, BaseUnit, dim
+from snnlang.dims import BASE_UNITS, BaseUnit
+from snnlang.units import DIMENSIONLESS, dim
 
 SECOND = dim(s=1)
 VOLT = dim(kg=1, m=2, s=-3, A=-1)

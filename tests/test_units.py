@@ -7,8 +7,8 @@ import pytest
 import sympy
 
 from snnlang import units
-from snnlang.dims import DimensionError, Poison, constant_value, dimension
-from snnlang.units import BASE_UNITS, DIMENSIONLESS, dim, format_dim, lookup
+from snnlang.dims import BASE_UNITS, DimensionError, Poison, constant_value, dimension, unit_expr
+from snnlang.units import DIMENSIONLESS, dim, format_dim, lookup
 
 VOLT = dim(kg=1, m=2, s=-3, A=-1)
 
@@ -91,7 +91,7 @@ def test_common_prefixed_units(name, scale, d):
 @pytest.mark.parametrize("name", ["mmin", "kminute", "xV", "Vm", "msec", "volts", "", "u", "mu", "MOhm"])
 def test_names_that_are_not_units(name):
     assert lookup(name) is None
-    assert units.unit_expr(name) is None
+    assert unit_expr(name) is None
 
 
 def test_micro_is_also_spelled_with_the_greek_letter():
@@ -100,9 +100,9 @@ def test_micro_is_also_spelled_with_the_greek_letter():
 
 def test_unit_expr_is_the_scale_times_base_units():
     s, kg, m, A = (BASE_UNITS[n] for n in ("s", "kg", "m", "A"))
-    assert units.unit_expr("ms") == s / 1000
-    assert units.unit_expr("mV") == kg * m**2 / (1000 * A * s**3)
-    assert units.unit_expr("Hz") == 1 / s
+    assert unit_expr("ms") == s / 1000
+    assert unit_expr("mV") == kg * m**2 / (1000 * A * s**3)
+    assert unit_expr("Hz") == 1 / s
 
 
 def test_base_units_are_distinct_from_spec_names():
@@ -120,16 +120,16 @@ def _dim(expr, names=None):
 
 
 def test_product_and_quotient_add_and_subtract_exponents():
-    mV, ms, nA = (units.unit_expr(n) for n in ("mV", "ms", "nA"))
+    mV, ms, nA = (unit_expr(n) for n in ("mV", "ms", "nA"))
     assert _dim(mV / ms) == dim(kg=1, m=2, s=-4, A=-1)
     assert _dim(mV / nA) == dim(kg=1, m=2, s=-3, A=-2)  # ohm
     assert _dim(mV * nA) == dim(kg=1, m=2, s=-3)         # watt
 
 
 def test_powers_scale_exponents_and_roots_must_be_whole():
-    mV = units.unit_expr("mV")
+    mV = unit_expr("mV")
     assert _dim(mV**2) == tuple(2 * e for e in VOLT)
-    m2 = units.unit_expr("m") ** 2
+    m2 = unit_expr("m") ** 2
     assert _dim(sympy.sqrt(m2)) == dim(m=1)
     with pytest.raises(DimensionError, match="not a whole dimension"):
         _dim(sympy.sqrt(mV))
@@ -137,7 +137,7 @@ def test_powers_scale_exponents_and_roots_must_be_whole():
 
 def test_adding_different_dimensions_is_an_error_naming_both():
     with pytest.raises(DimensionError, match="cannot add (V and s|s and V)"):
-        _dim(units.unit_expr("mV") + sympy.Symbol("x", real=True), {"x": dim(s=1)})
+        _dim(unit_expr("mV") + sympy.Symbol("x", real=True), {"x": dim(s=1)})
 
 
 def test_zero_and_poison_have_any_dimension():
@@ -151,13 +151,13 @@ def test_numbers_constants_and_comparisons_are_dimensionless():
     assert _dim(sympy.Rational(3, 2)) == DIMENSIONLESS
     assert _dim(sympy.pi) == DIMENSIONLESS
     x = sympy.Symbol("x", real=True)
-    assert _dim(sympy.Gt(x, units.unit_expr("mV"), evaluate=False), {"x": VOLT}) == DIMENSIONLESS
+    assert _dim(sympy.Gt(x, unit_expr("mV"), evaluate=False), {"x": VOLT}) == DIMENSIONLESS
     with pytest.raises(DimensionError, match="cannot compare V and s"):
-        _dim(sympy.Gt(x, units.unit_expr("ms"), evaluate=False), {"x": VOLT})
+        _dim(sympy.Gt(x, unit_expr("ms"), evaluate=False), {"x": VOLT})
 
 
 def test_functions_of_quantities():
-    mV = units.unit_expr("mV")
+    mV = unit_expr("mV")
     with pytest.raises(DimensionError, match=r"argument of exp\(\) must be dimensionless, not V"):
         _dim(sympy.exp(mV))
     assert _dim(sympy.exp(mV / mV)) == DIMENSIONLESS
@@ -168,7 +168,7 @@ def test_functions_of_quantities():
 
 
 def test_constant_value_is_the_si_number_and_its_dimension():
-    assert constant_value(20 * units.unit_expr("ms")) == (pytest.approx(0.02), dim(s=1))
+    assert constant_value(20 * unit_expr("ms")) == (pytest.approx(0.02), dim(s=1))
     assert constant_value(sympy.Integer(3)) == (3.0, DIMENSIONLESS)
     assert constant_value(sympy.Symbol("x", real=True)) is None
 

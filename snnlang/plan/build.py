@@ -17,7 +17,8 @@ from ..diagnostics import Diagnostics, SpecError
 from ..dims import DimensionError, dimension
 from ..functions import normal, rand, randn, symbol, uniform
 from ..model import Connection, Expr, Model, Network, NeuronModel, Number, Settings, SynapseModel
-from ..units import DIMENSIONLESS, BaseUnit, format_dim
+from ..dims import BaseUnit
+from ..units import DIMENSIONLESS, format_dim
 from .integrate import DT, IntegrationError, integrate
 from .ir import (
     ArrayInit, Assign, ConnectionPlan, Draw, EventStatement, MonitorPlan, Param, Plan,

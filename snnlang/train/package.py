@@ -6,30 +6,13 @@ stale package.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Optional
 
 from ..model import Model, Settings
-
-
-@lru_cache(maxsize=1)
-def generator_hash() -> str:
-    from ..resources import templates_dir
-
-    here = Path(__file__).resolve().parent.parent
-    files = [here / "plan" / n for n in ("train.py", "gradients.py", "build.py", "integrate.py", "ir.py")]
-    files += [here / "backends" / n for n in ("numpy.py", "numpy_train.py", "printer.py")]
-    files += sorted((templates_dir() / "numpy").glob("*.j2"))
-    digest = hashlib.sha256()
-    for f in files:
-        if f.exists():
-            digest.update(f.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 @dataclass
@@ -45,7 +28,8 @@ def training_package(model: Model, block: Settings) -> TrainingPackage:
     from .. import __version__
     from ..build import render, render_training, write_package
     from ..plan.train import make_training_plan
-    from ..run import _import, cache_dir
+    from ..cache import cache_dir, generator_hash
+    from ..run import _import
 
     tp = make_training_plan(model, block)
     name = f"train_{model.spec_hash}_{block.name}_{__version__.replace('.', '_')}_{generator_hash()}"
