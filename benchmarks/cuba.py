@@ -106,12 +106,13 @@ def one(n: int, scaling: bool, repeat: int) -> dict:
 
 def peak_memory(n: int, which: str) -> float:
     """Peak resident memory (MiB) of a fresh process running one implementation at size n."""
-    code = (f"import sys, resource; sys.argv = ['x']; sys.path[:0] = [{str(HERE)!r}, {str(ROOT)!r}]\n"
+    code = (f"import sys; sys.argv = ['x']; sys.path[:0] = [{str(HERE)!r}, {str(ROOT)!r}]\n"
             f"import cuba\nimport tempfile, pathlib\n"
             + (f"t = tempfile.mkdtemp(); m, _ = cuba.build({n}, True, pathlib.Path(t)); m.Network(seed=1).run(duration=1.0)\n"
                if which == "generated" else
                f"import cuba_reference; cuba_reference.run(N={n}, seed=1, p={80 / n!r})\n")
-            + "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec
+            + "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 

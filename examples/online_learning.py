@@ -56,6 +56,26 @@ def weights(net, connection: str) -> np.ndarray:
     return W
 
 
+def learn_online(folder: Path, sweeps: int, report=print):
+    """Stream the events into a freshly built network, one at a time; the weights before and after."""
+    package = load_network(folder)
+    net = package.Network(seed=0)
+    before = {c: weights(net, c) for c in ("sensors_hidden", "hidden_hidden", "hidden_out")}
+    report(f"{'time':>8} {'events':>7} {'hidden spikes':>14} {'mean input w':>13} {'mean recurrent w':>17}")
+    events = sensor_events(sweeps)
+    for n, (sensor, t) in enumerate(events, 1):
+        # one event from the driver: sensor s, polarity 1 (input neuron 16 + s), at time t
+        net.feed_events("sensors", x=[sensor], y=[0], t=[t], polarity=[1])
+        following = events[n][1] if n < len(events) else t + 0.020
+        net.run(steps=max(0, int(round(following / net.dt)) - net.step))  # up to the next event
+        if n % 144 == 0 or n == len(events):
+            spikes = len(net.spikes("hidden")[0])
+            report(f"{net.step * net.dt:7.3f}s {n:7d} {spikes:14d} {net.state['sensors_hidden_w'].mean():13.4f} "
+                   f"{net.state['hidden_hidden_w'].mean():17.4f}")
+    after = {c: weights(net, c) for c in before}
+    return before, after, net
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweeps", type=int, default=40)
@@ -63,21 +83,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        package = load_network(Path(tmp))
-        net = package.Network(seed=0)
-        before = {c: weights(net, c) for c in ("sensors_hidden", "hidden_hidden", "hidden_out")}
-        print(f"{'time':>8} {'events':>7} {'hidden spikes':>14} {'mean input w':>13} {'mean recurrent w':>17}")
-        events = sensor_events(args.sweeps)
-        for n, (sensor, t) in enumerate(events, 1):
-            # one event from the driver: sensor s, polarity 1 (input neuron 16 + s), at time t
-            net.feed_events("sensors", x=[sensor], y=[0], t=[t], polarity=[1])
-            following = events[n][1] if n < len(events) else t + 0.020
-            net.run(steps=max(0, int(round(following / net.dt)) - net.step))  # up to the next event
-            if n % 144 == 0 or n == len(events):
-                spikes = len(net.spikes("hidden")[0])
-                print(f"{net.step * net.dt:7.3f}s {n:7d} {spikes:14d} {net.state['sensors_hidden_w'].mean():13.4f} "
-                      f"{net.state['hidden_hidden_w'].mean():17.4f}")
-        after = {c: weights(net, c) for c in before}
+        before, after, _ = learn_online(Path(tmp), args.sweeps)
 
     print()
     for c in before:

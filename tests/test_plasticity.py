@@ -409,3 +409,32 @@ def test_song_miller_abbott_bimodal_weights(tmp_path):
     assert ((before < 0.2) | (before > 0.8)).mean() < 0.45  # uniform at first
     assert near_bounds > 0.5, counts  # most weights near 0 or w_max
     assert counts[0] > 1.8 * middle and counts[-1] > 1.8 * middle, counts  # two peaks, at the bounds
+
+
+# ---------------------------------------------------------------------------------------
+# Online learning from events (examples/online_learning.py, specs/online_events.snn)
+# ---------------------------------------------------------------------------------------
+
+
+def test_online_learning_from_streamed_events(tmp_path):
+    import importlib.util
+
+    from helpers import ROOT
+
+    spec = importlib.util.spec_from_file_location("online_learning", ROOT / "examples" / "online_learning.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    before, after, net = example.learn_online(tmp_path, sweeps=6, report=lambda *a: None)
+    W0, W1 = before["sensors_hidden"], after["sensors_hidden"]
+    np.testing.assert_array_equal(W1[:16], W0[:16])  # polarity-0 inputs never fired: untouched
+    assert np.abs(W1[16:] - W0[16:]).max() > 1e-3  # the sensors that fired changed their weights
+    for c in ("hidden_hidden", "hidden_out"):
+        assert not np.array_equal(np.nan_to_num(after[c]), np.nan_to_num(before[c]))
+    # one event at a time between short runs == every event queued first and one long run
+    events = example.sensor_events(6)
+    batch = type(net)(seed=0)
+    batch.feed_events("sensors", x=[s for s, _ in events], y=[0] * len(events), t=[t for _, t in events],
+                      polarity=[1] * len(events))
+    batch.run(steps=net.step)
+    for key, value in net.state.items():
+        np.testing.assert_array_equal(batch.state[key], value, err_msg=key)

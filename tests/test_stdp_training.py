@@ -24,8 +24,8 @@ def cache(tmp_path, monkeypatch):
     return folder
 
 
-def small_spec(tmp_path, epochs: int = 2, n_train: int = 200, n_test: int = 80) -> object:
-    """specs/diehl_cook.snn on a stratified subset of the digits."""
+def small_spec(tmp_path, epochs: int = 2, n_train: int = 150, n_test: int = 60, extra: str = "") -> object:
+    """specs/diehl_cook.snn on a stratified subset of the digits (test samples as long as training ones)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -35,7 +35,8 @@ def small_spec(tmp_path, epochs: int = 2, n_train: int = 200, n_test: int = 80) 
     np.savez(tmp_path / "small.npz", X=X, y=y, X_test=Xt, y_test=yt)
     text = (SPECS / "diehl_cook.snn").read_text()
     text = text.replace("data = digits(test_fraction = 0.25, seed = 0)", 'data = npz(file = "small.npz")')
-    text = text.replace("epochs = 3", f"epochs = {epochs}")
+    text = text.replace("epochs = 3", f"epochs = {epochs}\n    {extra}")
+    text = text.replace("present_test = 350 ms", "present_test = 100 ms")
     path = tmp_path / "small.snn"
     path.write_text(text)
     return path
@@ -50,7 +51,7 @@ def test_stdp_training_run_writes_metrics_weights_checkpoints_and_fields(tmp_pat
     for e in metrics["epochs"]:
         assert {"epoch", "test_accuracy", "seconds"} <= set(e) and 0 <= e["test_accuracy"] <= 1
     assert metrics["test_accuracy"] == metrics["epochs"][-1]["test_accuracy"]
-    assert metrics["test_accuracy"] > 0.5  # 10 classes, 200 training samples: far above chance
+    assert metrics["test_accuracy"] > 0.35  # 10 classes, 150 training samples, 2 epochs: well above chance (0.1)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_001.npz", "epoch_002.npz"]
     assert (run / "receptive_fields.png").stat().st_size > 1000
     labels = json.loads((run / "labels.json").read_text())["labels"]
@@ -63,13 +64,13 @@ def test_stdp_training_run_writes_metrics_weights_checkpoints_and_fields(tmp_pat
     pkg = build_package(SPECS / "diehl_cook.snn", tmp_path / "pkg")
     net = pkg.Network()
     post = net.state["pixels_exc_post"]
-    np.testing.assert_allclose(np.bincount(post, weights=W), 6.564, rtol=1e-9)  # normalised after every sample
+    np.testing.assert_allclose(np.bincount(post, weights=W), 6.4, rtol=1e-9)  # normalised after every sample
     assert main(["run", str(SPECS / "diehl_cook.snn"), "-o", str(tmp_path / "replay"),
                  "--weights", str(run / "weights.npz")]) == 0
 
 
 def test_resume_continues_exactly(tmp_path, cache):
-    spec = small_spec(tmp_path, n_train=100, n_test=40)
+    spec = small_spec(tmp_path, n_train=80, n_test=30, extra="schedule = step(eta, gamma = 0.5)")
     whole = train(spec, tmp_path / "whole")
     train(spec, tmp_path / "split", stop_after=1)
     assert len(json.loads((tmp_path / "split" / "metrics.json").read_text())["epochs"]) == 1
@@ -98,6 +99,9 @@ def test_stdp_training_settings_are_checked(tmp_path, cache):
         train(bad, tmp_path / "bad")
     bad.write_text(text.replace("    monitor spikes of exc\n", ""))
     with pytest.raises(ValueError, match="monitor spikes of exc"):
+        train(bad, tmp_path / "bad")
+    bad.write_text(text.replace("freeze = [eta, theta_plus]", "schedule = step(etaa)"))
+    with pytest.raises(ValueError, match="no parameter 'etaa'"):
         train(bad, tmp_path / "bad")
 
 

@@ -51,6 +51,8 @@ def code(expr: sympy.Basic, indexed: dict[str, str] | None = None) -> str:
 def _array(expr: sympy.Basic, size: str, indexed=None) -> str:
     """An expression as a fresh float array of the given size."""
     text = code(expr, indexed)
+    if expr == 0:  # the usual default of an input: the cheapest fresh array
+        return f"np.zeros({size})"
     if not (expr.free_symbols - {symbol("dt"), symbol("t")}):
         return f"np.full({size}, {text}, dtype=float)"
     return f"np.broadcast_to({text}, ({size},)).astype(float)"

@@ -8,8 +8,8 @@ synapses do (STDP in on_pre / on_post). For each training sample it
    (the weights): a fresh start instead of a resting period;
 2. sets the rates of the input source: ``encode = poisson(rate = 255 Hz)`` gives pixel
    value x in [0, 1] the rate x * 255 Hz (``Network.set_input("<input>.rate", ...)``);
-3. runs the network for ``present`` (``steps``) and counts the spikes of ``readout``
-   (the spec needs ``monitor spikes of <readout>``);
+3. runs the network for ``present`` (``steps``; test samples: ``present_test``, by default
+   the same) and counts the spikes of ``readout`` (the spec needs ``monitor spikes of <readout>``);
 4. normalises the weights of the plastic connection (``normalise = incoming(total = 78)``:
    the weights into each neuron are scaled to sum to ``total``; synaptic scaling as a step
    of the protocol, as in the paper, rather than a rule of the language: it needs the sum
@@ -71,9 +71,9 @@ def _package(model: Model, network: str):
     """Plan, emit (cached by the spec's hash and the generators') and import the simulator."""
     from .. import __version__
     from ..build import render, write_package
+    from ..cache import cache_dir, generator_hash
     from ..plan import make_plan
-    from ..run import _import, cache_dir
-    from .package import generator_hash
+    from ..run import _import
 
     plan = make_plan(model, network)
     name = f"stdp_{model.spec_hash}_{network}_{__version__.replace('.', '_')}_{generator_hash()}"
@@ -119,6 +119,8 @@ class STDPTrainer:
         present = _number(values.get("present"), None)
         steps = _number(values.get("steps"), None)
         self.steps = int(steps) if steps else int(round((present or 0.35) / self.dt))
+        present_test = _number(values.get("present_test"), None)
+        self.test_steps = int(round(present_test / self.dt)) if present_test else self.steps
         self.rest = int(round(_number(values.get("rest"), 0.0) / self.dt))
 
         conns = {c.name: c for c in self.plan.connections}
@@ -189,13 +191,13 @@ class STDPTrainer:
         for key, value in self.initial.items():
             state[key] = value.copy()
 
-    def present(self, x: np.ndarray) -> np.ndarray:
+    def present(self, x: np.ndarray, steps: Optional[int] = None) -> np.ndarray:
         """Spike counts of the readout for one sample (learning as the spec says)."""
         net = self.net
         self.fresh_start()
         net.set_input(f"{self.input}.rate", x * self.max_rate)
         net.records = [[] for _ in net.records]
-        net.run(steps=self.steps)
+        net.run(steps=steps or self.steps)
         record = net.records[self.monitor]
         counts = (np.bincount(np.concatenate([idx for _, idx in record]), minlength=self.n_out)
                   if record else np.zeros(self.n_out, dtype=np.int64))
@@ -261,7 +263,7 @@ class STDPTrainer:
         correct, spikes = 0, 0.0
         try:
             for k in range(len(X)):
-                counts = self.present(X[k])
+                counts = self.present(X[k], self.test_steps)
                 for key, value in saved.items():  # nothing a test sample did remains
                     net.state[key] = value.copy()
                 spikes += counts.sum()
@@ -347,7 +349,8 @@ def train_stdp(spec: Path, model: Model, block: Settings, out: Path, epochs: Opt
 def write_results(out: Path, trainer: STDPTrainer, history: list) -> dict:
     metrics = {"epochs": history, "test_accuracy": history[-1]["test_accuracy"] if history else None,
                "method": "stdp", "seed": trainer.seed, "samples_per_epoch": len(trainer.X),
-               "test_samples": len(trainer.X_test), "steps_per_sample": trainer.steps, "dt": trainer.dt,
+               "test_samples": len(trainer.X_test), "steps_per_sample": trainer.steps,
+               "steps_per_test_sample": trainer.test_steps, "dt": trainer.dt,
                "training_seconds": round(sum(h["seconds"] for h in history), 3),
                "training_cpu_seconds": round(sum(h["cpu_seconds"] for h in history), 3)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
