@@ -203,6 +203,7 @@ class NumpyEmitter:
             out(f"# input {src.name} ({src.kind})")
             if src.kind == "poisson":
                 out(f"{src.name}_index = np.arange({src.size})")
+                out(f"{src.name}_from, {src.name}_u = start, np.zeros((0, {src.size}))  # uniforms of steps from ...")
                 if src.rate_key:
                     out(f"{src.name}_rate_outside = self.inputs.get({src.rate_key!r})  # rates set from outside")
                     out(f"{src.name}_rate_fixed = rt.constant_input({src.name}_rate_outside, {src.size})")
@@ -344,7 +345,13 @@ class NumpyEmitter:
                 out(f"if {name}_rate_outside is not None and {name}_rate_fixed is None:  # rates that change with the step")
                 with out.indent():
                     out(f"{name}_p = rt.input_at({name}_rate_outside, step, {src.size}) * dt")
-            out(f"{name}_spiked = rt.uniform(seed, {src.stream}, step, {name}_index) < {name}_p")
+            rows = max(1, min(128, 2**20 // src.size))  # steps of random numbers drawn at once
+            out(f"if not 0 <= step - {name}_from < {name}_u.shape[0]:  # the next {rows} steps' numbers, at once")
+            with out.indent():
+                out(f"{name}_from = step")
+                out(f"{name}_u = rt.uniform(seed, {src.stream}, np.arange(step, min(step + {rows}, stop))[:, None], "
+                    f"{name}_index[None, :])")
+            out(f"{name}_spiked = {name}_u[step - {name}_from] < {name}_p")
             out(f"{name}_spk = {name}_spiked.nonzero()[0]")
         else:
             out(f"lo, hi = np.searchsorted({name}_event_step, [step, step + 1])")

@@ -152,6 +152,8 @@ class Planner:
         reset = [Assign(local[s.target], q(_apply_op(s.op, symbol(s.target), si(_expand_aliases(s.value.value, aliases)))),
                         where=f"{name}_spiked") for s in neuron.reset]
         finite = [local[v] for v in state_names]
+        invariant = {symbol(prm.name) for prm in params} | {DT}
+        statements = hoist(statements, constants, invariant, name)
         return PopulationPlan(
             name=name, neuron=neuron.name, size=N, params=params, arrays=arrays,
             state=[local[v] for v in state_names], inputs=inputs, input_draws=input_draws,
@@ -369,6 +371,27 @@ class Planner:
 
 
 # ---- helpers ---------------------------------------------------------------------------
+
+def hoist(statements: list[Assign], constants: list[Assign], invariant: set, prefix: str) -> list[Assign]:
+    """Loop-invariant code motion: every largest subexpression of a step statement that
+    depends only on parameters and dt (e.g. exp(-dt/tau) in a discrete update, the rate of
+    an exponential-Euler update) becomes a constant computed once per run."""
+    known = invariant | {symbol(a.target) for a in constants}
+    found: dict[sympy.Basic, sympy.Symbol] = {}
+
+    def visit(e: sympy.Basic) -> sympy.Basic:
+        if e.is_Atom:
+            return e
+        if e.free_symbols and e.free_symbols <= known and not isinstance(e, sympy.logic.boolalg.Boolean):
+            if e not in found:
+                found[e] = symbol(f"{prefix}_k{len(found) + 1}")
+                constants.append(Assign(found[e].name, e))
+            return found[e]
+        args = [visit(a) for a in e.args]
+        return e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
+
+    return [Assign(a.target, visit(a.expr), where=a.where) for a in statements]
+
 
 STEP = symbol("step")
 

@@ -191,8 +191,7 @@ def _exponential_euler(odes, params, inputs, prefix) -> Step:
                 reason="each equation is linear in its own variable: exponential Euler")
     for x, f in odes.items():
         xs = symbol(x)
-        f = sympy.expand(f)
-        a = sympy.simplify(sympy.diff(f, xs))
+        a = sympy.diff(f, xs)  # f as written, for readable code: linear in x when a is free of x
         if xs in a.free_symbols or a.has(sympy.Piecewise):
             raise IntegrationError(f"d{x}/dt is not linear in {x}")
         if a == 0:
