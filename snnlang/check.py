@@ -14,7 +14,7 @@ import sympy
 
 from .diagnostics import Diagnostics, did_you_mean
 from .dims import BaseUnit, DimensionError, Poison, constant_value, dimension
-from .functions import BUILTINS, is_random
+from .functions import is_random
 from .model import (
     Call, Connection, Expr, ListValue, Loc, Model, Network, NeuronModel, Number, Settings,
     Statement, SynapseModel, Text, Variable, Word,

@@ -1009,13 +1009,9 @@ class CupyEmitter:
 
         self.build_kernels()
         plan = self.plan
-        params, units = {}, {}
-        for owner in plan.populations + plan.connections:
-            for prm in owner.params:
-                params[prm.key] = prm.value
-                units[prm.key] = prm.unit or "1 (dimensionless)"
         # The host builds the network with the NumPy target's own code: its reset and its runtime.
-        numpy_context = NumpyEmitter(plan).context()
+        numpy_emitter = NumpyEmitter(plan)
+        numpy_context = numpy_emitter.context()
         numpy_context.update(header="", package="", rng=constants())
         numpy_env = Environment(loader=FileSystemLoader(str(templates_dir() / "numpy")), keep_trailing_newline=True,
                                 undefined=StrictUndefined)
@@ -1023,15 +1019,7 @@ class CupyEmitter:
         fixed = [f"{c.name}_{k}" for c in self.conns
                  for k in ("pre", "post", "group_ptr", "group_delay", "by_post", "post_ptr")]
         return {
-            "plan": plan,
-            "params": params,
-            "units": units,
-            "sizes": self.sizes,
-            "populations": [p.name for p in plan.populations],
-            "sources": [s.name for s in plan.sources],
-            "event_sources": [s for s in plan.sources if s.kind == "events"],
-            "monitors": plan.monitors,
-            "finite": {p.name: p.finite_check for p in plan.populations},
+            **numpy_emitter.describe(),
             "precision": self.precision,
             "real": "np.float64" if self.precision == "double" else "np.float32",
             "dtypes": self.dtypes(),

@@ -109,7 +109,7 @@ class NumpyEmitter:
             if src.kind == "spike_times":
                 out(f"# input {src.name}: spike times, as steps")
                 out(f"steps_ = np.rint(np.array({src.times!r}) / dt).astype(np.int64)")
-                out(f"order_ = np.argsort(steps_, kind='stable')")
+                out("order_ = np.argsort(steps_, kind='stable')")
                 out(f"s['{src.name}_event_step'] = steps_[order_]")
                 out(f"s['{src.name}_event_index'] = np.array({src.indices!r}, dtype=np.int64)[order_]")
             elif src.kind == "events":
@@ -474,7 +474,8 @@ class NumpyEmitter:
         return [name for name in self.sizes
                 if any(c.source == name and (c.delay_array is not None or c.delay != 1) for c in self.plan.connections)]
 
-    def context(self) -> dict:
+    def describe(self) -> dict:
+        """What every target's templates show of the plan: parameters, sizes, monitors."""
         plan = self.plan
         params = {}
         units = {}
@@ -492,6 +493,12 @@ class NumpyEmitter:
             "event_sources": [s for s in plan.sources if s.kind == "events"],
             "monitors": plan.monitors,
             "finite": {p.name: p.finite_check for p in plan.populations},
+        }
+
+    def context(self) -> dict:
+        plan = self.plan
+        return {
+            **self.describe(),
             "fixed": [f"{c.name}_{k}" for c in plan.connections
                       for k in ("pre", "post", "group_delay", "group_ptr") + (("by_post", "post_ptr") if c.on_post else ())]
             + [c.delay_array for c in plan.connections if c.delay_array],

@@ -16,7 +16,7 @@ from .. import __version__
 from ..diagnostics import Diagnostics, SpecError
 from ..dims import DimensionError, dimension
 from ..functions import normal, rand, randn, symbol, uniform
-from ..model import Connection, Expr, Model, Network, NeuronModel, Number, Settings, SynapseModel
+from ..model import Connection, Model, Network, NeuronModel, Number, Settings, SynapseModel
 from ..dims import BaseUnit
 from ..units import DIMENSIONLESS, format_dim
 from .integrate import DT, IntegrationError, integrate

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..model import Call, ListValue, Model, Number, Settings, Text, Word
 from . import data as datasets
+from .loop import run_epochs
 from .optim import (
     OPTIMIZER_SETTINGS, SCHEDULE_SETTINGS, Optimizer, dropout_mask, loss_and_grads, predict, quantize, schedule,
 )
@@ -297,30 +298,10 @@ def train_bptt(spec: Path, model: Model, block: Settings, out: Path, epochs: Opt
     trainer = Trainer(spec, model, block, seed)
     if epochs is not None:
         trainer.epochs = epochs
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoints = out / "checkpoints"
-    checkpoints.mkdir(exist_ok=True)
-    first, history = 0, []
-    if resume:
-        found = sorted(checkpoints.glob("epoch_[0-9][0-9][0-9].npz"))
-        if found:
-            first, history = trainer.restore(found[-1])
-    last = trainer.epochs if stop_after is None else min(trainer.epochs, stop_after)
-    bar = None
-    batches = -(-len(trainer.y) // trainer.batch)
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=trainer.epochs * batches, initial=first * batches, unit="batch", desc=block.name)
-    for epoch in range(first, last):
-        history.append(trainer.run_epoch(epoch, bar.update if bar is not None else None))
-        trainer.save(checkpoints / f"epoch_{epoch + 1:03d}.npz", epoch + 1, history)
-        write_results(out, trainer, history, final=False)
-        if bar is not None:
-            bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", test=f"{history[-1]['test_accuracy']:.3f}")
-    if bar is not None:
-        bar.close()
-    return write_results(out, trainer, history, final=True)
+    return run_epochs(trainer, out, block.name, resume, progress, stop_after, "batch",
+                      -(-len(trainer.y) // trainer.batch),
+                      lambda history, final: write_results(out, trainer, history, final),
+                      lambda last: {"loss": f"{last['loss']:.3f}", "test": f"{last['test_accuracy']:.3f}"})
 
 
 def write_results(out: Path, trainer: Trainer, history: list, final: bool) -> dict:

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..model import Call, ListValue, Model, Number, Settings, Word
 from . import data as datasets
+from .loop import run_epochs
 
 TEST_STEP_OFFSET = 1 << 40  # test samples draw their random numbers from steps far beyond training's
 
@@ -320,30 +321,10 @@ def train_stdp(spec: Path, model: Model, block: Settings, out: Path, epochs: Opt
     trainer = STDPTrainer(spec, model, block, seed)
     if epochs is not None:
         trainer.epochs = epochs
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoints = out / "checkpoints"
-    checkpoints.mkdir(exist_ok=True)
-    first, history = 0, []
-    if resume:
-        found = sorted(checkpoints.glob("epoch_[0-9][0-9][0-9].npz"))
-        if found:
-            first, history = trainer.restore(found[-1])
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        per_epoch = len(trainer.X) + len(trainer.X_test)
-        bar = tqdm(total=trainer.epochs * per_epoch, initial=first * per_epoch, unit="sample", desc=block.name)
-    last = first + stop_after if stop_after is not None else trainer.epochs
-    for epoch in range(first, min(trainer.epochs, last)):
-        history.append(trainer.run_epoch(epoch, bar.update if bar is not None else None))
-        trainer.save(checkpoints / f"epoch_{epoch + 1:03d}.npz", epoch + 1, history)
-        write_results(out, trainer, history)
-        if bar is not None:
-            bar.set_postfix(test=f"{history[-1]['test_accuracy']:.3f}")
-    if bar is not None:
-        bar.close()
-    return write_results(out, trainer, history)
+    return run_epochs(trainer, out, block.name, resume, progress, stop_after, "sample",
+                      len(trainer.X) + len(trainer.X_test),
+                      lambda history, final: write_results(out, trainer, history),
+                      lambda last: {"test": f"{last['test_accuracy']:.3f}"})
 
 
 def write_results(out: Path, trainer: STDPTrainer, history: list) -> dict:
