@@ -202,7 +202,7 @@ def _values(owner, params, constants, dt: float) -> dict:
 
 
 def _number(expr: sympy.Basic, what: str) -> float:
-    expr = sympy.sympify(expr).evalf()
+    expr = (expr if isinstance(expr, sympy.Basic) else sympy.Float(expr)).evalf()
     if expr.free_symbols:
         names = ", ".join(sorted(s.name for s in expr.free_symbols))
         raise NotLoihi(f"{what} depends on {names}, which differ per neuron or per step")
