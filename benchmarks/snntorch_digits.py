@@ -149,7 +149,7 @@ class SnnlangRun:
     """snnlang's generated trainer for specs/digits_bptt.snn, the loop of Trainer.run_epoch,
     timed for wall and CPU (run_epoch itself reports wall time only)."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, spec: str = "digits_bptt.snn"):
         sys.path.insert(0, str(ROOT))
         import numpy as np
         from snnlang.train import blas_threads
@@ -159,7 +159,7 @@ class SnnlangRun:
         self.np = np
         self.blas = blas_threads()  # the trainer's default: BLAS on one thread
         self.blas.__enter__()
-        spec = ROOT / "specs" / "digits_bptt.snn"
+        spec = ROOT / "specs" / spec
         model, block = load_block(spec)
         self.tr = Trainer(spec, model, block, seed)
         self.threads = int(os.environ.get("SNNLANG_BLAS_THREADS", "1") or 0)
@@ -184,7 +184,7 @@ class SnnlangRun:
 # --------------------------------------------------------------------------- workers and driver
 def worker(kind: str, seed: int, threads: int) -> int:
     """Line protocol: prints one JSON line when ready, then one per ``epoch K`` read on stdin."""
-    run = SnnlangRun(seed) if kind == "snnlang" else SnnTorchRun(seed, threads)
+    run = SnnlangRun(seed, os.environ.get("SNNLANG_SPEC", "digits_bptt.snn")) if kind == "snnlang" else SnnTorchRun(seed, threads)
     print(json.dumps({"ready": True, "threads": run.threads}), flush=True)
     for line in sys.stdin:
         cmd = line.split()
@@ -291,7 +291,10 @@ def main(argv=None) -> int:
     ap.add_argument("--snnlang-python", default="python", help="interpreter of the project's environment")
     ap.add_argument("--worker", choices=["snntorch", "snnlang"], help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--snnlang-spec", default="digits_bptt.snn",
+                    help="the spec in specs/ snnlang trains (digits_bptt_float32.snn: single precision)")
     args = ap.parse_args(argv)
+    os.environ.setdefault("SNNLANG_SPEC", args.snnlang_spec)  # read by the snnlang worker
     if args.worker:
         return worker(args.worker, args.seed, args.threads)
     if args.alternate:

@@ -26,7 +26,7 @@ PER_SECOND = dim(s=-1)
 METHODS = ("exact", "exponential_euler", "euler", "rk2", "heun", "rk4")
 SIMULATE_KEYS = ("network", "dt", "duration", "seed", "steps")
 TRAIN_KEYS = {
-    "network": "the network to train", "method": "bptt, stdp or convert", "data": "digits(...) or npz(...)",
+    "network": "the network to train", "method": "bptt, stdp or convert", "precision": "float64 or float32", "data": "digits(...) or npz(...)",
     "encode": "poisson(...), latency(...), current(...) or events(...)", "surrogate": "fast_sigmoid(...), ...",
     "loss": "cross_entropy(...) or mse(...)", "optimizer": "sgd(...), momentum(...) or adam(...)",
     "schedule": "step(...) or cosine(...)", "epochs": "a whole number", "batch": "a whole number",
@@ -520,6 +520,9 @@ class Checker:
             name = method.value if isinstance(method, (Word, Text)) else "?"
             self.diags.error(method.loc, f"unknown training method '{name}'; choose bptt, stdp or convert (without quotes)"
                              + did_you_mean(name, TRAIN_METHODS))
+        precision = train.values.get("precision")
+        if precision is not None and not (isinstance(precision, Word) and precision.value in ("float64", "float32")):
+            self.diags.error(precision.loc, "precision is float64 (the default) or float32")
 
 
 def _span_size(span, size: int) -> int:

@@ -107,13 +107,13 @@ class TrainingEmitter:
             for v in layer.state:
                 out(f"{v} = np.broadcast_to(init[{v!r}], (B, {pop.size})).copy()")
                 if v in needs or v in self.targeted(name):
-                    out(f"S[{v!r}] = np.empty((T, B, {pop.size}))")
+                    out(f"S[{v!r}] = np.empty((T, B, {pop.size}), dtype=REAL)")
                 if u_name(v) in needs or (name == tp.output and v == layer.state[0]):
-                    out(f"U[{v!r}] = np.empty((T, B, {pop.size}))")
+                    out(f"U[{v!r}] = np.empty((T, B, {pop.size}), dtype=REAL)")
             for v in layer.inputs:
                 if v in needs:
-                    out(f"I[{v!r}] = np.empty((T, B, {pop.size}))")
-            out(f"Z[{name!r}] = np.empty((T, B, {pop.size}))")
+                    out(f"I[{v!r}] = np.empty((T, B, {pop.size}), dtype=REAL)")
+            out(f"Z[{name!r}] = np.empty((T, B, {pop.size}), dtype=REAL)")
             if pop.refractory is not None:
                 out(f"{name}_ref = np.zeros((B, {pop.size}), dtype=np.int64)")
                 out(f"{name}_ref_steps = int({code(pop.refractory)})")
@@ -123,7 +123,7 @@ class TrainingEmitter:
             targets = [a.name for a in pop.inputs] + sorted({c.variable for c in external if not c.is_input})
             for var in targets:
                 into = [c for c in external if c.variable == var]
-                out(f"D_{var} = np.empty((T, B, {pop.size}))")
+                out(f"D_{var} = np.empty((T, B, {pop.size}), dtype=REAL)")
                 out(f"D_{var}[0] = 0.0")
                 for k, c in enumerate(into):
                     product = f"{self.src(c)}[:-1].reshape(-1, {c.n_pre}) @ weights[{c.weight!r}]"
@@ -228,7 +228,7 @@ class TrainingEmitter:
         self.parameters(out)
         tp = self.tp
         for c in tp.connections:
-            out(f"grads[{c.weight!r}] = np.zeros(({c.n_pre}, {c.n_post}))")
+            out(f"grads[{c.weight!r}] = np.zeros(({c.n_pre}, {c.n_post}), dtype=REAL)")
         for group in reversed(tp.groups):
             self.backward_group(out, group)
         return out.text(1)
@@ -319,8 +319,8 @@ class TrainingEmitter:
         factors = {}
         for name in group:
             pop, layer = self.pops[name], self.layer[name]
-            out(f"GZ_{name} = np.zeros((T, B, {pop.size})) if grad_z.get({name!r}) is None "
-                f"else np.array(np.broadcast_to(grad_z[{name!r}], (T, B, {pop.size})), dtype=float)")
+            out(f"GZ_{name} = np.zeros((T, B, {pop.size}), dtype=REAL) if grad_z.get({name!r}) is None "
+                f"else np.array(np.broadcast_to(grad_z[{name!r}], (T, B, {pop.size})), dtype=REAL)")
             for c in self.out_of[name]:
                 if c.recurrent:
                     continue
@@ -328,9 +328,9 @@ class TrainingEmitter:
                 drop = f" * mask[{name!r}]"
                 out(f"GZ_{name}[:-1] += ({self.scaled(c, product)}).reshape(T - 1, B, {pop.size}){drop}  # {c.name}")
             for v in layer.state:
-                out(f"g_{v} = np.zeros((B, {pop.size}))  # dL/d{v} after step n")
+                out(f"g_{v} = np.zeros((B, {pop.size}), dtype=REAL)  # dL/d{v} after step n")
             for v in sorted(self.kept(name)):
-                out(f"G_{v} = np.empty((T, B, {pop.size}))")
+                out(f"G_{v} = np.empty((T, B, {pop.size}), dtype=REAL)")
             for v in layer.state:
                 out(f"GU_{v} = (grad_u or {{}}).get({v!r})")
             factors[name] = self.coefficients(out, name)
@@ -385,7 +385,7 @@ class TrainingEmitter:
                 out(f"G_{m}[n] = " + (_sum(parts) if parts else "0.0"))
         for j in layer.state:
             parts = [term(("ds", k, j), f"gu_{k}") for k in layer.state if ("ds", k, j) in factors]
-            out(f"g_{j} = " + (_sum(parts) if parts else f"np.zeros((B, {pop.size}))"))
+            out(f"g_{j} = " + (_sum(parts) if parts else f"np.zeros((B, {pop.size}), dtype=REAL)"))
             if j in self.kept(name):
                 out(f"G_{j}[n] = g_{j}")
 
@@ -413,5 +413,5 @@ class TrainingEmitter:
             for a in pop.inputs:
                 value, varying = self.input_value(a)
                 if not varying:
-                    out(f"values[{a.name!r}] = np.broadcast_to({value}, ({pop.size},)).astype(float)")
+                    out(f"values[{a.name!r}] = np.broadcast_to({value}, ({pop.size},)).astype(REAL)")
         return out.text(1)

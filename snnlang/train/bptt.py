@@ -50,6 +50,8 @@ class Network:
     def __init__(self, model: Model, block: Settings, seed: int, params: Optional[dict] = None):
         pk = training_package(model, block)
         self.tp, self.package, self.training = pk.tp, pk.package, pk.training
+        precision = block.values.get("precision")
+        self.training.REAL = np.float32 if isinstance(precision, Word) and precision.value == "float32" else np.float64
         kwargs = {"dt": block.values["dt"].value} if isinstance(block.values.get("dt"), Number) else {}
         net = self.package.Network(seed=seed, params=params or {}, **kwargs)
         self.params, self.dt = dict(net.params), net.dt
