@@ -167,7 +167,7 @@ def cmd_train(args) -> int:
     try:
         metrics = train(args.spec, out, args.block, epochs=args.epochs, resume=args.resume, seed=args.seed,
                         progress=sys.stderr.isatty())
-    except (ValueError, KeyError, NotImplementedError) as e:
+    except (ValueError, KeyError) as e:
         print(f"snnlang train: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
     last = metrics["epochs"][-1] if metrics["epochs"] else {}

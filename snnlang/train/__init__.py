@@ -65,7 +65,7 @@ def _train(method, spec, model, block, out, epochs, resume, seed, progress, stop
         from .convert import train_convert
 
         return train_convert(spec, model, block, out, epochs=epochs, seed=seed, progress=progress)
-    raise NotImplementedError(f"method = {method} is not available in snnlang train yet")
+    raise ValueError(f"unknown training method {method!r}; choose bptt, stdp or convert")
 
 
 def evaluate(spec: Path, weights: Path, name: Optional[str] = None, steps: Optional[int] = None,
