@@ -20,9 +20,12 @@ def built_package(spec: Path, target: str = "numpy"):
     loaded only when a package has to be built.
     """
     start = time.perf_counter()
-    key = spec_key(spec, target)
+    try:
+        key = spec_key(spec, target)
+    except OSError:  # an unreadable file: the compiler reports it with its place
+        key = None
     package_dir = cache_dir() / f"run_{key}" / "net"
-    if not (package_dir / "__init__.py").exists():
+    if key is None or not (package_dir / "__init__.py").exists():
         from .build import render, write_package
         from .frontend import load
         from .plan import make_plan
