@@ -117,9 +117,15 @@ def _check_unit(module, owners, dim, text) -> None:
 
 def load_weights(net, path: Path) -> None:
     """Replace synaptic state arrays by those in an .npz (as ``snnlang train`` writes)."""
+    import zipfile
+
     import numpy as np
 
-    with np.load(path) as data:
+    try:
+        archive = np.load(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"--weights {path}: cannot read it as an .npz ({e})") from None
+    with archive as data:
         for key in data.files:
             if key.startswith("input:"):  # a trained bias: the outside value of an input variable
                 net.set_input(key[6:], data[key].copy())
