@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import platform
 import sys
@@ -29,54 +28,18 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SPEC = """
-neuron CubaLIF {{
-    parameters {{
-        tau_m = 20 ms
-        tau_e = 5 ms
-        tau_i = 10 ms
-        V_t   = -50 mV
-        V_r   = -60 mV
-        E_l   = -49 mV
-        t_ref = 5 ms
-    }}
-    state {{ v = V_r; ge = 0 mV; gi = 0 mV }}
-    equations {{
-        dv/dt  = (ge + gi - (v - E_l)) / tau_m   unless refractory
-        dge/dt = -ge / tau_e
-        dgi/dt = -gi / tau_i
-    }}
-    spike when v > V_t
-    reset {{ v = V_r }}
-    refractory t_ref
-}}
-
-network cuba {{
-    population cells = CubaLIF({n}) {{ v = uniform(-60 mV, -50 mV) }}
-    connect cells[0:{ne}] -> cells    {{ p = {p!r}; on_pre: ge_post += 1.62 mV }}
-    connect cells[{ne}:{n}] -> cells {{ p = {p!r}; on_pre: gi_post += -9 mV }}
-    monitor spikes of cells
-}}
-
-simulate cuba {{ dt = 0.1 ms; duration = 1 s; seed = 1 }}
-"""
 STEPS = 10_000  # 1 s of model time
 
 
-def _import(folder: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, folder / "__init__.py", submodule_search_locations=[str(folder)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_pair(n: int, folder: Path):
+    from cuba import spec_text  # benchmarks/cuba.py: the NumPy benchmark's very spec
     from snnlang.build import build
+    from snnlang.run import _import
 
     spec = folder / f"cuba_{n}.snn"
-    spec.write_text(SPEC.format(n=n, ne=4 * n // 5, p=80.0 / n))
+    spec.write_text(spec_text(n, scaling=True))
     packages = []
     for target in ("numpy", "cupy"):
         out = folder / f"{target}_{n}"

@@ -7,13 +7,12 @@ each test sees exactly what ``snnlang build`` wrote.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
-import sys
 import textwrap
 from pathlib import Path
 
 from snnlang.build import build
+from snnlang.run import _import
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -33,13 +32,7 @@ def write_spec(text: str, folder: Path, name: str = "spec") -> Path:
 def import_package(package_dir: Path):
     """Import a generated package from its folder under a fresh, unique module name."""
     package_dir = Path(package_dir)
-    name = f"_snn_test_{package_dir.name}_{next(_counter)}"
-    spec = importlib.util.spec_from_file_location(name, package_dir / "__init__.py",
-                                                  submodule_search_locations=[str(package_dir)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return _import(package_dir, f"_snn_test_{package_dir.name}_{next(_counter)}")
 
 
 def build_package(spec: str | Path, folder: Path, name: str = "net"):

@@ -37,37 +37,7 @@ requires_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc (t
 # Specs
 # ---------------------------------------------------------------------------------------
 
-DELAY_SPEC = """
-    # Every jump of v is one delivered spike: delays by value, by expression, by distribution.
-    neuron Passive {
-        state { v = 0 mV }
-    }
-
-    network delays {
-        input src = spike_times(indices = [0, 0, 1], times = [2, 7.3, 4] ms)
-        population none = Passive(2)
-        population tiny = Passive(2)
-        population d13 = Passive(2)
-        population d50 = Passive(2)
-        population het = Passive(4)
-        population dist = Passive(40)
-        connect src -> none { all_to_all; on_pre: v_post += 1 mV }
-        connect src -> tiny { all_to_all; delay = 0.04 ms; on_pre: v_post += 1 mV }
-        connect src -> d13 { all_to_all; delay = 1.26 ms; on_pre: v_post += 1 mV }
-        connect src -> d50 { all_to_all; delay = 5 ms; on_pre: v_post += 1 mV }
-        connect src -> het { all_to_all; delay = 0.3 ms * j + 0.1 ms * i; on_pre: v_post += 1 mV }
-        connect src -> dist { all_to_all; delay = uniform(0.1 ms, 3 ms); on_pre: v_post += 1 mV }
-        population wsame = Passive(3)
-        population whet = Passive(3)
-        connect src -> wsame { all_to_all; w = 1 + i + 10 * j; delay = 0.8 ms; on_pre: v_post += w * mV }
-        connect src -> whet { all_to_all; w = 1 + i + 10 * j; delay = 0.3 ms * j + 0.1 ms * i
-                              on_pre: v_post += w * mV }
-        monitor v of none, tiny, d13, d50, het, dist, wsame, whet
-        monitor spikes of src
-    }
-
-    simulate delays { dt = 0.1 ms; duration = 20 ms; seed = 3 }
-"""
+from test_numpy_target import DELAY_SPEC  # noqa: E402  (the same delays, on both targets)
 
 PLASTIC_SPEC = """
     # STDP (lazy traces) on LIF neurons: Poisson input with delays drawn per synapse, a
