@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -74,6 +76,16 @@ def build(n: int, scaling: bool, folder: Path) -> tuple[object, float]:
     return module, build_s
 
 
+def drawn_network(module) -> dict:
+    """The synapses (both connections, as whole-population indices) and initial v the
+    generated package draws for seed 1: the reference simulates this very network."""
+    state = module.Network(seed=1).state
+    connections = sorted(k[:-4] for k in state if k.endswith("_pre") and k[:-4] + "_post" in state)
+    return {"pre": np.concatenate([state[c + "_pre"] for c in connections]),
+            "post": np.concatenate([state[c + "_post"] for c in connections]),
+            "v0": state["cells_v"].copy()}
+
+
 def time_generated(module, repeat: int) -> dict:
     best_wall = best_cpu = float("inf")
     for _ in range(repeat):
@@ -82,36 +94,47 @@ def time_generated(module, repeat: int) -> dict:
         net.run(duration=1.0)
         best_wall = min(best_wall, time.perf_counter() - wall)
         best_cpu = min(best_cpu, time.process_time() - cpu)
-    _, neurons = net.spikes("cells")
-    rate = (neurons < int(round(0.8 * module.SIZES["cells"]))).sum() / int(round(0.8 * module.SIZES["cells"]))
-    return {"wall": best_wall, "cpu": best_cpu, "rate_exc": rate}
+    t, i = net.spikes("cells")
+    return {"wall": best_wall, "cpu": best_cpu, "spikes": (np.rint(t / 1e-4).astype(np.int64), i)}
 
 
-def time_reference(n: int, p: float | None, repeat: int) -> dict:
+def time_reference(n: int, network: dict, repeat: int) -> dict:
     sys.path.insert(0, str(HERE))
     import cuba_reference
 
-    runs = [cuba_reference.run(N=n, seed=1, p=p) for _ in range(repeat)]
+    runs = [cuba_reference.run(N=n, seed=1, network=network) for _ in range(repeat)]
+    r = runs[0]
     return {"wall": min(r["loop_s"] for r in runs), "cpu": min(r["loop_cpu_s"] for r in runs),
-            "rate_exc": runs[0]["rate_exc"]}
+            "spikes": (np.rint(r["spike_t"] / 1e-4).astype(np.int64), r["spike_i"])}
 
 
 def one(n: int, scaling: bool, repeat: int) -> dict:
+    peak = {}
     with tempfile.TemporaryDirectory() as tmp:
         module, build_s = build(n, scaling, Path(tmp))
         gen = time_generated(module, repeat)
-    ref = time_reference(n, 80 / n if scaling else 0.02, repeat)
-    return {"n": n, "build_s": build_s, "generated": gen, "reference": ref}
+        network = drawn_network(module)
+        if scaling:
+            peak = {"generated": peak_memory(n, Path(module.__path__[0])), "reference": peak_memory(n)}
+    ref = time_reference(n, network, repeat)
+    (gs, gi), (rs, ri) = gen.pop("spikes"), ref.pop("spikes")
+    same = gs.size == rs.size and bool(np.array_equal(gs, rs) and np.array_equal(gi, ri))
+    ne = int(round(0.8 * n))
+    rate = float(np.count_nonzero(gi < ne)) / ne
+    return {"n": n, "build_s": build_s, "generated": gen, "reference": ref, "same_spikes": same,
+            "spikes": int(gi.size), "rate_exc": rate, "synapses": int(network["pre"].size), "peak_mib": peak}
 
 
-def peak_memory(n: int, which: str) -> float:
-    """Peak resident memory (MiB) of a fresh process running one implementation at size n."""
-    code = (f"import sys; sys.argv = ['x']; sys.path[:0] = [{str(HERE)!r}, {str(ROOT)!r}]\n"
-            f"import cuba\nimport tempfile, pathlib\n"
-            + (f"t = tempfile.mkdtemp(); m, _ = cuba.build({n}, True, pathlib.Path(t)); m.Network(seed=1).run(duration=1.0)\n"
-               if which == "generated" else
-               f"import cuba_reference; cuba_reference.run(N={n}, seed=1, p={80 / n!r})\n")
-            # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec
+def peak_memory(n: int, package: Path | None = None) -> float:
+    """Peak resident memory (MiB) of a fresh process that imports the built ``package`` (or the
+    reference) and runs 1 s of CUBA at size n: NumPy and the simulator only, not snnlang."""
+    if package is not None:
+        run = (f"sys.path.insert(0, {str(package.parent)!r})\n"
+               f"import {package.name}\n{package.name}.Network(seed=1).run(duration=1.0)\n")
+    else:
+        run = f"sys.path.insert(0, {str(HERE)!r})\nimport cuba_reference\ncuba_reference.run(N={n}, seed=1, p={80 / n!r})\n"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec
+    code = ("import sys\n" + run
             + "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -146,16 +169,16 @@ def main() -> None:
     results = []
     sizes = [1000, 4000, 16000, 64000] if args.scaling else [4000]
     print(f"CUBA, 1 s of model time at dt = 0.1 ms, best of {args.repeat}")
+    print("Both simulate the same network (the synapses and initial v the generated package drew).")
     print(f"{'N':>6} {'synapses':>9} {'build s':>8} {'generated s':>12} {'reference s':>12} {'ratio wall':>10} "
-          f"{'ratio cpu':>9} {'exc Hz gen/ref':>15}" + ("  peak MiB gen/ref" if args.scaling else ""))
+          f"{'ratio cpu':>9} {'exc Hz':>7} {'same spikes':>11}" + ("  peak MiB gen/ref" if args.scaling else ""))
     for n in sizes:
         r = one(n, args.scaling, args.repeat)
         g, ref = r["generated"], r["reference"]
-        line = (f"{n:>6} {int(n * 80 if args.scaling else n * n * 0.02):>9} {r['build_s']:>8.2f} "
+        line = (f"{n:>6} {r['synapses']:>9} {r['build_s']:>8.2f} "
                 f"{g['wall']:>12.3f} {ref['wall']:>12.3f} {g['wall'] / ref['wall']:>10.2f} {g['cpu'] / ref['cpu']:>9.2f} "
-                f"{g['rate_exc']:>7.2f}/{ref['rate_exc']:<7.2f}")
+                f"{r['rate_exc']:>7.2f} {'yes' if r['same_spikes'] else 'NO':>11}")
         if args.scaling:
-            r["peak_mib"] = {"generated": peak_memory(n, "generated"), "reference": peak_memory(n, "reference")}
             line += f"  {r['peak_mib']['generated']:.0f}/{r['peak_mib']['reference']:.0f}"
         print(line, flush=True)
         results.append(r)

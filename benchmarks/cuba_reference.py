@@ -5,7 +5,7 @@ The model is Brian2's classic ``CUBA`` example::
     dv/dt  = (ge + gi - (v - El)) / taum   (unless refractory)
     dge/dt = -ge / taue
     dgi/dt = -gi / taui
-    threshold v >= Vt, reset v = Vr, refractory 5 ms
+    threshold v > Vt, reset v = Vr, refractory 5 ms
     excitatory spike: ge += we,  inhibitory spike: gi += wi
 
 N neurons (80 % excitatory), each ordered pair connected with probability p
@@ -16,7 +16,7 @@ One time step follows snnlang's fixed order:
 1. deliver the spikes emitted in the previous step,
 2. integrate v, ge, gi over dt with the exact propagator (v held while
    refractory),
-3. spike test v >= Vt on non-refractory neurons, reset v = Vr, start a
+3. spike test v > Vt on non-refractory neurons, reset v = Vr, start a
    refractory period of round(t_ref / dt) steps (a neuron that spikes in
    step n has v held in steps n+1 .. n+round(t_ref/dt)),
 4. record the spikes (a spike in step n is stamped t = n * dt).
@@ -111,12 +111,22 @@ def connect(N: int, p: float, rng: np.random.Generator) -> tuple[np.ndarray, np.
     return indptr, post
 
 
+def given(pre: np.ndarray, post: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Connectivity given as (pre, post) arrays, as CSR (indptr, post), rows in pre order."""
+    order = np.argsort(pre, kind="stable")
+    indptr = np.zeros(N + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pre, minlength=N), out=indptr[1:])
+    return indptr, post[order]
+
+
 def run(N: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
-        p: float | None = None, dtype=np.float64) -> dict:
+        p: float | None = None, dtype=np.float64, network: dict | None = None) -> dict:
     """Simulate CUBA and return spikes, mean rates and timings.
 
     p defaults to IN_DEGREE / N (0.02 at N = 4000: constant in-degree ~80 for
-    scaling runs).  Returned keys: ``spike_i`` (int64 neuron indices),
+    scaling runs).  ``network`` (keys ``pre``, ``post``, ``v0``) gives the
+    synapses and initial v instead of drawing them: with another simulator's,
+    both must produce the very same spikes.  Returned keys: ``spike_i`` (int64 neuron indices),
     ``spike_t`` (s), ``rate_exc`` / ``rate_inh`` (mean Hz), ``n_spikes``,
     ``n_synapses``, ``setup_s`` (connectivity + state), ``loop_s`` (wall time of the
     time-step loop alone), ``loop_cpu_s`` (its process CPU time, steadier on a
@@ -135,7 +145,7 @@ def run(N: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
     scale = np.array([1.0, we, wi])
     P = (propagator(dt) * scale[None, :] / scale[:, None]).astype(dtype)
     x = np.zeros((3, N), dtype=dtype)
-    x[0] = Vr + rng.random(N) * (Vt - Vr) - El
+    x[0] = (Vr + rng.random(N) * (Vt - Vr) if network is None else network["v0"]) - El
     x_next = np.empty_like(x)
     u_thresh = dtype(Vt - El)
     u_reset = dtype(Vr - El)
@@ -143,7 +153,7 @@ def run(N: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
 
     # Targets of each neuron, as flat indices into x: row 1 (ge) for
     # excitatory presynaptic neurons, row 2 (gi) for inhibitory ones.
-    indptr, post = connect(N, p, rng)
+    indptr, post = connect(N, p, rng) if network is None else given(network["pre"], network["post"], N)
     row = np.where(np.arange(N) < Ne, 1, 2)
     flat = (post + N * np.repeat(row, np.diff(indptr))).astype(np.intp)
     targets = np.split(flat, indptr[1:-1])
@@ -157,7 +167,7 @@ def run(N: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
     # Ping-pong buffers with their views made once: (state, flat view, v row).
     bufs = [(x, x.reshape(-1), x[0]), (x_next, x_next.reshape(-1), x_next[0])]
     matmul, add_at, cat = np.matmul, np.add.at, np.concatenate
-    copyto, greater_equal, flatnonzero = np.copyto, np.greater_equal, np.flatnonzero
+    copyto, greater, flatnonzero = np.copyto, np.greater, np.flatnonzero
     setup_s = time.perf_counter() - t_setup
 
     t_loop, c_loop = time.perf_counter(), time.process_time()
@@ -173,7 +183,7 @@ def run(N: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
         refractory[recent[slot]] = False  # spiked ref_steps + 1 steps ago
         copyto(u, u_reset, where=refractory)
         # (3) spike test (refractory neurons sit at Vr < Vt), reset.
-        greater_equal(u, u_thresh, out=above)
+        greater(u, u_thresh, out=above)
         spk = flatnonzero(above)
         recent[slot] = spk
         if spk.size:

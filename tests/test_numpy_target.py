@@ -302,6 +302,172 @@ def test_cuba_rates_and_seeds(cuba):
     assert len(t1) != len(t3) or not (np.array_equal(t1, t3) and np.array_equal(i1, i3))
 
 
+def csr(pre, n):
+    """Each neuron's synapses (indices into pre), from a pre array."""
+    order = np.argsort(pre, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n))])
+    return [order[ptr[k]:ptr[k + 1]] for k in range(n)]
+
+
+def test_cuba_matches_a_hand_written_loop(cuba):
+    """The generated CUBA (one matrix product on stacked state, a ring of refractory neurons,
+    both connections in one scatter) against a plain loop of docs/semantics.md with a
+    per-neuron refractory countdown, on the connectivity and initial v the package drew."""
+    net = cuba.Network(seed=4)
+    s = net.state
+    pre = np.concatenate([s["cells_cells_pre"], s["cells_cells_2_pre"]])
+    post = np.concatenate([s["cells_cells_post"], s["cells_cells_2_post"]])
+    excitatory = pre < 3200
+    synapses = csr(pre, 4000)
+    dt, tau_m, tau_e, tau_i, E_l = 1e-4, 20e-3, 5e-3, 10e-3, -49e-3
+    a, b_e, b_i = math.exp(-dt / tau_m), math.exp(-dt / tau_e), math.exp(-dt / tau_i)
+    c_e, c_i = (tau * (b - a) / (tau - tau_m) for tau, b in ((tau_e, b_e), (tau_i, b_i)))
+    v, ge, gi = s["cells_v"].copy(), np.zeros(4000), np.zeros(4000)
+    countdown = np.zeros(4000, dtype=int)  # steps still held at V_r
+    fired, expected = np.zeros(0, dtype=int), []
+    steps = 2500
+    for step in range(steps):
+        if fired.size:  # last step's spikes arrive
+            syn = np.concatenate([synapses[k] for k in fired])
+            np.add.at(ge, post[syn[excitatory[syn]]], 1.62e-3)
+            np.add.at(gi, post[syn[~excitatory[syn]]], -9e-3)
+        v_new = E_l + (v - E_l) * a + c_e * ge + c_i * gi
+        refractory = countdown > 0
+        v = np.where(refractory, v, v_new)
+        countdown[refractory] -= 1
+        ge, gi = ge * b_e, gi * b_i
+        fired = np.flatnonzero((v > -50e-3) & ~refractory)
+        v[fired] = -60e-3
+        countdown[fired] = 50  # t_ref = 5 ms
+        expected += [(step, k) for k in fired.tolist()]
+    net.run(steps=steps)
+    t, i = net.spikes("cells")
+    got = list(zip(np.rint(t / dt).astype(int).tolist(), i.tolist()))
+    assert len(expected) > 2000
+    assert got == expected
+    np.testing.assert_allclose(net.state["cells_v"], v, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(net.state["cells_ge"], ge, rtol=0, atol=1e-12)
+    assert net.synops == sum(len(synapses[k]) for _, k in expected if _ < steps - 1)
+
+
+PER_NEURON_REFRACTORY_SPEC = """
+    neuron L {
+        parameters { tau = 10 ms; t_ref = 2 ms }
+        state { v = 0 }
+        inputs { I = 1 }
+        equations { dv/dt = (I - v) / tau unless refractory }
+        spike when v > 0.5
+        reset { v = 0 }
+        refractory t_ref
+    }
+    network n {
+        population p = L(4) { t_ref = i * 1 ms }
+        monitor spikes of p
+    }
+    simulate n { dt = 0.1 ms; duration = 50 ms }
+"""
+
+
+def test_refractory_period_per_neuron(tmp_path):
+    net = build_package(PER_NEURON_REFRACTORY_SPEC, tmp_path, "refr").Network()
+    net.run()
+    t, i = net.spikes("p")
+    steps = np.rint(t / 1e-4).astype(int)
+    # v = 1 - exp(-t/tau) passes 0.5 after tau ln 2 = 6.93 ms: 70 steps, then t_ref held
+    for k in range(4):
+        assert np.all(np.diff(steps[i == k]) == 70 + 10 * k), (k, np.diff(steps[i == k]))
+
+
+SYNAPTIC_LIF_SPEC = """
+    # Two linear equations and an input: the exact propagator as one matrix, plus the input's column.
+    neuron SynLIF {
+        parameters { tau_m = 10 ms; tau_s = 2 ms; E_l = -70 mV; v_th = -55 mV; v_reset = -70 mV; R = 100 Mohm; t_ref = 3 ms }
+        state { v = E_l; I_syn = 0 nA }
+        inputs { I_ext = 0 nA }
+        equations {
+            dv/dt = (E_l - v + R * (I_syn + I_ext)) / tau_m   unless refractory
+            dI_syn/dt = -I_syn / tau_s
+        }
+        spike when v > v_th
+        reset { v = v_reset }
+        refractory t_ref
+    }
+
+    network syn {
+        input src = spike_times(indices = [0, 0, 0, 1, 1], times = [5, 5.5, 6, 20, 20.2] ms)
+        population n = SynLIF(3)
+        connect src -> n { all_to_all; on_pre: I_syn_post += 0.4 nA }
+        monitor spikes of n
+        monitor v, I_syn of n
+    }
+
+    simulate syn { dt = 0.1 ms; duration = 60 ms }
+"""
+
+
+def test_exact_matrix_with_an_input_matches_the_closed_form(tmp_path):
+    pkg = build_package(SYNAPTIC_LIF_SPEC, tmp_path, "synlif")
+    plan = make_plan(load(write_spec(SYNAPTIC_LIF_SPEC, tmp_path / "spec")))
+    assert plan.populations[0].propagator.variables == ["n_v", "n_I_syn"]
+    net = pkg.Network()
+    I_ext = np.linspace(0.1e-9, 0.4e-9, 600)[:, None] * np.array([1.0, 0.5, 0.0])  # per step and neuron
+    net.set_input("n.I_ext", I_ext)
+    net.run()
+    dt, tau_m, tau_s, E_l, R = 1e-4, 10e-3, 2e-3, -70e-3, 100e6
+    a, b = math.exp(-dt / tau_m), math.exp(-dt / tau_s)
+    c = tau_s * (b - a) / (tau_s - tau_m)
+    arrive = {51: 1, 56: 1, 61: 1, 201: 1, 203: 1}  # steps 50, 55, 60, 200, 202, plus one
+    v, I_syn, countdown = np.full(3, E_l), np.zeros(3), np.zeros(3, dtype=int)
+    vs, expected = [], []
+    for step in range(600):
+        I_syn += 0.4e-9 * arrive.get(step, 0)
+        u = E_l + R * I_ext[step]  # where v settles under the input
+        v_new = u + (v - u) * a + R * c * I_syn
+        refractory = countdown > 0
+        v = np.where(refractory, v, v_new)
+        countdown[refractory] -= 1
+        I_syn = I_syn * b
+        fired = np.flatnonzero((v > -55e-3) & ~refractory)
+        v[fired] = -70e-3
+        countdown[fired] = 30
+        expected += [(step, k) for k in fired.tolist()]
+        vs.append(v.copy())
+    t, i = net.spikes("n")
+    assert list(zip(np.rint(t / dt).astype(int).tolist(), i.tolist())) == expected
+    kicked = [st for st, k in expected if k == 2]  # neuron 2 has no outside input: only the synaptic kicks
+    assert kicked and all(51 <= st < 90 or 201 <= st < 240 for st in kicked), kicked
+    assert len(expected) > len(kicked) + 8
+    _, traced = net.trace("n", "v")
+    np.testing.assert_allclose(traced, np.array(vs), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("second", ["0.1 nA", "0.4 nA"])
+def test_connections_into_one_stacked_variable(tmp_path, second):
+    """Two connections from one source into I_syn: with equal weights they are delivered with
+    one scatter, with different ones apart; either way each spike adds its own weight."""
+    from snnlang.backends.numpy import NumpyEmitter
+
+    spec = SYNAPTIC_LIF_SPEC.replace(
+        "monitor spikes of n", f"connect src -> n {{ one_to_one; on_pre: I_syn_post += {second} }}\n        monitor spikes of n")
+    plan = make_plan(load(write_spec(spec, tmp_path / "spec")))
+    assert len(NumpyEmitter(plan).together) == (second == "0.4 nA")
+    net = build_package(spec, tmp_path, "two").Network()
+    net.run(steps=300)
+    w2 = float(second.split()[0]) * 1e-9
+    b = math.exp(-1e-4 / 2e-3)
+    I_syn, expected = np.zeros(3), []
+    for step in range(300):
+        for sent, k in ((50, 0), (55, 0), (60, 0), (200, 1), (202, 1)):
+            if step == sent + 1:  # one step of delay: all_to_all 0.4 nA, one_to_one the second weight
+                I_syn += 0.4e-9
+                I_syn[k] += w2
+        I_syn = I_syn * b
+        expected.append(I_syn.copy())
+    _, traced = net.trace("n", "I_syn")
+    np.testing.assert_allclose(traced, np.array(expected), rtol=1e-12, atol=0)
+    assert net.synops == 5 * 3 + 5
+
+
 # ---------------------------------------------------------------------------------------
 # 5. Delays: d = max(1, round(D / dt)) steps, per synapse when heterogeneous
 # ---------------------------------------------------------------------------------------

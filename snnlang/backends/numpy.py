@@ -65,6 +65,17 @@ def _assign(out: Lines, a: Assign, indexed=None) -> None:
         out(f"{a.target} = np.where({a.where}, {code(a.expr, indexed)}, {a.target})")
 
 
+def _bare(text: str) -> str:
+    """Printed code without one pair of parentheses around all of it."""
+    if text.startswith("(") and text.endswith(")"):
+        depth = 0
+        for k, ch in enumerate(text):
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth == 0:
+                return text[1:-1] if k == len(text) - 1 else text
+    return text
+
+
 def _all_pairs(c: ConnectionPlan) -> bool:
     """Every (pre, post) pair of two whole populations, one delay: synapse k * n_post + m joins k to m
     (rt.all_to_all's order, which delay_groups keeps)."""
@@ -83,6 +94,54 @@ class NumpyEmitter:
         self.pops = {p.name: p for p in plan.populations}
         self.sources = {s.name: s for s in plan.sources}
         self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
+        self.together = self._together()
+
+    def _gathered(self, c: ConnectionPlan) -> bool:
+        """Delivered from each spiking neuron's list of targets: one constant weight, one step of delay."""
+        return c.linear is not None and not self._weighted(c) and c.delay_array is None and c.delay == 1
+
+    def _together(self) -> dict[str, list[ConnectionPlan]]:
+        """Connections from one source into the stacked state of one population, delivered with
+        one scatter a step (e.g. the excitatory and inhibitory slices of one group), by their
+        first connection's name. Each stacked variable gets one weight (or they stay apart)."""
+        groups: dict[tuple[str, str], list[ConnectionPlan]] = {}
+        for c in self.plan.connections:
+            target = self.pops.get(c.target)
+            if self._gathered(c) and target is not None and target.propagator is not None \
+                    and c.linear[0] in target.propagator.variables:
+                groups.setdefault((c.source, c.target), []).append(c)
+        together = {}
+        for group in groups.values():
+            weights: dict[str, sympy.Basic] = {}
+            if len(group) > 1 and all(weights.setdefault(c.linear[0], c.linear[1]) == c.linear[1] for c in group):
+                together[group[0].name] = group
+        return together
+
+    def index(self) -> str:
+        """Network._index: each source neuron's targets, for the connections delivered by gathering."""
+        out = Lines()
+        out("self.targets = {}")
+        for c in self.plan.connections:
+            if not self._gathered(c) or (c.name not in self.together and any(c in g for g in self.together.values())):
+                continue
+            group = self.together.get(c.name, [c])
+            if c.name in self.together:
+                n, rows = self.pops[c.target].size, self.pops[c.target].propagator.variables
+                out(f"# {', '.join(g.name for g in group)}: as index row * {n} + neuron in the stacked state of {c.target}")
+                posts = ", ".join(f"s['{g.name}_post'] + {rows.index(g.linear[0]) * n}" for g in group)
+            else:
+                posts = f"s['{c.name}_post']"
+            pres = ", ".join(f"s['{g.name}_pre']" for g in group)
+            out(f"self.targets[{c.name!r}] = rt.rows_by_source([{pres}], [{posts}], {c.pre_rows})")
+        if len(out.lines) > 1:
+            out.lines.insert(0, "s = self.state")
+        return out.text(2)
+
+    def _stacked_weights(self, group: list[ConnectionPlan]) -> str:
+        """What one spike adds to each stacked variable of the target, as one value per row."""
+        target = self.pops[group[0].target]
+        by_row = {c.linear[0]: code(c.linear[1]) for c in group}
+        return ", ".join(by_row.get(v, "0.0") for v in target.propagator.variables)
 
     # ---- reset: initial state and connectivity ----------------------------------------
     def reset(self) -> str:
@@ -193,8 +252,9 @@ class NumpyEmitter:
                 out(f"{name} = s[{name!r}]")
 
             if pop.refractory is not None:
-                out(f"{pop.name}_refractory_until = s['{pop.name}_refractory_until']")
-                out(f"{pop.name}_ref_steps = int({code(pop.refractory)})  # refractory in the steps after a spike")
+                self.refractory_prologue(out, pop)
+            if pop.propagator is not None:
+                self.stack(out, pop)
             if pop.inputs or any(d for d in pop.input_draws):
                 out(f"{pop.name}_index = np.arange({pop.size})")
             for a in pop.inputs:
@@ -215,6 +275,7 @@ class NumpyEmitter:
                 out(f"{src.name}_event_step = s['{src.name}_event_step']")
                 out(f"{src.name}_event_index = s['{src.name}_event_index']")
         for c in self.plan.connections:
+            header = len(out.lines)
             out(f"# {c.name}: {c.synapse}")
             for prm in c.params:
                 out(f"{prm.name} = p[{prm.key!r}]")
@@ -222,8 +283,9 @@ class NumpyEmitter:
                 out(f"{a.name}_outside = self.inputs.get({a.name.replace(c.name + '_', c.name + '.', 1)!r})")
             for a in c.trace_constants + c.syn_constants:
                 _assign(out, a)
-            for name in ("pre", "post", "group_delay", "group_ptr"):
-                out(f"{c.name}_{name} = s['{c.name}_{name}']")
+            if not self._gathered(c):
+                for name in ("pre", "post", "group_delay", "group_ptr"):
+                    out(f"{c.name}_{name} = s['{c.name}_{name}']")
             if c.on_post:
                 out(f"{c.name}_by_post = s['{c.name}_by_post']")
                 out(f"{c.name}_post_ptr = s['{c.name}_post_ptr']")
@@ -231,8 +293,8 @@ class NumpyEmitter:
                 out(f"{name} = s[{name!r}]")
             if c.delay_array:
                 out(f"{c.delay_array} = s[{c.delay_array!r}]")
-            if c.linear is not None and not self._weighted(c) and c.delay_array is None and c.delay == 1:
-                out(f"{c.name}_rows = self._rows({c.name!r})  # the targets of each neuron")
+            if self._gathered(c) and not any(c in g for g in self.together.values()):
+                out(f"{c.name}_rows = self.targets[{c.name!r}]  # the targets of each neuron")
             if c.linear is not None:
                 target, weight = c.linear
                 if weight.free_symbols & {symbol(n) for n in c.state}:
@@ -240,6 +302,15 @@ class NumpyEmitter:
                     if c.storage == "dense":
                         out(f"{c.name}_weight = rt.dense({c.name}_pre, {c.name}_post, {c.name}_weight, "
                             f"{c.n_pre}, {c.n_post})  # a weight matrix: pre x post")
+            if len(out.lines) == header + 1:  # nothing to load for this connection
+                out.lines.pop()
+        for first, group in self.together.items():
+            target = self.pops[group[0].target]
+            out(f"# {', '.join(c.name for c in group)}: delivered together, into the stacked state of {target.name}")
+            out(f"{first}_rows = self.targets[{first!r}]  # the targets of each neuron, as row * {target.size} + neuron")
+            out(f"{first}_weight = np.repeat([{self._stacked_weights(group)}], {target.size})  # what a spike adds, by target")
+        for name in dict.fromkeys(g[0].target for g in self.together.values()):
+            out(f"{name}_x_flat = tuple(x.reshape(-1) for x in {name}_x)  # the stacked buffers as flat views")
         for name in self.sizes:
             out(f"{name}_history = s['{name}_history']")
             out(f"{name}_spk = np.flatnonzero({name}_history[(start - 1) % {name}_history.shape[0]])  # last step's")
@@ -248,7 +319,6 @@ class NumpyEmitter:
 
     def loop(self) -> str:
         out = Lines()
-        out("t = step * dt")
         if any(p.inputs for p in self.plan.populations) or any(c.inputs for c in self.plan.connections):
             out("# 1. inputs take their value for this step")
         for pop in self.plan.populations:
@@ -272,10 +342,18 @@ class NumpyEmitter:
             self.deliver(out, c)
         out("# 3. integrate")
         for pop in self.plan.populations:
-            if pop.refractory is not None:
-                out(f"{pop.name}_active = {pop.name}_refractory_until < step")
-            for a in pop.integrate:
-                _assign(out, a)
+            if pop.refractory is not None and pop.refractory_uniform:
+                out(f"{pop.name}_slot = step % ({pop.name}_ref_steps + 1)")
+                out(f"{pop.name}_refractory[{pop.name}_released[{pop.name}_slot]] = False  # their period is over")
+            elif pop.refractory is not None:
+                out(f"{pop.name}_refractory = {pop.name}_refractory_until >= step")
+            if pop.propagator is not None:
+                self.propagate(out, pop)
+            else:
+                if pop.gated:
+                    out(f"{pop.name}_active = ~{pop.name}_refractory")
+                for a in pop.integrate:
+                    _assign(out, a)
             for c in self.plan.connections:
                 if c.target == pop.name:
                     for a in c.syn_integrate:
@@ -314,6 +392,8 @@ class NumpyEmitter:
                         out(f"rec[{k}].append((step, np.stack([{values}])))")
                 else:
                     out(f"rec[{k}].append((step, np.stack([{values}])))")
+        if any(re.search(r"\bt\b", line) for line in out.lines):
+            out.lines.insert(0, "t = step * dt")
         return out.text(3)
 
     def spikes(self, out: Lines, pop: PopulationPlan) -> None:
@@ -323,11 +403,18 @@ class NumpyEmitter:
             out(f"{name}_spk = np.zeros(0, dtype=np.int64)")
             return
         cond = code(pop.threshold)
-        out(f"{name}_spiked = {name + '_active & ' if pop.refractory is not None else ''}{cond}")
-        if pop.refractory is None:
-            out(f"{name}_spiked = np.broadcast_to({name}_spiked, ({pop.size},))")
+        per_neuron = {symbol(n) for n in pop.state + [a.name for a in pop.inputs]}
+        if pop.refractory is not None and pop.threshold.free_symbols & per_neuron:  # a fresh array: and-not in place
+            out(f"{name}_spiked = {cond}")
+            out(f"np.greater({name}_spiked, {name}_refractory, out={name}_spiked)  # and not refractory (a > b)")
+        elif pop.refractory is not None:  # a > b on booleans: a and not b
+            out(f"{name}_spiked = np.greater({_bare(cond)}, {name}_refractory)  # and not refractory")
+        else:
+            out(f"{name}_spiked = np.broadcast_to({cond}, ({pop.size},))")
         out(f"{name}_spk = {name}_spiked.nonzero()[0]")
-        if pop.reset:
+        if pop.refractory is not None and pop.refractory_uniform:
+            out(f"{name}_released[{name}_slot] = {name}_spk  # refractory for the next {name}_ref_steps steps")
+        if pop.reset or pop.refractory is not None:
             # only the neurons that spiked change: the reset works on them in place
             per_neuron = pop.state + [a.name for a in pop.inputs] + [p.name for p in pop.params if p.value is None]
             indexed = {n: f"{name}_spk" for n in per_neuron}
@@ -335,8 +422,42 @@ class NumpyEmitter:
             with out.indent():
                 for a in pop.reset:
                     out(f"{a.target}[{name}_spk] = {code(a.expr, indexed)}")
-        if pop.refractory is not None:
-            out(f"{name}_refractory_until[{name}_spk] = step + {name}_ref_steps")
+                if pop.refractory is not None and pop.refractory_uniform:
+                    out(f"{name}_refractory[{name}_spk] = True")
+                elif pop.refractory is not None:
+                    out(f"{name}_refractory_until[{name}_spk] = step + {name}_ref_steps[{name}_spk]")
+
+    def refractory_prologue(self, out: Lines, pop: PopulationPlan) -> None:
+        name = pop.name
+        out(f"{name}_refractory_until = s['{name}_refractory_until']  # last refractory step of each neuron")
+        if pop.refractory_uniform:
+            out(f"{name}_ref_steps = int({code(pop.refractory)})  # refractory in the steps after a spike")
+            out("# refractory neurons, and the ring of those released at each step (slot: step % (ref_steps + 1))")
+            out(f"{name}_refractory, {name}_released = rt.refractory_ring({name}_refractory_until, start, {name}_ref_steps)")
+        else:
+            out(f"{name}_ref_steps = np.broadcast_to({code(pop.refractory)}, ({pop.size},)).astype(np.int64)"
+                "  # per neuron, in the steps after a spike")
+
+    def stack(self, out: Lines, pop: PopulationPlan) -> None:
+        """The variables of an exact scheme stacked in one array, for one matrix product a step."""
+        prop, name = pop.propagator, pop.name
+        labels = ", ".join(v[len(name) + 1:] for v in prop.variables)
+        rows = ", ".join("[" + ", ".join(code(e) for e in row) + "]" for row in prop.matrix)
+        out(f"{name}_P = np.array([{rows}])  # exact propagator: [{labels}] <- P @ [{labels}, 1]")
+        out(f"# two stacked buffers (rows {labels}, then ones), written in turn: even steps read the first")
+        out(f"{name}_x, {name}_x_out, {name}_x_rows = rt.stacked([{', '.join(prop.variables)}])")
+        out(f"{', '.join(prop.variables)} = {name}_x_rows[start & 1]")
+
+    def propagate(self, out: Lines, pop: PopulationPlan) -> None:
+        prop, name = pop.propagator, pop.name
+        new = [f"{v}_new" for v in prop.variables]
+        out(f"np.matmul({name}_P, {name}_x[step & 1], out={name}_x_out[(step + 1) & 1])")
+        out(f"{', '.join(new)} = {name}_x_rows[(step + 1) & 1]")
+        for v, expr in prop.inputs.items():
+            out(f"{v}_new += {code(expr)}")
+        for v in pop.gated:
+            out(f"np.copyto({v}_new, {v}, where={name}_refractory)  # held while refractory")
+        out(f"{', '.join(prop.variables)} = {', '.join(new)}")
 
     def source(self, out: Lines, src: SourcePlan) -> None:
         name = src.name
@@ -360,7 +481,17 @@ class NumpyEmitter:
             out(f"{name}_spiked[{name}_spk] = True")
 
     def deliver(self, out: Lines, c: ConnectionPlan) -> None:
-        if not c.on_pre:
+        if not c.on_pre or (self._gathered(c) and c.name not in self.together
+                            and any(c in g for g in self.together.values())):
+            return  # delivered with the first of its group
+        if c.name in self.together:
+            group = self.together[c.name]
+            out(f"spk = {c.source}_spk  # {', '.join(g.name for g in group)}")
+            out("if spk.size:")
+            with out.indent():
+                out(f"post = rt.gather({c.name}_rows, spk)")
+                out("synops += post.size")
+                out(f"np.add.at({c.target}_x_flat[step & 1], post, {c.name}_weight[post])")
             return
         if c.delay_array is None and c.delay == 1:  # the shortest delay: last step's spikes
             out(f"spk = {c.source}_spk  # {c.name}")
@@ -381,9 +512,8 @@ class NumpyEmitter:
             out(f"synops += spk.size * {c.n_post}")
             self.linear(out, c, *c.linear)
             return
-        if c.linear is not None and not self._weighted(c) and ptr.endswith("[0]"):
-            lo, hi = c.pre_offset, c.pre_offset + c.n_pre
-            out(f"post = rt.gather({c.name}_rows, spk, {lo}, {hi})")
+        if self._gathered(c):
+            out(f"post = rt.gather({c.name}_rows, spk)")
             out("synops += post.size")
             self.linear(out, c, *c.linear)
             return
@@ -457,6 +587,9 @@ class NumpyEmitter:
             names += pop.state
             if pop.refractory is not None:
                 names.append(f"{pop.name}_refractory_until")
+            if pop.refractory_uniform:
+                out(f"{pop.name}_refractory_until = rt.refractory_until({pop.name}_released, stop, "
+                    f"{pop.name}_ref_steps, {pop.size})")
         for c in self.plan.connections:
             names += c.state + [t.name for t in c.traces]
         for name in names:
@@ -506,4 +639,5 @@ class NumpyEmitter:
             "prologue_code": self.prologue(),
             "loop_code": self.loop(),
             "epilogue_code": self.epilogue(),
+            "index_code": self.index(),
         }

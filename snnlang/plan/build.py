@@ -22,7 +22,7 @@ from ..units import DIMENSIONLESS, format_dim
 from .integrate import DT, IntegrationError, integrate
 from .ir import (
     ArrayInit, Assign, ConnectionPlan, Draw, EventStatement, MonitorPlan, Param, Plan,
-    PopulationPlan, SourcePlan,
+    PopulationPlan, Propagator, SourcePlan,
 )
 
 I, J = symbol("i"), symbol("j")
@@ -116,6 +116,7 @@ class Planner:
         constants: list[Assign] = []
         statements: list[Assign] = []
         refractory = None
+        propagator = None
         if neuron.refractory is not None:
             ref = si(neuron.refractory.value)
             refractory = q(sympy.floor(ref + HALF) if neuron.refractory_in_steps else steps_of(ref))
@@ -147,6 +148,12 @@ class Planner:
                 statements.append(Assign(local[var], symbol(temp[new]), where=active if var in gated_vars else None))
                 if var in gated_vars:
                     gated.append(local[var])
+            # one matrix for the population: its entries are the same for every neuron
+            per_neuron = {symbol(prm.name) for prm in params if prm.value is None}
+            entries = {temp[const] for const in step.matrix.values()}
+            if len(step.updates) >= 2 and step.matrix and not any(
+                    a.expr.free_symbols & per_neuron for a in constants if a.target in entries):
+                propagator = _propagator(step, temp, qt)
 
         threshold = q(si(_expand_aliases(neuron.threshold.value, aliases))) if neuron.threshold is not None else None
         reset = [Assign(local[s.target], q(_apply_op(s.op, symbol(s.target), si(_expand_aliases(s.value.value, aliases)))),
@@ -159,7 +166,9 @@ class Planner:
             state=[local[v] for v in state_names], inputs=inputs, input_draws=input_draws,
             constants=constants, integrate=statements, method=method, method_reason=reason,
             threshold=threshold, reset=reset, refractory=refractory, gated=gated,
-            finite_check=finite, local=local)
+            finite_check=finite, local=local, propagator=propagator,
+            refractory_uniform=refractory is not None and not (
+                refractory.free_symbols & {symbol(prm.name) for prm in params if prm.value is None}))
 
     # ---- inputs ----------------------------------------------------------------------
     def source(self, inp) -> SourcePlan:
@@ -371,6 +380,23 @@ class Planner:
 
 
 # ---- helpers ---------------------------------------------------------------------------
+
+def _propagator(step, temp: dict, qt) -> Propagator:
+    """The exact scheme's update as a matrix over [variables, 1], input columns kept apart."""
+    rows = list(step.updates)
+
+    def entry(x, label):
+        const = step.matrix.get((x, label))
+        return symbol(temp[const]) if const else sympy.Integer(0)
+
+    matrix = [[entry(x, y) for y in rows + ["1"]] for x in rows]
+    inputs = {}
+    for x in rows:
+        terms = [entry(x, y) * symbol(y) for y in step.columns[len(rows):] if y != "1"]
+        if any(t != 0 for t in terms):
+            inputs[qt(symbol(x)).name] = qt(sympy.Add(*terms))
+    return Propagator(variables=[qt(symbol(x)).name for x in rows], matrix=matrix, inputs=inputs)
+
 
 def hoist(statements: list[Assign], constants: list[Assign], invariant: set, prefix: str) -> list[Assign]:
     """Loop-invariant code motion: every largest subexpression of a step statement that

@@ -39,6 +39,9 @@ class Step:
     ``statements`` run every step, in order, as ``target = expr``; targets
     ending in a prime are new values written back together at the end:
     ``updates`` maps each variable to the temporary holding its new value.
+    ``matrix`` (exact scheme only) is the same update as a matrix: for each
+    variable, the constant multiplying each column, the columns being the
+    variables, then the inputs, then ``1`` (absent entries are zero).
     """
 
     method: str
@@ -46,6 +49,8 @@ class Step:
     constants: list[tuple[str, sympy.Basic]] = field(default_factory=list)
     statements: list[tuple[str, sympy.Basic]] = field(default_factory=list)
     updates: dict[str, str] = field(default_factory=dict)
+    columns: list[str] = field(default_factory=list)
+    matrix: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def integrate(odes: dict[str, sympy.Basic], params: set[str], inputs: set[str],
@@ -116,6 +121,7 @@ def _exact(odes, params, inputs, prefix) -> Step:
     P = _expm_dt(M)
     step = Step(method="exact", reason="linear with constant coefficients: exact propagator exp(A dt)")
     labels = names + [("1" if k == 1 else str(k)) for k in columns]
+    step.columns = labels
     rhs_terms: dict[str, list] = {x: [] for x in names}
     for r, x in enumerate(names):
         for c, label in enumerate(labels):
@@ -124,6 +130,7 @@ def _exact(odes, params, inputs, prefix) -> Step:
                 continue
             const = f"{prefix}P_{x}_{label}"
             step.constants.append((const, entry))
+            step.matrix[(x, label)] = const
             factor = 1 if c >= n and columns[c - n] == 1 else (xs[c] if c < n else columns[c - n])
             rhs_terms[x].append(symbol(const) * factor)
     for x in names:
@@ -143,7 +150,7 @@ def _expm_dt(M: sympy.Matrix) -> sympy.Matrix:
     if order is None:
         if M.shape[0] > 4:
             raise IntegrationError("the linear system is coupled both ways and too large for a closed form")
-        return (M * DT).exp()
+        return _real((M * DT).exp())
     perm = sympy.Matrix(M.extract(order, order)) * DT
     n = perm.shape[0]
     F = sympy.zeros(n, n)
@@ -152,21 +159,36 @@ def _expm_dt(M: sympy.Matrix) -> sympy.Matrix:
     for d in range(1, n):
         for i in range(n - d):
             j = i + d
-            num = perm[i, j] * (F[j, j] - F[i, i]) + sum(
-                (F[i, k] * perm[k, j] - perm[i, k] * F[k, j] for k in range(i + 1, j)), sympy.Integer(0))
             den = sympy.cancel(perm[j, j] - perm[i, i])
             if den == 0:
                 # Equal decay rates: the confluent case, exact for a chain of two.
                 if any(perm[i, k] != 0 and perm[k, j] != 0 for k in range(i + 1, j)):
                     return (M * DT).exp()
                 F[i, j] = perm[i, j] * F[i, i]
-            else:
-                F[i, j] = sympy.cancel(num / den) if num != 0 else 0
+                continue
+
+            def over(a):  # a / den for an entry of M dt: exponential-free, so cancelling is cheap
+                return sympy.cancel(a / den) if a != 0 else sympy.Integer(0)
+
+            # F T = T F at (i, j): F_ij (T_jj - T_ii) = T_ij (F_jj - F_ii) + sum_k (T_ik F_kj - F_ik T_kj)
+            F[i, j] = over(perm[i, j]) * (F[j, j] - F[i, i]) + sum(
+                (over(perm[i, k]) * F[k, j] - F[i, k] * over(perm[k, j]) for k in range(i + 1, j)), sympy.Integer(0))
     out = sympy.zeros(n, n)
     for a, ra in enumerate(order):
         for b, rb in enumerate(order):
             out[ra, rb] = F[a, b]
     return out
+
+
+def _real(E: sympy.Matrix) -> sympy.Matrix:
+    """A matrix exponential in real functions of the (real) parameters: exp(i w dt) pairs
+    become cos and sin. Where that needs the sign of an expression of the parameters
+    (oscillating or not), there is no one closed form: an IntegrationError."""
+    out = E.applyfunc(sympy.expand_complex)  # spec symbols are real
+    if any(e.has(sympy.I, sympy.re, sympy.im) for e in out):
+        raise IntegrationError("the linear system is coupled both ways and whether it oscillates depends on "
+                               "the parameters")
+    return out.applyfunc(sympy.simplify)
 
 
 def _triangular_order(M: sympy.Matrix) -> Optional[list[int]]:

@@ -59,6 +59,22 @@ class Param:
 
 
 @dataclass
+class Propagator:
+    """The exact scheme of a population as one matrix product, for targets that keep the
+    integrated variables stacked in one array (rows ``variables``, then a row of ones)::
+
+        [x_1 ... x_S] <- P @ [x_1 ... x_S, 1]    then each x_k += inputs[x_k]
+
+    The same update as the population's ``integrate`` statements, which targets that
+    update element by element use instead.
+    """
+
+    variables: list[str]  # qualified names: the rows
+    matrix: list[list[sympy.Basic]]  # S x (S + 1): symbols of the scheme's constants, or 0
+    inputs: dict[str, sympy.Basic]  # variable -> what inputs add to its new value (absent: nothing)
+
+
+@dataclass
 class PopulationPlan:
     name: str
     neuron: str
@@ -78,6 +94,10 @@ class PopulationPlan:
     gated: list[str]  # variables held while refractory
     finite_check: list[str]  # variables checked for NaN / overflow
     local: dict[str, str]  # spec name -> qualified name
+    # The exact scheme as a matrix, where it updates two or more variables (else None).
+    propagator: Optional[Propagator] = None
+    # The refractory period is one number for the whole population (from scalar parameters).
+    refractory_uniform: bool = False
 
 
 @dataclass
