@@ -167,8 +167,8 @@ def _expm_dt(M: sympy.Matrix) -> sympy.Matrix:
                 F[i, j] = perm[i, j] * F[i, i]
                 continue
 
-            def over(a):  # a / den for an entry of M dt: exponential-free, so cancelling is cheap
-                return sympy.cancel(a / den) if a != 0 else sympy.Integer(0)
+            def over(a):  # a / den for an entry of M dt: a rational function of the parameters
+                return sympy.together(a / den) if a != 0 else sympy.Integer(0)
 
             # F T = T F at (i, j): F_ij (T_jj - T_ii) = T_ij (F_jj - F_ii) + sum_k (T_ik F_kj - F_ik T_kj)
             F[i, j] = over(perm[i, j]) * (F[j, j] - F[i, i]) + sum(
