@@ -309,12 +309,11 @@ def csr(pre, n):
     return [order[ptr[k]:ptr[k + 1]] for k in range(n)]
 
 
-def test_cuba_matches_a_hand_written_loop(cuba):
-    """The generated CUBA (one matrix product on stacked state, a ring of refractory neurons,
-    both connections in one scatter) against a plain loop of docs/semantics.md with a
-    per-neuron refractory countdown, on the connectivity and initial v the package drew."""
-    net = cuba.Network(seed=4)
-    s = net.state
+def cuba_loop(s, steps, ref_steps):
+    """CUBA as a plain loop of docs/semantics.md with a per-neuron refractory countdown, from
+    the state ``s`` of a fresh package (its connectivity and initial v). ``ref_steps``: the
+    refractory period for each step (a run that changes t_ref ends the periods already
+    running within the new one). Returns (step, neuron) of every spike, v, ge, synops."""
     pre = np.concatenate([s["cells_cells_pre"], s["cells_cells_2_pre"]])
     post = np.concatenate([s["cells_cells_post"], s["cells_cells_2_post"]])
     excitatory = pre < 3200
@@ -324,11 +323,13 @@ def test_cuba_matches_a_hand_written_loop(cuba):
     c_e, c_i = (tau * (b - a) / (tau - tau_m) for tau, b in ((tau_e, b_e), (tau_i, b_i)))
     v, ge, gi = s["cells_v"].copy(), np.zeros(4000), np.zeros(4000)
     countdown = np.zeros(4000, dtype=int)  # steps still held at V_r
-    fired, expected = np.zeros(0, dtype=int), []
-    steps = 2500
+    fired, spikes, synops = np.zeros(0, dtype=int), [], 0
     for step in range(steps):
+        if step and ref_steps[step] < ref_steps[step - 1]:
+            np.minimum(countdown, ref_steps[step], out=countdown)
         if fired.size:  # last step's spikes arrive
             syn = np.concatenate([synapses[k] for k in fired])
+            synops += syn.size
             np.add.at(ge, post[syn[excitatory[syn]]], 1.62e-3)
             np.add.at(gi, post[syn[~excitatory[syn]]], -9e-3)
         v_new = E_l + (v - E_l) * a + c_e * ge + c_i * gi
@@ -338,16 +339,42 @@ def test_cuba_matches_a_hand_written_loop(cuba):
         ge, gi = ge * b_e, gi * b_i
         fired = np.flatnonzero((v > -50e-3) & ~refractory)
         v[fired] = -60e-3
-        countdown[fired] = 50  # t_ref = 5 ms
-        expected += [(step, k) for k in fired.tolist()]
+        countdown[fired] = ref_steps[step]
+        spikes += [(step, k) for k in fired.tolist()]
+    return spikes, v, ge, synops
+
+
+def spike_list(net, pop, dt=1e-4):
+    t, i = net.spikes(pop)
+    return list(zip(np.rint(t / dt).astype(int).tolist(), i.tolist()))
+
+
+def test_cuba_matches_a_hand_written_loop(cuba):
+    """The generated CUBA (one matrix product on stacked state, a ring of refractory neurons,
+    both connections in one scatter) against the plain loop, on the same network."""
+    net = cuba.Network(seed=4)
+    steps = 2500
+    expected, v, ge, synops = cuba_loop(net.state, steps, [50] * steps)
     net.run(steps=steps)
-    t, i = net.spikes("cells")
-    got = list(zip(np.rint(t / dt).astype(int).tolist(), i.tolist()))
     assert len(expected) > 2000
-    assert got == expected
+    assert spike_list(net, "cells") == expected
     np.testing.assert_allclose(net.state["cells_v"], v, rtol=0, atol=1e-12)
     np.testing.assert_allclose(net.state["cells_ge"], ge, rtol=0, atol=1e-12)
-    assert net.synops == sum(len(synapses[k]) for _, k in expected if _ < steps - 1)
+    assert net.synops == synops
+
+
+@pytest.mark.parametrize("t_ref, ref_steps", [(2e-3, 20), (8e-3, 80)])
+def test_cuba_refractory_period_changed_between_runs(cuba, t_ref, ref_steps):
+    """Runs split at a step where neurons are refractory, t_ref changed in between: new spikes
+    get the new period; a shorter one also ends the periods already running."""
+    net = cuba.Network(seed=5)
+    expected, _, _, _ = cuba_loop(net.state, 1500, [50] * 737 + [ref_steps] * 763)
+    net.run(steps=737)
+    net.set_params({"t_ref": t_ref})
+    net.run(steps=763)
+    got = spike_list(net, "cells")
+    assert got == expected
+    assert any(737 - 50 < st < 737 for st, _ in got)  # some were refractory at the split
 
 
 PER_NEURON_REFRACTORY_SPEC = """

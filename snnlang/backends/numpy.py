@@ -405,7 +405,7 @@ class NumpyEmitter:
         cond = code(pop.threshold)
         per_neuron = {symbol(n) for n in pop.state + [a.name for a in pop.inputs]}
         if pop.refractory is not None and pop.threshold.free_symbols & per_neuron:  # a fresh array: and-not in place
-            out(f"{name}_spiked = {cond}")
+            out(f"{name}_spiked = {_bare(cond)}")
             out(f"np.greater({name}_spiked, {name}_refractory, out={name}_spiked)  # and not refractory (a > b)")
         elif pop.refractory is not None:  # a > b on booleans: a and not b
             out(f"{name}_spiked = np.greater({_bare(cond)}, {name}_refractory)  # and not refractory")
