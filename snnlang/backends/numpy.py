@@ -43,6 +43,37 @@ class Lines:
         pad = "    " * base_indent
         return "\n".join((pad + line) if line else "" for line in self.lines)
 
+    def prune(self, context: str = "") -> "Lines":
+        """Drop top-level assignments whose values nothing reads: not the lines after them
+        before the name is assigned again, nor ``context`` (code that runs after these lines).
+        The plan loads every parameter of a population; not every block uses each one."""
+        while True:
+            kept = [line for k, line in enumerate(self.lines) if not self._dead(k, context)]
+            if len(kept) == len(self.lines):
+                return self
+            self.lines = kept
+
+    def _dead(self, k: int, context: str) -> bool:
+        m = _ASSIGNMENT.match(self.lines[k])
+        if not m:
+            return False
+        for name in m.group(1).split(", "):
+            word = re.compile(rf"\b{name}\b")
+            for line in self.lines[k + 1:]:
+                later = _ASSIGNMENT.match(line)
+                if word.search(line[later.end():] if later else line):
+                    return False  # read
+                if later and name in later.group(1).split(", "):
+                    break  # assigned again before any read
+            else:
+                if word.search(context):
+                    return False
+        return True
+
+
+#: ``name = ...`` or ``a, b = ...`` at the top level of a block (not ``==``, not ``+=``).
+_ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*(?:, [A-Za-z_]\w*)*) = (?!=)")
+
 
 def code(expr: sympy.Basic, indexed: dict[str, str] | None = None) -> str:
     return numpy_code(expr, indexed)
@@ -182,7 +213,7 @@ class NumpyEmitter:
             delays = [f"int(s['{c.name}_group_delay'].max(initial=1))" for c in self.plan.connections if c.source == name]
             length = f"max({', '.join(delays)}, 1)" if delays else "1"
             out(f"s['{name}_history'] = np.zeros(({length}, {size}), dtype=bool)")
-        return out.text(2)
+        return out.prune().text(2)
 
     def connect(self, out: Lines, c: ConnectionPlan) -> None:
         out(f"# connection {c.name}: {c.source} -> {c.target} ({c.synapse}, {c.pattern}, {c.storage})")
@@ -212,9 +243,15 @@ class NumpyEmitter:
                 out(f"{a.name} = np.broadcast_to({code(a.expr)}, (n_syn,)).astype(np.int64)")
             else:
                 out(f"{a.name} = {_array(a.expr, 'n_syn')}")
-        if c.pre_offset or c.post_offset:
-            out(f"pre, post = pre + {c.pre_offset}, post + {c.post_offset}  # slices: indices in the whole populations")
-        delays = c.delay_array or f"np.full(n_syn, int({code(c.delay)}), dtype=np.int64)"
+        shifts = [(side, offset) for side, offset in (("pre", c.pre_offset), ("post", c.post_offset)) if offset]
+        if shifts:
+            out(f"{', '.join(side for side, _ in shifts)} = {', '.join(f'{side} + {o}' for side, o in shifts)}"
+                "  # slices: indices in the whole populations")
+        if c.delay_array:
+            delays = c.delay_array
+        else:
+            steps = str(int(c.delay)) if c.delay.is_Integer else f"int({code(c.delay)})"
+            delays = f"np.full(n_syn, {steps}, dtype=np.int64)"
         out(f"order, s['{c.name}_group_delay'], s['{c.name}_group_ptr'] = rt.delay_groups({delays}, pre, {c.pre_rows})")
         out(f"s['{c.name}_pre'], s['{c.name}_post'] = pre[order], post[order]")
         for a in c.arrays:
@@ -237,7 +274,8 @@ class NumpyEmitter:
         out()
 
     # ---- one step ------------------------------------------------------------------------------
-    def prologue(self) -> str:
+    def prologue(self, uses: str = "") -> str:
+        """Parameters, constants and state of one run; ``uses``: the code that reads them."""
         out = Lines()
         for pop in self.plan.populations:
             out(f"# {pop.name}: parameters, constants of the {pop.method} scheme, state")
@@ -315,7 +353,7 @@ class NumpyEmitter:
             out(f"{name}_history = s['{name}_history']")
             out(f"{name}_spk = np.flatnonzero({name}_history[(start - 1) % {name}_history.shape[0]])  # last step's")
         out("synops = self.synops")
-        return out.text(2)
+        return out.prune(uses).text(2)
 
     def loop(self) -> str:
         out = Lines()
@@ -630,14 +668,15 @@ class NumpyEmitter:
 
     def context(self) -> dict:
         plan = self.plan
+        loop, epilogue = self.loop(), self.epilogue()
         return {
             **self.describe(),
             "fixed": [f"{c.name}_{k}" for c in plan.connections
                       for k in ("pre", "post", "group_delay", "group_ptr") + (("by_post", "post_ptr") if c.on_post else ())]
             + [c.delay_array for c in plan.connections if c.delay_array],
             "reset_code": self.reset(),
-            "prologue_code": self.prologue(),
-            "loop_code": self.loop(),
-            "epilogue_code": self.epilogue(),
+            "prologue_code": self.prologue(loop + "\n" + epilogue),
+            "loop_code": loop,
+            "epilogue_code": epilogue,
             "index_code": self.index(),
         }
