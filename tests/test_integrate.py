@@ -27,6 +27,9 @@ SYSTEMS = {
               "z": (-s["z"] + s["R"] * s["I"] * 1e-9) / s["tau_a"]},
     # equal time constants: the confluent case (t e^{-t/tau})
     "alpha": {"x": (-s["x"] + s["y"]) / s["tau_e"], "y": -s["y"] / s["tau_e"]},
+    # a chain of three with one time constant: the confluent case beyond a chain of two
+    "chain_equal": {"x": (-s["x"] + s["y"]) / s["tau_e"], "y": (-s["y"] + s["z"]) / s["tau_e"],
+                    "z": (-s["z"] + s["E_l"]) / s["tau_e"]},
     # coupled both ways (not triangular): SymPy's matrix exponential
     "rotation": {"x": -s["x"] / s["tau_m"] + s["y"] * s["w"], "y": -s["x"] * s["w"] - s["y"] / s["tau_m"]},
 }
@@ -97,3 +100,68 @@ def test_oscillation_that_depends_on_the_parameters_falls_back():
     assert integrate(odes, {"tau_m", "tau_e", "a", "w"}, set(), None).method != "exact"
     with pytest.raises(IntegrationError, match="oscillates"):
         integrate(odes, {"tau_m", "tau_e", "a", "w"}, set(), "exact")
+
+
+LOGISTIC_SPEC = """
+    # dx/dt = x (1 - x) / tau: nonlinear, with the closed form x(t) = 1 / (1 + (1/x0 - 1) exp(-t/tau))
+    neuron Logistic {
+        parameters { tau = 10 ms }
+        state { x = 0.01 }
+        equations { dx/dt = x * (1 - x) / tau }
+        method METHOD
+    }
+    network n {
+        population p = Logistic(1)
+    }
+    simulate n { dt = 1 ms; duration = 50 ms }
+"""
+
+
+@pytest.mark.parametrize("method, order", [("euler", 1), ("rk2", 2), ("heun", 2), ("rk4", 4)])
+def test_schemes_converge_at_their_order(tmp_path, method, order):
+    """Each scheme's global error on the logistic equation shrinks as dt**order."""
+    from helpers import build_package
+
+    pkg = build_package(LOGISTIC_SPEC.replace("METHOD", method), tmp_path, f"logistic_{method}")
+    exact = 1 / (1 + (1 / 0.01 - 1) * np.exp(-50e-3 / 10e-3))
+    errors = []
+    for dt in (1e-3, 0.5e-3, 0.25e-3):
+        net = pkg.Network(dt=dt)
+        net.run(duration=50e-3)
+        errors.append(abs(float(net.state["p_x"][0]) - exact))
+    rates = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(np.abs(rates - order) < 0.25), (method, errors, rates)
+
+
+DECAYING_RATE_SPEC = """
+    # dx/dt = -y x / tau with y decaying: linear in x, its rate changing within a step.
+    # x(t) = x0 exp(-(y0 tau_y / tau) (1 - exp(-t / tau_y)))
+    neuron Gate {
+        parameters { tau = 10 ms; tau_y = 5 ms }
+        state { x = 1; y = 2 }
+        equations {
+            dx/dt = -y * x / tau
+            dy/dt = -y / tau_y
+        }
+        method exponential_euler
+    }
+    network n {
+        population p = Gate(1)
+    }
+    simulate n { dt = 1 ms; duration = 20 ms }
+"""
+
+
+def test_exponential_euler_converges_at_first_order_and_is_exact_for_linear_parts(tmp_path):
+    from helpers import build_package
+
+    pkg = build_package(DECAYING_RATE_SPEC, tmp_path, "gate")
+    T, tau, tau_y = 20e-3, 10e-3, 5e-3
+    errors = []
+    for dt in (1e-3, 0.5e-3, 0.25e-3):
+        net = pkg.Network(dt=dt)
+        net.run(duration=T)
+        np.testing.assert_allclose(net.state["p_y"][0], 2 * np.exp(-T / tau_y), rtol=1e-12)  # linear: exact
+        errors.append(abs(float(net.state["p_x"][0]) - np.exp(-(2 * tau_y / tau) * (1 - np.exp(-T / tau_y)))))
+    rates = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(np.abs(rates - 1) < 0.25), (errors, rates)
