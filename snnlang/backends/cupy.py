@@ -30,10 +30,10 @@ plan; this module lays the plan's statements out as C through
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..plan.ir import Assign, ConnectionPlan, EventStatement, MonitorPlan, Plan, PopulationPlan, SourcePlan
+from .lines import Lines
 from .printer import cuda_code, numpy_code
 
 TARGET = "cupy"
@@ -51,43 +51,6 @@ RESERVED = {"N", "N_pre", "N_post", "K", "V", "i", "j", "k", "m", "n", "p", "at"
 
 class EmitError(ValueError):
     """A plan feature the CuPy target cannot express (raised at build time, with the reason)."""
-
-
-class Lines:
-    """Source lines with indentation (C or Python)."""
-
-    def __init__(self, unit: str = "    "):
-        self.lines: list[str] = []
-        self.level = 0
-        self.unit = unit
-
-    def __call__(self, text: str = "") -> None:
-        self.lines.append((self.unit * self.level + text) if text else "")
-
-    def block(self, opener: str | None = None, closer: str | None = "}"):
-        """``opener {`` ... ``}`` in C (``opener:`` and an indent in Python: closer=None)."""
-        lines = self
-
-        class _Block:
-            def __enter__(self):
-                if opener is not None:
-                    if closer:  # C: the brace before a trailing comment
-                        code, sep, comment = opener.partition("  //")
-                        lines(code + " {" + sep + comment)
-                    else:  # Python: the opener ends with its colon
-                        lines(opener)
-                lines.level += 1
-
-            def __exit__(self, *exc):
-                lines.level -= 1
-                if closer:
-                    lines(closer)
-
-        return _Block()
-
-    def text(self, base_indent: int = 0) -> str:
-        pad = self.unit * base_indent
-        return "\n".join((pad + line) if line else "" for line in self.lines)
 
 
 @dataclass
@@ -131,22 +94,6 @@ class Kernel:
         per_step = [step_values.get(a.name, a.host) for a in self.args if a.per_step]
         first = "(" + "".join(v + ", " for v in per_step) + ")"
         return f"launch({self.name!r}, {self.grid}, {self.block}, {first} + {self.name}_args)"
-
-
-def _live(lines: list[str], later: str) -> list[str]:
-    """Python lines without the plain assignments (``name = ...``) that nothing after them reads."""
-    word = re.compile(r"[A-Za-z_]\w*")
-    assignment = re.compile(r"\s*([A-Za-z_]\w*) = (?![^#]*\] = )(.*)$")
-    used = set(word.findall(later))
-    kept = []
-    for line in reversed(lines):
-        m = assignment.match(line)
-        if m and m.group(1) not in used:
-            continue
-        kept.append(line)
-        code = m.group(2) if m else line
-        used |= set(word.findall(code.split("  #")[0]))
-    return kept[::-1]
 
 
 def names_in(*exprs) -> set[str]:
@@ -884,7 +831,7 @@ class CupyEmitter:
         out("# the arguments of each kernel that stay the same for this run")
         for k in self.kernels:
             out(f"{k.name}_args = {k.static()}")
-        out.lines = _live(out.lines, self.loop() + self.before())
+        out.prune(self.loop() + self.before())
         return out.text(2)
 
     def before(self) -> str:

@@ -26,7 +26,8 @@ from ..functions import symbol
 from ..model import Loc
 from ..plan.ir import Assign, ConnectionPlan, Plan, PopulationPlan
 from ..plan.loihi import LoihiNeuron, LoihiPlan, loihi_plan, weight_expr
-from .numpy import Lines, NumpyEmitter
+from .lines import Lines
+from .numpy import NumpyEmitter
 from .printer import numpy_code
 
 TARGET = "lava"

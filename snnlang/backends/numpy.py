@@ -12,67 +12,10 @@ import sympy
 
 from ..functions import symbol
 from ..plan.ir import Assign, ConnectionPlan, EventStatement, Plan, PopulationPlan, SourcePlan
+from .lines import Lines
 from .printer import numpy_code
 
 TARGET = "numpy"
-
-
-class Lines:
-    """Python source lines with indentation."""
-
-    def __init__(self):
-        self.lines: list[str] = []
-        self.level = 0
-
-    def __call__(self, text: str = "") -> None:
-        self.lines.append(("    " * self.level + text) if text else "")
-
-    def indent(self):
-        lines = self
-
-        class _Block:
-            def __enter__(self):
-                lines.level += 1
-
-            def __exit__(self, *exc):
-                lines.level -= 1
-
-        return _Block()
-
-    def text(self, base_indent: int) -> str:
-        pad = "    " * base_indent
-        return "\n".join((pad + line) if line else "" for line in self.lines)
-
-    def prune(self, context: str = "") -> "Lines":
-        """Drop top-level assignments whose values nothing reads: not the lines after them
-        before the name is assigned again, nor ``context`` (code that runs after these lines).
-        The plan loads every parameter of a population; not every block uses each one."""
-        while True:
-            kept = [line for k, line in enumerate(self.lines) if not self._dead(k, context)]
-            if len(kept) == len(self.lines):
-                return self
-            self.lines = kept
-
-    def _dead(self, k: int, context: str) -> bool:
-        m = _ASSIGNMENT.match(self.lines[k])
-        if not m:
-            return False
-        for name in m.group(1).split(", "):
-            word = re.compile(rf"\b{name}\b")
-            for line in self.lines[k + 1:]:
-                later = _ASSIGNMENT.match(line)
-                if word.search(line[later.end():] if later else line):
-                    return False  # read
-                if later and name in later.group(1).split(", "):
-                    break  # assigned again before any read
-            else:
-                if word.search(context):
-                    return False
-        return True
-
-
-#: ``name = ...`` or ``a, b = ...`` at the top level of a block (not ``==``, not ``+=``).
-_ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*(?:, [A-Za-z_]\w*)*) = (?!=)")
 
 
 def code(expr: sympy.Basic, indexed: dict[str, str] | None = None) -> str:

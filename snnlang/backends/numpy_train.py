@@ -14,7 +14,8 @@ import sympy
 from ..functions import symbol
 from ..plan.gradients import C, Z, reset_update, u_name
 from ..plan.train import TrainingPlan
-from .numpy import Lines, _assign
+from .lines import Lines
+from .numpy import _assign
 from .printer import NumpyPrinter
 
 TIME = symbol("t")
