@@ -69,6 +69,8 @@ class NumpyEmitter:
         self.sources = {s.name: s for s in plan.sources}
         self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
         self.together = self._together()
+        #: connection -> the first of the group it is delivered with
+        self.group_of = {c.name: first for first, group in self.together.items() for c in group}
 
     def _gathered(self, c: ConnectionPlan) -> bool:
         """Delivered from each spiking neuron's list of targets: one constant weight, one step of delay."""
@@ -96,7 +98,7 @@ class NumpyEmitter:
         out = Lines()
         out("self.targets = {}")
         for c in self.plan.connections:
-            if not self._gathered(c) or (c.name not in self.together and any(c in g for g in self.together.values())):
+            if not self._gathered(c) or self.group_of.get(c.name, c.name) != c.name:
                 continue
             group = self.together.get(c.name, [c])
             if c.name in self.together:
@@ -274,7 +276,7 @@ class NumpyEmitter:
                 out(f"{name} = s[{name!r}]")
             if c.delay_array:
                 out(f"{c.delay_array} = s[{c.delay_array!r}]")
-            if self._gathered(c) and not any(c in g for g in self.together.values()):
+            if self._gathered(c) and c.name not in self.group_of:
                 out(f"{c.name}_rows = self.targets[{c.name!r}]  # the targets of each neuron")
             if c.linear is not None:
                 target, weight = c.linear
@@ -384,8 +386,8 @@ class NumpyEmitter:
             out(f"{name}_spk = np.zeros(0, dtype=np.int64)")
             return
         cond = code(pop.threshold)
-        per_neuron = {symbol(n) for n in pop.state + [a.name for a in pop.inputs]}
-        if pop.refractory is not None and pop.threshold.free_symbols & per_neuron:  # a fresh array: and-not in place
+        varying = {symbol(n) for n in pop.state + [a.name for a in pop.inputs]}
+        if pop.refractory is not None and pop.threshold.free_symbols & varying:  # a fresh array: and-not in place
             out(f"{name}_spiked = {_bare(cond)}")
             out(f"np.greater({name}_spiked, {name}_refractory, out={name}_spiked)  # and not refractory (a > b)")
         elif pop.refractory is not None:  # a > b on booleans: a and not b
@@ -462,9 +464,8 @@ class NumpyEmitter:
             out(f"{name}_spiked[{name}_spk] = True")
 
     def deliver(self, out: Lines, c: ConnectionPlan) -> None:
-        if not c.on_pre or (self._gathered(c) and c.name not in self.together
-                            and any(c in g for g in self.together.values())):
-            return  # delivered with the first of its group
+        if not c.on_pre or self.group_of.get(c.name, c.name) != c.name:
+            return  # none, or delivered with the first of its group
         if c.name in self.together:
             group = self.together[c.name]
             out(f"spk = {c.source}_spk  # {', '.join(g.name for g in group)}")
