@@ -250,6 +250,8 @@ class CupyEmitter:
         locals_ = set(state) | set(per_neuron) | set(array_constants) | set(inputs) | draws | set(temps)
         locals_ |= {f"{name}_active", f"{name}_spiked", "i"}
         used = names_in(*(a.expr for a in pop.integrate + pop.reset + pop.inputs), pop.threshold)
+        per_neuron = [n for n in per_neuron if n in used]  # others only enter the run's constants
+        array_constants = [n for n in array_constants if n in used]
         scalars = sorted(used - locals_ - {"t", "dt", "step"}, key=self._order(pop))
         for n in scalars:
             if n not in self.scalar_params:

@@ -132,7 +132,7 @@ class NumpyPrinter(Dialect, NumPyPrinter):
         if name == "clip":
             return f"np.clip({args})"
         if name == "phi1":
-            return f"_phi1({args})"
+            return f"rt.phi1({args})"
         return super()._print_Function(expr)
 
 

@@ -401,22 +401,69 @@ def _propagator(step, temp: dict, qt) -> Propagator:
 def hoist(statements: list[Assign], constants: list[Assign], invariant: set, prefix: str) -> list[Assign]:
     """Loop-invariant code motion: every largest subexpression of a step statement that
     depends only on parameters and dt (e.g. exp(-dt/tau) in a discrete update, the rate of
-    an exponential-Euler update) becomes a constant computed once per run."""
+    an exponential-Euler update) becomes a constant computed once per run.
+
+    A temporary whose whole value is invariant becomes a constant itself, so what reads it
+    is hoisted in turn; a statement that is then affine in what varies is gathered as
+    ``k1 x + k2 y + k3`` when that takes fewer operations (exponential Euler on a variable
+    that decays on its own reduces to x * exp(-dt/tau))."""
     known = invariant | {symbol(a.target) for a in constants}
     found: dict[sympy.Basic, sympy.Symbol] = {}
+    targets = [a.target for a in statements]
+
+    def invariant_part(e: sympy.Basic) -> bool:  # a number-valued expression of invariants (a symbol is one)
+        logical = isinstance(e, sympy.logic.boolalg.Boolean) and not e.is_Symbol
+        return bool(e.free_symbols) and e.free_symbols <= known and not logical
 
     def visit(e: sympy.Basic) -> sympy.Basic:
         if e.is_Atom:
             return e
-        if e.free_symbols and e.free_symbols <= known and not isinstance(e, sympy.logic.boolalg.Boolean):
+        if invariant_part(e):
             if e not in found:
                 found[e] = symbol(f"{prefix}_k{len(found) + 1}")
                 constants.append(Assign(found[e].name, e))
             return found[e]
+        if isinstance(e, (sympy.Mul, sympy.Add)):  # the invariant factors (terms) of a product (sum), as one
+            fixed = [a for a in e.args if invariant_part(a) or (a.is_Number and any(map(invariant_part, e.args)))]
+            if len(fixed) > 1:
+                rest = [a for a in e.args if a not in fixed]
+                return e.func(visit(e.func(*fixed)), *[visit(a) for a in rest])
         args = [visit(a) for a in e.args]
         return e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
 
-    return [Assign(a.target, visit(a.expr), where=a.where) for a in statements]
+    out = []
+    for a in statements:
+        expr = a.expr
+        if (a.where is None and targets.count(a.target) == 1 and expr.free_symbols <= known
+                and not isinstance(expr, sympy.logic.boolalg.Boolean)):
+            constants.append(Assign(a.target, expr))  # a temporary that is the same every step
+            known.add(symbol(a.target))
+            continue
+        out.append(Assign(a.target, visit(_affine(expr, known)), where=a.where))
+    return out
+
+
+def _affine(expr: sympy.Basic, known: set) -> sympy.Basic:
+    """expr as k1 x + k2 y + k0 (k invariant) when it is affine in its varying symbols and
+    that form is shorter; else expr as it is."""
+    varying = sorted(expr.free_symbols - known, key=lambda s: s.name)
+    if not varying or expr.has(sympy.Piecewise):
+        return expr
+    poly = sympy.expand(expr).as_poly(*varying)
+    if poly is None or poly.total_degree() > 1 or any(c.free_symbols - known for c in poly.coeffs()):
+        return expr
+    coeff = {m: c for m, c in zip(poly.monoms(), poly.coeffs())}
+    terms = [sympy.factor_terms(coeff.get(tuple(int(k == n) for k in range(len(varying))), 0)) * x
+             for n, x in enumerate(varying)]
+    gathered = sympy.Add(*terms, sympy.factor_terms(coeff.get((0,) * len(varying), 0)))
+    return gathered if _step_ops(gathered, known) < _step_ops(expr, known) else expr
+
+
+def _step_ops(e: sympy.Basic, known: set) -> int:
+    """The operations left in a step once invariant subexpressions are constants."""
+    if e.is_Atom or (e.free_symbols and e.free_symbols <= known):
+        return 0
+    return sympy.count_ops(e.func(*[sympy.Dummy() for _ in e.args])) + sum(_step_ops(a, known) for a in e.args)
 
 
 STEP = symbol("step")
