@@ -11,8 +11,8 @@ For each Brian2 runtime target (``numpy``, ``cython``) this measures
     Cython this is done with the default (warm) cache and, unless
     ``--no-cold``, once with an empty cache (every code object compiled).
 
-The network is Brian2's classic CUBA example with ``v >= Vt`` as the
-threshold (the reference's test; the example writes ``v > Vt``).  Brian2 keeps
+The network is Brian2's classic CUBA example (threshold ``v > Vt``, as the
+reference and specs/cuba.snn test it).  Brian2 keeps
 its own refractory convention: v is held for round(t_ref/dt) - 1 steps after
 the spike step, one fewer than snnlang's fixed order (see cuba_reference.py).
 
@@ -65,7 +65,7 @@ def simulate(target: str = "numpy", N: int = 4000, duration: float = 1.0, seed: 
     """
     t0 = time.perf_counter()
     b2.defaultclock.dt = 0.1 * ms
-    P = b2.NeuronGroup(N, eqs, threshold="v >= Vt", reset="v = Vr", refractory=5 * ms,
+    P = b2.NeuronGroup(N, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * ms,
                        method="exact", namespace=namespace)
     P.v = "Vr + rand() * (Vt - Vr)"
     Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=namespace)
