@@ -333,10 +333,7 @@ class NumpyEmitter:
             if pop.propagator is not None:
                 self.propagate(out, pop)
             else:
-                if pop.gated:
-                    out(f"{pop.name}_active = ~{pop.name}_refractory")
-                for a in pop.integrate:
-                    _assign(out, a)
+                self.integrate(out, pop)
             for c in self.plan.connections:
                 if c.target == pop.name:
                     for a in c.syn_integrate:
@@ -409,6 +406,19 @@ class NumpyEmitter:
                     out(f"{name}_refractory[{name}_spk] = True")
                 elif pop.refractory is not None:
                     out(f"{name}_refractory_until[{name}_spk] = step + {name}_ref_steps[{name}_spk]")
+
+    def integrate(self, out: Lines, pop: PopulationPlan) -> None:
+        """The plan's statements; a gated variable keeps its value where the neuron is refractory."""
+        temps = set()
+        for a in pop.integrate:
+            if a.where != f"{pop.name}_active":
+                _assign(out, a)
+                temps.add(a.target)
+            elif a.expr.is_Symbol and a.expr.name in temps:  # a fresh array: hold in place
+                out(f"np.copyto({a.expr.name}, {a.target}, where={pop.name}_refractory)  # held while refractory")
+                out(f"{a.target} = {a.expr.name}")
+            else:
+                out(f"{a.target} = np.where({pop.name}_refractory, {a.target}, {code(a.expr)})  # held while refractory")
 
     def refractory_prologue(self, out: Lines, pop: PopulationPlan) -> None:
         name = pop.name
