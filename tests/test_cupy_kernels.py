@@ -80,22 +80,6 @@ LIF_SPEC = """
     simulate drive { dt = 0.1 ms; duration = 100 ms; seed = 2 }
 """
 
-BLOWUP_SPEC = """
-    neuron Blow {
-        parameters { tau = 150 ms }
-        state { v = 1.0 }
-        equations { dv/dt = v**2 / tau }
-        method euler
-    }
-
-    network blow {
-        population calm = Blow(2) { v = 0.0 }
-        population cells = Blow(3) { v = 0.5 + 0.25 * i }
-    }
-
-    simulate blow { dt = 0.1 ms; steps = 3000 }
-"""
-
 ORDER_SPEC = """
     # Event statements whose order matters: the weights change with the target's v before the
     # spike adds them to it (every synapse first, then every addition), and a second rule reads
@@ -124,7 +108,7 @@ ORDER_SPEC = """
 """
 
 EXTRA_SPECS = {"ordered": ORDER_SPEC, "delays": DELAY_SPEC, "plastic": PLASTIC_SPEC, "inputs": INPUTS_SPEC,
-               "lif": LIF_SPEC, "blow": BLOWUP_SPEC}
+               "lif": LIF_SPEC}
 REPO_SPECS = sorted(p.stem for p in SPECS.glob("*.snn"))
 
 
@@ -416,7 +400,7 @@ def test_outside_input_and_parameters_as_numpy(value, workdir):
 
 @requires_gxx
 def test_blowup_raises_simulation_error_at_the_same_step(workdir):
-    np_pkg, cu_pkg = build_pair("blow", workdir)
+    np_pkg, cu_pkg = build_pair("blowup", workdir)
     errors = []
     for net in (np_pkg.Network(), cu_pkg.Network(device=shim(cu_pkg, workdir))):
         with pytest.raises(RuntimeError) as info, np.errstate(all="ignore"):

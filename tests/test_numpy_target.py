@@ -100,23 +100,6 @@ DELAY_SPEC = """
 """
 DELAY_INPUT = [(0, 20), (0, 73), (1, 40)]  # (source neuron, step) of the spike_times input
 
-BLOWUP_SPEC = """
-    # Euler on dv/dt = v**2 / tau blows up in finite time (near step tau / (v0 dt)).
-    neuron Blow {
-        parameters { tau = 150 ms }
-        state { v = 1.0 }
-        equations { dv/dt = v**2 / tau }
-        method euler
-    }
-
-    network blow {
-        population calm = Blow(2) { v = 0.0 }
-        population cells = Blow(3) { v = 0.5 + 0.25 * i }
-    }
-
-    simulate blow { dt = 0.1 ms; steps = 3000 }
-"""
-
 INPUTS_SPEC = """
     network sources {
         input noise = poisson(1000, rate = 40 Hz)
@@ -632,7 +615,7 @@ def test_save_load_state_monitors_and_time_dependent_input(tmp_path):
 # ---------------------------------------------------------------------------------------
 
 def test_blowup_raises_simulation_error_at_first_bad_step(tmp_path):
-    pkg = build_package(BLOWUP_SPEC, tmp_path, "blow")
+    pkg = build_package(TEST_SPECS / "blowup.snn", tmp_path, "blow")
     dt, tau = 1e-4, 0.15
     v = 0.5 + 0.25 * np.arange(3)
     first = None
