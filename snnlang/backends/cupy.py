@@ -43,11 +43,6 @@ CTYPES = {"real": "real", "int": "int", "long": "long long", "u64": "unsigned lo
 DTYPES = {"int": "np.int32", "long": "np.int64", "u64": "np.uint64"}
 
 
-#: Names the kernels use for themselves (indices, launch arguments, builtins of CUDA C).
-RESERVED = {"N", "N_pre", "N_post", "K", "V", "i", "j", "k", "m", "n", "p", "at", "lo", "hi", "ptr", "pre", "post",
-            "syn", "slot", "rows", "row", "step", "t", "t_next", "dt", "seed", "events", "sum", "advance", "group",
-            "groups", "first", "count", "spikes", "n_syn", "real", "clip", "phi1"}
-
 
 class EmitError(ValueError):
     """A plan feature the CuPy target cannot express (raised at build time, with the reason)."""
@@ -75,6 +70,7 @@ class Kernel:
     body: Lines
     grid: str  # Python expressions of the launch shape
     block: str
+    args_name: str = ""  # the host's tuple of the arguments a run keeps (named by the symbol table)
 
     def __post_init__(self):  # what changes at every launch first, then what a run keeps
         self.args = [a for a in self.args if a.per_step] + [a for a in self.args if not a.per_step]
@@ -93,7 +89,7 @@ class Kernel:
         """The launch statement; per-step arguments come from ``step_values`` by C name (or their host text)."""
         per_step = [step_values.get(a.name, a.host) for a in self.args if a.per_step]
         first = "(" + "".join(v + ", " for v in per_step) + ")"
-        return f"launch({self.name!r}, {self.grid}, {self.block}, {first} + {self.name}_args)"
+        return f"launch({self.name!r}, {self.grid}, {self.block}, {first} + {self.args_name})"
 
 
 def names_in(*exprs) -> set[str]:
@@ -122,6 +118,9 @@ class CupyEmitter:
         if precision not in ("double", "float"):
             raise ValueError(f"precision must be 'double' or 'float', not {precision!r}")
         self.plan = plan
+        self.n = plan.symbols  # every name this target makes: n(owner, role)
+        #: generated name -> the spec's name
+        self.spec_name = {q: v for owner in plan.populations + plan.connections for v, q in owner.local.items()}
         self.precision = precision
         self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
         self.conns = plan.connections
@@ -130,23 +129,7 @@ class CupyEmitter:
         self.scalar_params: set[str] = set()  # parameters and constants passed by value
         self.per_neuron_constants: dict[str, str] = {}  # constant -> population
         self.kernels: list[Kernel] = []
-        self._check_names()
         self._declare()
-
-    # ---- names -------------------------------------------------------------------------
-    def _check_names(self) -> None:
-        """Plan names must not be the kernels' own local names (a population 't' with a variable 'next'...)."""
-        names = set()
-        for pop in self.plan.populations:
-            names |= set(pop.local.values()) | {a.target for a in pop.constants + pop.integrate}
-            names |= {d.name for d in pop.input_draws}
-        for c in self.conns:
-            names |= set(c.local.values()) | {a.target for a in c.trace_constants + c.trace_decay}
-            names |= {a.target for a in c.syn_constants + c.syn_integrate}
-        clash = sorted(names & RESERVED)
-        if clash:
-            raise EmitError(f"the CuPy target uses {', '.join(clash)} in its kernels; rename the population, "
-                            "connection or variable that makes this name")
 
     def _array(self, name: str, kind: str = "real", store: str = "s") -> None:
         if name in self.arrays and self.arrays[name].kind != kind:
@@ -163,9 +146,9 @@ class CupyEmitter:
             for a in pop.inputs:
                 self._array(a.name, store="b")  # this step's value, then the next step's
             for n in self._sampled_inputs(pop):
-                self._array(f"{n}_now", store="b")  # this step's value, kept for a state monitor
+                self._array(self.n(n, "now"), store="b")  # this step's value, kept for a state monitor
             if pop.refractory is not None:
-                self._array(f"{pop.name}_spiked_at", "long")  # step of the last spike
+                self._array(self.n(pop.name, "spiked_at"), "long")  # step of the last spike
             for a in pop.constants:  # per neuron when it depends on a per-neuron value
                 if names_in(a.expr) & (per_neuron | set(self.per_neuron_constants)):
                     self.per_neuron_constants[a.target] = pop.name
@@ -173,8 +156,8 @@ class CupyEmitter:
                 else:
                     self.scalar_params.add(a.target)
         for name in self.sizes:
-            self._array(f"{name}_ring", "int")  # spikes of the last steps, one row per step
-            self._array(f"{name}_ring_n", "int")  # how many in each row
+            self._array(self.n(name, "ring"), "int")  # spikes of the last steps, one row per step
+            self._array(self.n(name, "ring_n"), "int")  # how many in each row
         for c in self.conns:
             self.scalar_params |= {prm.name for prm in c.params}
             self.scalar_params |= {a.target for a in c.trace_constants + c.syn_constants}
@@ -183,14 +166,14 @@ class CupyEmitter:
             for tr in c.traces:
                 self._array(tr.name, "long" if tr.dtype == "int" else "real")
             for key in ("pre", "post"):
-                self._array(f"{c.name}_{key}", "int")
-            self._array(f"{c.name}_group_ptr", "long")
-            self._array(f"{c.name}_group_delay", "long")
+                self._array(self.n(c.name, key), "int")
+            self._array(self.n(c.name, "group_ptr"), "long")
+            self._array(self.n(c.name, "group_delay"), "long")
             if c.on_post:
-                self._array(f"{c.name}_by_post", "long")
-                self._array(f"{c.name}_post_ptr", "long")
+                self._array(self.n(c.name, "by_post"), "long")
+                self._array(self.n(c.name, "post_ptr"), "long")
             if self._dense(c):
-                self._array(f"{c.name}_weight", store="b")
+                self._array(self.n(c.name, "weight"), store="b")
         self._array("synops", "u64", "b")
 
     def _dense(self, c: ConnectionPlan) -> bool:
@@ -232,6 +215,8 @@ class CupyEmitter:
         for k, m in enumerate(self.plan.monitors):
             if m.kind == "state":
                 self.kernels.append(self.monitor_kernel(k, m))
+        for kernel in self.kernels:
+            kernel.args_name = self.n(kernel.name, "args")
 
     def find(self, name: str) -> Kernel:
         return next(k for k in self.kernels if k.name == name)
@@ -246,9 +231,9 @@ class CupyEmitter:
         inputs = [a.name for a in pop.inputs]
         draws = {d.name for d in pop.input_draws}
         temps = [a.target for a in pop.integrate if a.target not in state]
-        ref = f"{name}_spiked_at" if pop.refractory is not None else None
+        ref = self.n(name, "spiked_at") if pop.refractory is not None else None
         locals_ = set(state) | set(per_neuron) | set(array_constants) | set(inputs) | draws | set(temps)
-        locals_ |= {f"{name}_active", f"{name}_spiked", "i"}
+        locals_ |= {self.n(name, "active"), self.n(name, "spiked"), "i"}
         used = names_in(*(a.expr for a in pop.integrate + pop.reset + pop.inputs), pop.threshold)
         per_neuron = [n for n in per_neuron if n in used]  # others only enter the run's constants
         array_constants = [n for n in array_constants if n in used]
@@ -266,23 +251,23 @@ class CupyEmitter:
 
         args = [Arg("const long long", "step", "n", True), Arg("const real", "t", "REAL(t)", True),
                 Arg("const real", "t_next", "REAL((step + 1) * dt)", True), Arg("const int", "advance", "np.int32(1)", True),
-                Arg("const int", "slot", f"np.int32(step % {name}_rows)", True)]
+                Arg("const int", "slot", f"np.int32(step % {self.n(name, 'rows')})", True)]
         for a in inputs:
-            args += [Arg("const real* __restrict__", f"d_{a}_outside", f"{a}_outside", True),
-                     Arg("const long long", f"{a}_offset", f"{a}_offset", True),
-                     Arg("const int", f"{a}_given", f"{a}_given", True)]
+            args += [Arg("const real* __restrict__", f"d_{self.n(a, 'outside')}", self.n(a, "outside"), True),
+                     Arg("const long long", self.n(a, "offset"), self.n(a, "offset"), True),
+                     Arg("const int", self.n(a, "given"), self.n(a, "given"), True)]
         args += [Arg("const real", "dt", "REAL(dt)"), Arg("const unsigned long long", "seed", "seed")]
         args += [self._scalar_arg(n) for n in scalars]
         if ref:
-            args.append(Arg("const long long", f"{name}_ref_steps", f"np.int64({name}_ref_steps)"))
+            args.append(Arg("const long long", self.n(name, "ref_steps"), f"np.int64({self.n(name, 'ref_steps')})"))
         args += [self._pointer(n, True) for n in state]
         args += [self._pointer(n, False) for n in per_neuron + array_constants]
         args += [self._pointer(n, True) for n in inputs]
-        args += [self._pointer(f"{n}_now", True) for n in sampled]
+        args += [self._pointer(self.n(n, "now"), True) for n in sampled]
         if ref:
             args.append(self._pointer(ref, True))
-        args += [self._pointer(f"{name}_ring", True), self._pointer(f"{name}_ring_n", True),
-                 Arg("const int", "rows", f"np.int32({name}_rows)")]
+        args += [self._pointer(self.n(name, "ring"), True), self._pointer(self.n(name, "ring_n"), True),
+                 Arg("const int", "rows", f"np.int32({self.n(name, 'rows')})")]
         for k, _ in monitors:
             args += self._spike_record_args(k)
 
@@ -297,26 +282,26 @@ class CupyEmitter:
             with out.block("if (advance)"):
                 out("// 3. integrate" + (" (gated variables held while refractory)" if ref else ""))
                 if ref:
-                    out(f"const bool {name}_active = step - d_{ref}[i] > {name}_ref_steps;")
+                    out(f"const bool {self.n(name, 'active')} = step - d_{ref}[i] > {self.n(name, 'ref_steps')};")
                 declared = set(state) | set(inputs)
                 for a in pop.integrate:
                     self._assign(out, a, declared)
                 out("// 4. spike condition, reset, refractoriness")
                 if pop.threshold is not None:
                     cond = self.c(pop.threshold)
-                    out(f"const bool {name}_spiked = {name + '_active && ' if ref else ''}{cond};")
-                    with out.block(f"if ({name}_spiked)"):
+                    out(f"const bool {self.n(name, 'spiked')} = {self.n(name, 'active') + ' && ' if ref else ''}{cond};")
+                    with out.block(f"if ({self.n(name, 'spiked')})"):
                         for a in pop.reset:
                             out(f"{a.target} = {self.c(a.expr)};")
                         if ref:
-                            out(f"d_{ref}[i] = step;  // refractory in the next {name}_ref_steps steps")
-                        out(f"d_{name}_ring[slot * N + atomicAdd(&d_{name}_ring_n[slot], 1)] = (int)i;")
+                            out(f"d_{ref}[i] = step;  // refractory in the next {self.n(name, 'ref_steps')} steps")
+                        out(f"d_{self.n(name, 'ring')}[slot * N + atomicAdd(&d_{self.n(name, 'ring_n')}[slot], 1)] = (int)i;")
                         for k, m in monitors:
                             self._spike_record(out, k, m)
                 for n in state:
                     out(f"d_{n}[i] = {n};")
                 for n in sampled:
-                    out(f"d_{n}_now[i] = {n};  // this step's value, for a state monitor")
+                    out(f"d_{self.n(n, 'now')}[i] = {n};  // this step's value, for a state monitor")
             if pop.inputs:
                 out("// 1. the input variables of the next step (its deliveries add to them)")
                 for d in pop.input_draws:
@@ -324,11 +309,11 @@ class CupyEmitter:
                         "(unsigned long long)(step + 1), (unsigned long long)i);")
                 for a in pop.inputs:
                     value = self.c(a.expr, names={"t": "t_next"})
-                    out(f"d_{a.name}[i] = {a.name}_given ? d_{a.name}_outside[{a.name}_offset + i] : {value};")
-        out(f"if (advance && blockIdx.x == 0 && threadIdx.x == 0) d_{name}_ring_n[(slot + 1) % rows] = 0;"
+                    out(f"d_{a.name}[i] = {self.n(a.name, 'given')} ? d_{self.n(a.name, 'outside')}[{self.n(a.name, 'offset')} + i] : {value};")
+        out(f"if (advance && blockIdx.x == 0 && threadIdx.x == 0) d_{self.n(name, 'ring_n')}[(slot + 1) % rows] = 0;"
             "  // the row of the next step")
-        grid = f"{name}_grid"
-        return Kernel(f"{name}_step", f"Population {name}: {N} x {pop.neuron}, {pop.method_reason}.\n"
+        grid = self.n(name, "grid")
+        return Kernel(self.n(name, "step"), f"Population {name}: {N} x {pop.neuron}, {pop.method_reason}.\n"
                       "One step: integrate, spike, reset, refractoriness; then the next step's inputs.",
                       args, out, grid, "BLOCK")
 
@@ -359,9 +344,10 @@ class CupyEmitter:
             out(f"{a.target} = {a.where} ? {value} : {a.target};")
 
     def _spike_record_args(self, k: int) -> list[Arg]:
-        return [Arg("long long* __restrict__", f"d_record{k}", f"b['record{k}']"),
-                Arg("unsigned long long* __restrict__", f"d_record{k}_n", f"b['record{k}_n']"),
-                Arg("const unsigned long long", f"record{k}_size", f"np.uint64(b['record{k}'].size)")]
+        rec = self.n("", f"record{k}")
+        return [Arg("long long* __restrict__", f"d_{rec}", f"b['record{k}']"),
+                Arg("unsigned long long* __restrict__", f"d_{self.n(rec, 'n')}", f"b['record{k}_n']"),
+                Arg("const unsigned long long", self.n(rec, "size"), f"np.uint64(b['record{k}'].size)")]
 
     def _spike_record(self, out: Lines, k: int, m: MonitorPlan) -> None:
         conds = []
@@ -373,8 +359,9 @@ class CupyEmitter:
             conds.append(f"(i - {m.start}) % {m.step} == 0")
         head = f"if ({' && '.join(conds)}) " if conds else ""
         out(f"{head}{{  // monitor {k}: step * N + i, copied to the host once a chunk")
-        out(f"    const unsigned long long at = atomicAdd(d_record{k}_n, 1ULL);")
-        out(f"    if (at < record{k}_size) d_record{k}[at] = step * N + i;")
+        rec = self.n("", f"record{k}")
+        out(f"    const unsigned long long at = atomicAdd(d_{self.n(rec, 'n')}, 1ULL);")
+        out(f"    if (at < {self.n(rec, 'size')}) d_{rec}[at] = step * N + i;")
         out("}")
 
     # ---- sources --------------------------------------------------------------------------------
@@ -382,7 +369,7 @@ class CupyEmitter:
         name, N = src.name, src.size
         monitors = [(k, m) for k, m in enumerate(self.plan.monitors) if m.kind == "spikes" and m.population == name]
         args = [Arg("const long long", "step", "n", True),
-                Arg("const int", "slot", f"np.int32(step % {name}_rows)", True)]
+                Arg("const int", "slot", f"np.int32(step % {self.n(name, 'rows')})", True)]
         out = Lines()
         out(f"const long long N = {N};")
         if src.kind == "poisson":
@@ -393,49 +380,49 @@ class CupyEmitter:
                 args.append(Arg("const real", "t", "REAL(t)", True))
             outside = getattr(src, "rate_key", None)
             if outside:
-                args += [Arg("const real* __restrict__", f"d_{name}_rate_outside", f"{name}_rate_outside", True),
-                         Arg("const long long", f"{name}_rate_offset", f"{name}_rate_offset", True),
-                         Arg("const int", f"{name}_rate_given", f"{name}_rate_given", True)]
+                args += [Arg("const real* __restrict__", f"d_{self.n(name, 'rate_outside')}", self.n(name, "rate_outside"), True),
+                         Arg("const long long", self.n(name, "rate_offset"), self.n(name, "rate_offset"), True),
+                         Arg("const int", self.n(name, "rate_given"), self.n(name, "rate_given"), True)]
             args += [Arg("const real", "dt", "REAL(dt)"), Arg("const unsigned long long", "seed", "seed")]
             doc = f"Input {name}: {N} Poisson sources; the same draws as the NumPy runtime's uniform()."
             with out.block("for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < N; "
                            "i += (long long)blockDim.x * gridDim.x)"):
                 rate = self.c(src.rate)
                 if outside:  # the rates set with Network.set_input(rate_key, ...), or the spec's
-                    rate = f"{name}_rate_given ? d_{name}_rate_outside[{name}_rate_offset + i] : {rate}"
+                    rate = f"{self.n(name, 'rate_given')} ? d_{self.n(name, 'rate_outside')}[{self.n(name, 'rate_offset')} + i] : {rate}"
                 out(f"const double p = ({rate})*dt;  // spike probability this step")
                 with out.block(f"if (snn_uniform(seed, {src.stream}ULL, (unsigned long long)step, "
                                "(unsigned long long)i) < p)"):
-                    out(f"d_{name}_ring[slot * N + atomicAdd(&d_{name}_ring_n[slot], 1)] = (int)i;")
+                    out(f"d_{self.n(name, 'ring')}[slot * N + atomicAdd(&d_{self.n(name, 'ring_n')}[slot], 1)] = (int)i;")
                     for k, m in monitors:
                         self._spike_record(out, k, m)
-            out(f"if (blockIdx.x == 0 && threadIdx.x == 0) d_{name}_ring_n[(slot + 1) % rows] = 0;")
-            grid = f"{name}_grid"
+            out(f"if (blockIdx.x == 0 && threadIdx.x == 0) d_{self.n(name, 'ring_n')}[(slot + 1) % rows] = 0;")
+            grid = self.n(name, "grid")
         else:
-            args += [Arg("const int* __restrict__", f"d_{name}_due", f"b['{name}_due']", True),
+            args += [Arg("const int* __restrict__", f"d_{self.n(name, 'due')}", f"b[{self.n(name, 'due')!r}]", True),
                      Arg("const long long", "first", "first", True), Arg("const long long", "count", "count", True)]
             doc = f"Input {name}: the spikes due this step ({src.kind}), listed on the host once a run."
             with out.block("for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < count; "
                            "k += (long long)blockDim.x * gridDim.x)"):
-                out(f"const long long i = d_{name}_due[first + k];")
-                out(f"d_{name}_ring[slot * N + k] = (int)i;")
+                out(f"const long long i = d_{self.n(name, 'due')}[first + k];")
+                out(f"d_{self.n(name, 'ring')}[slot * N + k] = (int)i;")
                 for k, m in monitors:
                     self._spike_record(out, k, m)
             with out.block("if (blockIdx.x == 0 && threadIdx.x == 0)"):
-                out(f"d_{name}_ring_n[slot] = (int)count;")
-                out(f"d_{name}_ring_n[(slot + 1) % rows] = 0;")
+                out(f"d_{self.n(name, 'ring_n')}[slot] = (int)count;")
+                out(f"d_{self.n(name, 'ring_n')}[(slot + 1) % rows] = 0;")
             grid = "grid_of(count)"
-        args += [self._pointer(f"{name}_ring", True), self._pointer(f"{name}_ring_n", True),
-                 Arg("const int", "rows", f"np.int32({name}_rows)")]
+        args += [self._pointer(self.n(name, "ring"), True), self._pointer(self.n(name, "ring_n"), True),
+                 Arg("const int", "rows", f"np.int32({self.n(name, 'rows')})")]
         for k, _ in monitors:
             args += self._spike_record_args(k)
-        return Kernel(f"{name}_emit", doc, args, out, grid, "BLOCK")
+        return Kernel(self.n(name, "emit"), doc, args, out, grid, "BLOCK")
 
     # ---- connections ------------------------------------------------------------------------
     def connection_kernels(self, c: ConnectionPlan) -> list[Kernel]:
         kernels = []
         if c.trace_decay:
-            kernels.append(self.elementwise(f"{c.name}_decay", c, c.trace_decay, "trace"))
+            kernels.append(self.elementwise(self.n(c.name, "decay"), c, c.trace_decay, "trace"))
         if c.on_pre:
             if self._dense(c):
                 kernels.append(self.weight_kernel(c))
@@ -445,7 +432,7 @@ class CupyEmitter:
             else:
                 kernels += self.event_kernels(c, c.on_pre, "pre")
         if c.syn_integrate:
-            kernels.append(self.elementwise(f"{c.name}_integrate", c, c.syn_integrate, "syn"))
+            kernels.append(self.elementwise(self.n(c.name, "integrate"), c, c.syn_integrate, "syn"))
         if c.on_post:
             kernels += self.event_kernels(c, c.on_post, "post")
         return kernels
@@ -474,21 +461,21 @@ class CupyEmitter:
 
     def _ring_args(self, source: str) -> list[Arg]:
         return [Arg("const int", "slot", "slot", True),
-                Arg("const int* __restrict__", f"d_{source}_ring", f"{source}_ring"),
-                Arg("const int* __restrict__", f"d_{source}_ring_n", f"{source}_ring_n")]
+                Arg("const int* __restrict__", f"d_{self.n(source, 'ring')}", self.n(source, "ring")),
+                Arg("const int* __restrict__", f"d_{self.n(source, 'ring_n')}", self.n(source, "ring_n"))]
 
     def _synops_arg(self) -> Arg:
         return Arg("unsigned long long* __restrict__", "d_synops", "b['synops']")
 
     def dense_kernel(self, c: ConnectionPlan) -> Kernel:
         target, _ = c.linear
-        weight = f"{c.name}_weight"
+        weight = self.n(c.name, "weight")
         args = self._ring_args(c.source)
         args += [self._pointer(weight, False), self._pointer(target, True), self._synops_arg()]
         out = Lines()
-        out(f"const long long n = d_{c.source}_ring_n[slot], N_pre = {self.sizes[c.source]}, "
+        out(f"const long long n = d_{self.n(c.source, 'ring_n')}[slot], N_pre = {self.sizes[c.source]}, "
             f"N_post = {self.sizes[c.target]};")
-        out(f"const int* spikes = d_{c.source}_ring + slot * N_pre;")
+        out(f"const int* spikes = d_{self.n(c.source, 'ring')} + slot * N_pre;")
         with out.block("for (long long post = blockIdx.x * (long long)blockDim.x + threadIdx.x; post < N_post; "
                        "post += (long long)blockDim.x * gridDim.x)"):
             out("real sum = 0;  // the weights of the spiking rows, in spike order (as NumPy's sum over them)")
@@ -496,32 +483,32 @@ class CupyEmitter:
                 out(f"sum += d_{weight}[spikes[k] * N_post + post];")
             out(f"if (n) d_{target}[post] += sum;")
         out("if (blockIdx.x == 0 && threadIdx.x == 0 && n) atomicAdd(d_synops, (unsigned long long)(n * N_post));")
-        return Kernel(f"{c.name}_on_pre", f"Connection {c.name}: {c.source} -> {c.target}, dense: "
-                      f"{target} += the weights of the rows that spiked.", args, out, f"{c.name}_grid", "BLOCK")
+        return Kernel(self.n(c.name, "on_pre"), f"Connection {c.name}: {c.source} -> {c.target}, dense: "
+                      f"{target} += the weights of the rows that spiked.", args, out, self.n(c.name, "grid"), "BLOCK")
 
     def weight_kernel(self, c: ConnectionPlan) -> Kernel:
         _, weight = c.linear
         indexed = {n: "syn" for n in c.state}
         used = names_in(weight)
-        args = [Arg("const long long", "n_syn", f"np.int64({c.name}_post.size)")]
+        args = [Arg("const long long", "n_syn", f"np.int64({self.n(c.name, 'post')}.size)")]
         args += self._connection_scalars(c, used, {"syn"} | set(c.state), {})
-        args += [self._pointer(f"{c.name}_pre", False), self._pointer(f"{c.name}_post", False)]
+        args += [self._pointer(self.n(c.name, "pre"), False), self._pointer(self.n(c.name, "post"), False)]
         args += [self._pointer(n, False) for n in c.state if n in used]
-        args.append(self._pointer(f"{c.name}_weight", True))
+        args.append(self._pointer(self.n(c.name, "weight"), True))
         out = Lines()
         out(f"const long long N_post = {self.sizes[c.target]};")
         with out.block("for (long long syn = blockIdx.x * (long long)blockDim.x + threadIdx.x; syn < n_syn; "
                        "syn += (long long)blockDim.x * gridDim.x)"):
-            out(f"atomicAdd(&d_{c.name}_weight[d_{c.name}_pre[syn] * N_post + d_{c.name}_post[syn]], "
+            out(f"atomicAdd(&d_{self.n(c.name, 'weight')}[d_{self.n(c.name, 'pre')}[syn] * N_post + d_{self.n(c.name, 'post')}[syn]], "
                 f"(real)({self.c(weight, indexed)}));")
-        return Kernel(f"{c.name}_weight", f"Connection {c.name}: the weight matrix (pre x post, zero where no synapse,\n"
-                      "repeated pairs added), once a run.", args, out, f"grid_of({c.name}_post.size)", "BLOCK")
+        return Kernel(self.n(c.name, "weight"), f"Connection {c.name}: the weight matrix (pre x post, zero where no synapse,\n"
+                      "repeated pairs added), once a run.", args, out, f"grid_of({self.n(c.name, 'post')}.size)", "BLOCK")
 
     def linear_kernel(self, c: ConnectionPlan) -> Kernel:
         target, weight = c.linear
         indexed = self._indexed(c)
         stmt = EventStatement(side="target", target=target, index="post", op="+=", expr=weight)
-        return self._event_kernel(c, f"{c.name}_on_pre", [stmt], "pre", "synapse", True, indexed,
+        return self._event_kernel(c, self.n(c.name, "on_pre"), [stmt], "pre", "synapse", True, indexed,
                                   f"Connection {c.name}: {c.source} -> {c.target}, event-driven: "
                                   f"{target} += {weight} over the rows that spiked,\n"
                                   "for every delay group in one launch (the additions commute).", all_groups=True)
@@ -534,7 +521,7 @@ class CupyEmitter:
             suffix = f"_{k + 1}" if len(phases) > 1 else ""
             what = "per spike" if kind == "spike" else "per synapse"
             kernels.append(self._event_kernel(
-                c, f"{c.name}_on_{event}{suffix}", stmts, event, kind, k == 0, indexed,
+                c, f"{self.n(c.name, 'on_')}{event}{suffix}", stmts, event, kind, k == 0, indexed,
                 f"Connection {c.name}: on_{event}, {what}" + (f" (part {k + 1} of {len(phases)})" if suffix else "")
                 + "."))
         return kernels
@@ -593,24 +580,24 @@ class CupyEmitter:
                                 "keeps input variables for the next step by then")
         local = {"pre", "post", "syn", "i", "j"}
         if all_groups:
-            args = [Arg("const long long", "step", "n", True), Arg("const long long", "rows", f"np.int64({source}_rows)"),
-                    Arg("const long long", "groups", f"np.int64(len({c.name}_delays))"),
-                    self._pointer(f"{c.name}_group_delay", False)] + self._ring_args(source)[1:]
+            args = [Arg("const long long", "step", "n", True), Arg("const long long", "rows", f"np.int64({self.n(source, 'rows')})"),
+                    Arg("const long long", "groups", f"np.int64(len({self.n(c.name, 'delays')}))"),
+                    self._pointer(self.n(c.name, "group_delay"), False)] + self._ring_args(source)[1:]
         else:
             args = self._ring_args(source)
         rows = kind == "synapse" or count  # the kernel reads the synapses of the spiking neurons
         if event == "pre" and rows:
             if not all_groups:
                 args.append(Arg("const long long", "group", "np.int64(g)", True))
-            args.append(Arg("const long long* __restrict__", f"d_{c.name}_group_ptr", f"{c.name}_group_ptr"))
+            args.append(Arg("const long long* __restrict__", f"d_{self.n(c.name, 'group_ptr')}", self.n(c.name, "group_ptr")))
         elif rows:
-            args.append(self._pointer(f"{c.name}_post_ptr", False))
+            args.append(self._pointer(self.n(c.name, "post_ptr"), False))
             if kind == "synapse":
-                args.append(self._pointer(f"{c.name}_by_post", False))
+                args.append(self._pointer(self.n(c.name, "by_post"), False))
         needs_other = kind == "synapse" and (other in {indexed.get(n) for n in used} | {st.index for st in stmts}
                                              or {"i", "j"} & used)
         if needs_other:
-            args.append(self._pointer(f"{c.name}_{other}", False))
+            args.append(self._pointer(self.n(c.name, other), False))
         args += self._connection_scalars(c, used, local, indexed)
         args += self._arrays_of(c, [st.expr for st in stmts], writes, indexed)
         if count:
@@ -627,23 +614,23 @@ class CupyEmitter:
             block.__enter__()
             out("long long slot = (step - d_{0}_group_delay[group]) % rows;".format(c.name))
             out("if (slot < 0) slot += rows;  // before the first step: an empty row")
-        out(f"const long long n = d_{source}_ring_n[slot];")
+        out(f"const long long n = d_{self.n(source, 'ring_n')}[slot];")
         if kind == "synapse" or count:
             if event == "pre":
-                out(f"const long long* ptr = d_{c.name}_group_ptr + group * (N_pre + 1);  // the rows of this delay group")
+                out(f"const long long* ptr = d_{self.n(c.name, 'group_ptr')} + group * (N_pre + 1);  // the rows of this delay group")
             else:
-                out(f"const long long* ptr = d_{c.name}_post_ptr;  // the columns, through by_post")
+                out(f"const long long* ptr = d_{self.n(c.name, 'post_ptr')};  // the columns, through by_post")
         if kind == "spike":
             with out.block("for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < n; "
                            "k += (long long)blockDim.x * gridDim.x)"):
-                out(f"const long long {event} = d_{source}_ring[slot * N_{event} + k];")
+                out(f"const long long {event} = d_{self.n(source, 'ring')}[slot * N_{event} + k];")
                 if count:
                     out(f"events += ptr[{event} + 1] - ptr[{event}];")
                 for line in body.lines:
                     out(line)
         else:
             with out.block("for (long long k = blockIdx.x; k < n; k += gridDim.x)  // a block per spike"):
-                out(f"const long long {event} = d_{source}_ring[slot * N_{event} + k];")
+                out(f"const long long {event} = d_{self.n(source, 'ring')}[slot * N_{event} + k];")
                 out(f"const long long lo = ptr[{event}], hi = ptr[{event} + 1];")
                 if count:
                     out("if (threadIdx.x == 0) events += hi - lo;")
@@ -651,17 +638,17 @@ class CupyEmitter:
                     if event == "pre":
                         out("const long long syn = m;")
                     else:
-                        out(f"const long long syn = d_{c.name}_by_post[m];")
+                        out(f"const long long syn = d_{self.n(c.name, 'by_post')}[m];")
                     if needs_other:
-                        out(f"const long long {other} = d_{c.name}_{other}[syn];")
+                        out(f"const long long {other} = d_{self.n(c.name, other)}[syn];")
                     for line in body.lines:
                         out(line)
         if all_groups:
             block.__exit__(None, None, None)
         if count:
             outer("if (events) atomicAdd(d_synops, events);")
-        grid = f"{c.name}_grid_{event}" if kind == "synapse" else f"{c.name}_grid_{event}_spikes"
-        block = f"{c.name}_lanes_{event}" if kind == "synapse" else "BLOCK"
+        grid = self.n(c.name, f"grid_{event}") if kind == "synapse" else self.n(c.name, f"grid_{event}_spikes")
+        block = f"{self.n(c.name, 'lanes_')}{event}" if kind == "synapse" else "BLOCK"
         return Kernel(name, doc, args, out, grid, block)
 
     def _inputs(self) -> set[str]:
@@ -695,12 +682,12 @@ class CupyEmitter:
                 raise EmitError(f"connection {c.name}: synaptic equations read the input variable {n!r}")
         args = []
         if kind == "syn" or (kind == "trace" and "syn" in sides.values()):
-            args.append(Arg("const long long", "n_syn", f"np.int64({c.name}_post.size)"))
+            args.append(Arg("const long long", "n_syn", f"np.int64({self.n(c.name, 'post')}.size)"))
         args += self._connection_scalars(c, used, set(temps) | {"syn", "k"}, indexed)
         pointer_names = [n for n in self.arrays if n in (used | writes) and n in arrays]
         sides_of = {indexed[n] for n in pointer_names if kind == "syn"} - {"syn"}
         for side in sorted(sides_of):
-            args.append(self._pointer(f"{c.name}_{side}", False))
+            args.append(self._pointer(self.n(c.name, side), False))
         args += [self._pointer(n, n in writes) for n in pointer_names]
         out = Lines()
         declared: set[str] = set()
@@ -721,7 +708,7 @@ class CupyEmitter:
             bound, grid = str(N), f"grid_of({N})"
             if "syn" in sides.values():
                 out(f"const long long K = n_syn > {N} ? n_syn : {N};")
-                bound, grid = "K", f"grid_of(max({c.name}_post.size, {N}))"
+                bound, grid = "K", f"grid_of(max({self.n(c.name, 'post')}.size, {N}))"
             with out.block(f"for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < {bound}; "
                            "k += (long long)blockDim.x * gridDim.x)"):
                 for side in ("pre", "post", "syn"):
@@ -735,9 +722,9 @@ class CupyEmitter:
             with out.block("for (long long syn = blockIdx.x * (long long)blockDim.x + threadIdx.x; syn < n_syn; "
                            "syn += (long long)blockDim.x * gridDim.x)"):
                 for side in sorted(sides_of):
-                    out(f"const long long {side} = d_{c.name}_{side}[syn];")
+                    out(f"const long long {side} = d_{self.n(c.name, side)}[syn];")
                 emit(statements)
-            grid = f"grid_of({c.name}_post.size)"
+            grid = f"grid_of({self.n(c.name, 'post')}.size)"
         doc = (f"Connection {c.name}: traces decay by one step." if kind == "trace"
                else f"Connection {c.name}: the synaptic equations, one step.")
         return Kernel(name, doc, args, out, grid, "BLOCK")
@@ -747,17 +734,18 @@ class CupyEmitter:
         n_sel = len(range(m.start, m.stop, m.step))
         args = [Arg("const long long", "row", f"np.int64(len(self._sampled[{k}]))", True)]
         inputs = self._inputs()
-        names = [f"{q}_now" if q in inputs else q for q in m.qualified]
+        names = [self.n(q, "now") if q in inputs else q for q in m.qualified]
         args += [self._pointer(q, False) for q in names]
-        args.append(Arg("real* __restrict__", f"d_record{k}", f"b['record{k}']"))
+        rec = self.n("", f"record{k}")
+        args.append(Arg("real* __restrict__", f"d_{rec}", f"b['record{k}']"))
         out = Lines()
         out(f"const long long n = {n_sel}, V = {len(m.qualified)};")
         with out.block("for (long long m = blockIdx.x * (long long)blockDim.x + threadIdx.x; m < n; "
                        "m += (long long)blockDim.x * gridDim.x)"):
             out(f"const long long i = {m.start} + m * {m.step};")
             for v, q in enumerate(names):
-                out(f"d_record{k}[(row * V + {v}) * n + m] = d_{q}[i];")
-        return Kernel(f"monitor{k}", f"Monitor {k}: {', '.join(m.variables)} of {m.population}"
+                out(f"d_{rec}[(row * V + {v}) * n + m] = d_{q}[i];")
+        return Kernel(self.n("", f"monitor{k}"), f"Monitor {k}: {', '.join(m.variables)} of {m.population}"
                       f"[{m.start}:{m.stop}:{m.step}] every {m.every} steps, into row `row` of a device buffer.",
                       args, out, f"grid_of({n_sel})", "BLOCK")
 
@@ -785,10 +773,10 @@ class CupyEmitter:
                     out(f"b[{a.target!r}] = xp.asarray(np.ascontiguousarray(np.broadcast_to({a.target}, "
                         f"({pop.size},)), dtype=REAL))")
             if pop.refractory is not None:
-                out(f"{pop.name}_ref_steps = int({numpy_code(pop.refractory)})")
+                out(f"{self.n(pop.name, 'ref_steps')} = int({numpy_code(pop.refractory)})")
             for a in pop.inputs:
-                key = a.name.replace(pop.name + "_", pop.name + ".", 1)
-                out(f"{a.name}_input = Outside(self.inputs.get({key!r}), {pop.size}, xp, REAL)")
+                key = f"{pop.name}.{self.spec_name[a.name]}"
+                out(f"{self.n(a.name, 'input')} = Outside(self.inputs.get({key!r}), {pop.size}, xp, REAL)")
         for c in self.conns:
             if c.params or c.trace_constants or c.syn_constants:
                 out(f"# {c.name}: {c.synapse}")
@@ -796,13 +784,13 @@ class CupyEmitter:
                 out(f"{prm.name} = p[{prm.key!r}]")
             for a in c.trace_constants + c.syn_constants:
                 out(f"{a.target} = {numpy_code(a.expr)}")
-            out(f"{c.name}_delays = self.host[{c.name + '_group_delay'!r}]")
+            out(f"{self.n(c.name, 'delays')} = self.host[{self.n(c.name, 'group_delay')!r}]")
             for a in getattr(c, "inputs", []):
-                key = a.name.replace(c.name + "_", c.name + ".", 1)
-                out(f"{a.name}_outside = self.inputs.get({key!r})  # one value per step for the connection")
+                key = f"{c.name}.{self.spec_name[a.name]}"
+                out(f"{self.n(a.name, 'outside')} = self.inputs.get({key!r})  # one value per step for the connection")
         for src in self.plan.sources:
             if src.kind == "poisson" and getattr(src, "rate_key", None):
-                out(f"{src.name}_rate_input = Outside(self.inputs.get({src.rate_key!r}), {src.size}, xp, REAL)")
+                out(f"{self.n(src.name, 'rate_input')} = Outside(self.inputs.get({src.rate_key!r}), {src.size}, xp, REAL)")
         out("# device arrays")
         for name, a in self.arrays.items():
             if a.store == "s" or name in self.per_neuron_constants or name in self._inputs() or name.endswith("_now"):
@@ -810,29 +798,29 @@ class CupyEmitter:
         for c in self.conns:
             if c.on_pre and self._dense(c):  # zeros, then the weights of the synapses
                 n = self.sizes[c.source] * self.sizes[c.target]
-                out(f"{c.name}_weight = b[{c.name + '_weight'!r}] = xp.zeros({n}, dtype=REAL)")
+                out(f"{self.n(c.name, 'weight')} = b[{self.n(c.name, 'weight')!r}] = xp.zeros({n}, dtype=REAL)")
         out("# launch shapes")
         for name in self.sizes:
-            out(f"{name}_rows = {name}_ring_n.size  # steps of spikes kept")
+            out(f"{self.n(name, 'rows')} = {self.n(name, 'ring_n')}.size  # steps of spikes kept")
         shapes = {}
         for name, size in self.sizes.items():
-            shapes[f"{name}_grid"] = f"grid_of({size})"
+            shapes[self.n(name, "grid")] = f"grid_of({size})"
         for c in self.conns:
-            shapes[f"{c.name}_grid"] = f"grid_of({c.n_post})"
+            shapes[self.n(c.name, "grid")] = f"grid_of({c.n_post})"
             for event, n in (("pre", c.n_pre), ("post", c.n_post)):
-                shapes[f"{c.name}_grid_{event}"] = f"(min(MAX_BLOCKS, {n}),)  # a block per spike"
-                shapes[f"{c.name}_grid_{event}_spikes"] = f"grid_of({n})"
-                shapes[f"{c.name}_lanes_{event}"] = f"lanes({c.name}_post.size / {n})  # threads over a row"
+                shapes[self.n(c.name, f"grid_{event}")] = f"(min(MAX_BLOCKS, {n}),)  # a block per spike"
+                shapes[self.n(c.name, f"grid_{event}_spikes")] = f"grid_of({n})"
+                shapes[f"{self.n(c.name, 'lanes_')}{event}"] = f"lanes({self.n(c.name, 'post')}.size / {n})  # threads over a row"
         used = {k.grid for k in self.kernels} | {k.block for k in self.kernels}
         for name, value in shapes.items():
             if name in used:
                 out(f"{name} = {value}")
         for src in self.plan.sources:
             if src.kind != "poisson":
-                out(f"{src.name}_due_step = self._due({src.name!r})  # the spikes of each step, on the device")
+                out(f"{self.n(src.name, 'due_step')} = self._due({src.name!r})  # the spikes of each step, on the device")
         out("# the arguments of each kernel that stay the same for this run")
         for k in self.kernels:
-            out(f"{k.name}_args = {k.static()}")
+            out(f"{k.args_name} = {k.static()}")
         out.prune(self.loop() + self.before())
         return out.text(2)
 
@@ -841,15 +829,15 @@ class CupyEmitter:
         out = Lines()
         for c in self.conns:
             if c.on_pre and self._dense(c):
-                out(self.find(f"{c.name}_weight").call())
+                out(self.find(self.n(c.name, "weight")).call())
         for pop in self.plan.populations:
-            k = self.find(f"{pop.name}_step")
+            k = self.find(self.n(pop.name, "step"))
             values = dict(step="np.int64(start - 1)", t="REAL((start - 1) * dt)", t_next="REAL(start * dt)",
                           advance="np.int32(0)", slot="np.int32(0)")
             if pop.inputs:
                 out(f"# {pop.name}: the input variables of the first step")
                 for a in pop.inputs:
-                    out(f"{a.name}_outside, {a.name}_offset, {a.name}_given = {a.name}_input.at(start)")
+                    out(f"{self.n(a.name, 'outside')}, {self.n(a.name, 'offset')}, {self.n(a.name, 'given')} = {self.n(a.name, 'input')}.at(start)")
                 out(k.call(**values))
         return out.text(2)
 
@@ -864,52 +852,52 @@ class CupyEmitter:
             for d in c.input_draws:
                 out(f"{d.name} = rt.{d.kind}(self.seed, {d.stream}, step, 0)")
             for a in c.inputs:
-                out(f"{a.name} = float({numpy_code(a.expr)}) if {a.name}_outside is None "
-                    f"else rt.scalar_input_at({a.name}_outside, step)")
+                out(f"{a.name} = float({numpy_code(a.expr)}) if {self.n(a.name, 'outside')} is None "
+                    f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step)")
         out("# 2. traces decay to this step; spikes whose delay ends now arrive")
         for c in self.conns:
             if c.trace_decay:
-                out(self.find(f"{c.name}_decay").call())
+                out(self.find(self.n(c.name, "decay")).call())
             if c.on_pre:
-                names = [k.name for k in self.kernels if k.name.startswith(f"{c.name}_on_pre")]
+                names = [k.name for k in self.kernels if k.name.startswith(self.n(c.name, "on_pre"))]
                 if self._dense(c):
-                    out(f"d = {c.name}_delays[0]  # {c.name}: one delay for all synapses")
-                    out(f"slot = np.int32((step - d) % {c.source}_rows)")
-                    out(self.find(f"{c.name}_on_pre").call())
+                    out(f"d = {self.n(c.name, 'delays')}[0]  # {c.name}: one delay for all synapses")
+                    out(f"slot = np.int32((step - d) % {self.n(c.source, 'rows')})")
+                    out(self.find(self.n(c.name, "on_pre")).call())
                 elif c.linear is not None:
-                    out(self.find(f"{c.name}_on_pre").call())
+                    out(self.find(self.n(c.name, "on_pre")).call())
                 else:
-                    with out.block(f"for g, d in enumerate({c.name}_delays):  # {c.name}: each delay group", None):
-                        out(f"slot = np.int32((step - d) % {c.source}_rows)")
+                    with out.block(f"for g, d in enumerate({self.n(c.name, 'delays')}):  # {c.name}: each delay group", None):
+                        out(f"slot = np.int32((step - d) % {self.n(c.source, 'rows')})")
                         for kn in names:
                             out(self.find(kn).call())
         out("# 3-4. populations: integrate, spike, reset, refractoriness; the next step's inputs")
         for pop in self.plan.populations:
             for a in pop.inputs:
-                out(f"{a.name}_outside, {a.name}_offset, {a.name}_given = {a.name}_input.at(step + 1)")
-            out(self.find(f"{pop.name}_step").call())
+                out(f"{self.n(a.name, 'outside')}, {self.n(a.name, 'offset')}, {self.n(a.name, 'given')} = {self.n(a.name, 'input')}.at(step + 1)")
+            out(self.find(self.n(pop.name, "step")).call())
         for c in self.conns:
             if c.syn_integrate:
-                out(self.find(f"{c.name}_integrate").call())
+                out(self.find(self.n(c.name, "integrate")).call())
         if self.plan.sources:
             out("# 4. inputs emit")
         for src in self.plan.sources:
             if src.kind == "poisson":
                 if getattr(src, "rate_key", None):
-                    out(f"{src.name}_rate_outside, {src.name}_rate_offset, {src.name}_rate_given = "
-                        f"{src.name}_rate_input.at(step)")
-                out(self.find(f"{src.name}_emit").call())
+                    out(f"{self.n(src.name, 'rate_outside')}, {self.n(src.name, 'rate_offset')}, {self.n(src.name, 'rate_given')} = "
+                        f"{self.n(src.name, 'rate_input')}.at(step)")
+                out(self.find(self.n(src.name, "emit")).call())
             else:
-                out(f"first, last = np.searchsorted({src.name}_due_step, (step, step + 1))")
+                out(f"first, last = np.searchsorted({self.n(src.name, 'due_step')}, (step, step + 1))")
                 out("first, count = np.int64(first), np.int64(last - first)")
-                out(self.find(f"{src.name}_emit").call())
+                out(self.find(self.n(src.name, "emit")).call())
         post = [c for c in self.conns if c.on_post]
         if post:
             out("# 5. on_post: the effects of this step's postsynaptic spikes")
         for c in post:
-            out(f"slot = np.int32(step % {c.target}_rows)  # {c.name}")
+            out(f"slot = np.int32(step % {self.n(c.target, 'rows')})  # {c.name}")
             for k in self.kernels:
-                if k.name.startswith(f"{c.name}_on_post"):
+                if k.name.startswith(self.n(c.name, "on_post")):
                     out(k.call())
         state_monitors = [(k, m) for k, m in enumerate(self.plan.monitors) if m.kind == "state"]
         if state_monitors:
@@ -918,10 +906,10 @@ class CupyEmitter:
             head = f"if step % {m.every} == 0:" if m.every > 1 else None
             if head:
                 with out.block(head, None):
-                    out(self.find(f"monitor{k}").call())
+                    out(self.find(self.n("", f"monitor{k}")).call())
                     out(f"self._sampled[{k}].append(step)")
             else:
-                out(self.find(f"monitor{k}").call())
+                out(self.find(self.n("", f"monitor{k}")).call())
                 out(f"self._sampled[{k}].append(step)")
         return out.text(3)
 
@@ -930,19 +918,19 @@ class CupyEmitter:
         refractoriness as the step of the last spike; whatever else the builders keep is not needed here."""
         out = Lines()
         for c in self.conns:
-            out(f"host[{c.name + '_group_delay'!r}] = [int(d) for d in s[{c.name + '_group_delay'!r}]]")
+            out(f"host[{self.n(c.name, 'group_delay')!r}] = [int(d) for d in s[{self.n(c.name, 'group_delay')!r}]]")
         for src in self.plan.sources:
             if src.kind != "poisson":
                 for key in ("event_step", "event_index"):
-                    out(f"host['{src.name}_{key}'] = s['{src.name}_{key}']")
+                    out(f"host[{self.n(src.name, key)!r}] = s[{self.n(src.name, key)!r}]")
         for name, size in self.sizes.items():
-            delays = [f"*host[{c.name + '_group_delay'!r}]" for c in self.conns if c.source == name]
+            delays = [f"*host[{self.n(c.name, 'group_delay')!r}]" for c in self.conns if c.source == name]
             out(f"rows = max([{''.join(d + ', ' for d in delays)}1]) + 1  # the longest delay, and the step being written")
-            out(f"s['{name}_ring'] = np.zeros(rows * {size}, dtype=np.int32)  # the spikes of each of the last steps")
-            out(f"s['{name}_ring_n'] = np.zeros(rows, dtype=np.int32)")
+            out(f"s[{self.n(name, 'ring')!r}] = np.zeros(rows * {size}, dtype=np.int32)  # the spikes of each of the last steps")
+            out(f"s[{self.n(name, 'ring_n')!r}] = np.zeros(rows, dtype=np.int32)")
         for pop in self.plan.populations:
             if pop.refractory is not None:
-                out(f"s['{pop.name}_spiked_at'] = np.full({pop.size}, -2**62, dtype=np.int64)  # step of the last spike")
+                out(f"s[{self.n(pop.name, 'spiked_at')!r}] = np.full({pop.size}, -2**62, dtype=np.int64)  # step of the last spike")
         out("s = {k: v for k, v in s.items() if k in DTYPES}")
         return out.text(2)
 
@@ -965,7 +953,7 @@ class CupyEmitter:
         numpy_env = Environment(loader=FileSystemLoader(str(templates_dir() / "numpy")), keep_trailing_newline=True,
                                 undefined=StrictUndefined)
         host_runtime = numpy_env.get_template("runtime.py.j2").render(**numpy_context).lstrip("\n")
-        fixed = [f"{c.name}_{k}" for c in self.conns
+        fixed = [self.n(c.name, k) for c in self.conns
                  for k in ("pre", "post", "group_ptr", "group_delay", "by_post", "post_ptr")]
         return {
             **numpy_emitter.describe(),
@@ -975,7 +963,7 @@ class CupyEmitter:
             "fixed": [n for n in fixed if n in self.arrays],
             "kernel_names": [k.name for k in self.kernels],
             "inputs": {n: self.sizes[p.name] for p in plan.populations
-                       for n in [a.name for a in p.inputs] + [f"{x}_now" for x in self._sampled_inputs(p)]},
+                       for n in [a.name for a in p.inputs] + [self.n(x, "now") for x in self._sampled_inputs(p)]},
             "kernels_code": self.kernels_source(),
             "host_runtime": host_runtime,
             "reset_code": numpy_context["reset_code"],

@@ -65,6 +65,9 @@ def _draws(out: Lines, draws, counter: str, index: str) -> None:
 class NumpyEmitter:
     def __init__(self, plan: Plan):
         self.plan = plan
+        self.n = plan.symbols  # every name this target makes: n(owner, role)
+        #: generated name -> the spec's name (for messages and comments)
+        self.spec_name = {q: v for owner in plan.populations + plan.connections for v, q in owner.local.items()}
         self.pops = {p.name: p for p in plan.populations}
         self.sources = {s.name: s for s in plan.sources}
         self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
@@ -104,10 +107,10 @@ class NumpyEmitter:
             if c.name in self.together:
                 n, rows = self.pops[c.target].size, self.pops[c.target].propagator.variables
                 out(f"# {', '.join(g.name for g in group)}: as index row * {n} + neuron in the stacked state of {c.target}")
-                posts = ", ".join(f"s['{g.name}_post'] + {rows.index(g.linear[0]) * n}" for g in group)
+                posts = ", ".join(f"s[{self.n(g.name, 'post')!r}] + {rows.index(g.linear[0]) * n}" for g in group)
             else:
-                posts = f"s['{c.name}_post']"
-            pres = ", ".join(f"s['{g.name}_pre']" for g in group)
+                posts = f"s[{self.n(c.name, 'post')!r}]"
+            pres = ", ".join(f"s[{self.n(g.name, 'pre')!r}]" for g in group)
             out(f"self.targets[{c.name!r}] = rt.rows_by_source([{pres}], [{posts}], {c.pre_rows})")
         if len(out.lines) > 1:
             out.lines.insert(0, "s = self.state")
@@ -138,26 +141,26 @@ class NumpyEmitter:
                     out(f"{a.name} = {_array(a.expr, 'N')}")
                 out(f"s[{a.name!r}] = {a.name}")
             if pop.refractory is not None:
-                out(f"s['{pop.name}_refractory_until'] = np.full(N, -1, dtype=np.int64)  # last refractory step")
+                out(f"s[{self.n(pop.name, 'refractory_until')!r}] = np.full(N, -1, dtype=np.int64)  # last refractory step")
             out()
         for src in self.plan.sources:
             if src.kind == "spike_times":
                 out(f"# input {src.name}: spike times, as steps")
                 out(f"steps_ = np.rint(np.array({src.times!r}) / dt).astype(np.int64)")
                 out("order_ = np.argsort(steps_, kind='stable')")
-                out(f"s['{src.name}_event_step'] = steps_[order_]")
-                out(f"s['{src.name}_event_index'] = np.array({src.indices!r}, dtype=np.int64)[order_]")
+                out(f"s[{self.n(src.name, 'event_step')!r}] = steps_[order_]")
+                out(f"s[{self.n(src.name, 'event_index')!r}] = np.array({src.indices!r}, dtype=np.int64)[order_]")
             elif src.kind == "events":
                 out(f"# input {src.name}: an event stream fed with feed_events()")
-                out(f"s['{src.name}_event_step'] = np.zeros(0, dtype=np.int64)")
-                out(f"s['{src.name}_event_index'] = np.zeros(0, dtype=np.int64)")
+                out(f"s[{self.n(src.name, 'event_step')!r}] = np.zeros(0, dtype=np.int64)")
+                out(f"s[{self.n(src.name, 'event_index')!r}] = np.zeros(0, dtype=np.int64)")
         for c in self.plan.connections:
             self.connect(out, c)
         out("# spike history of each source, as long as its longest outgoing delay")
         for name, size in self.sizes.items():
-            delays = [f"int(s['{c.name}_group_delay'].max(initial=1))" for c in self.plan.connections if c.source == name]
+            delays = [f"int(s[{self.n(c.name, 'group_delay')!r}].max(initial=1))" for c in self.plan.connections if c.source == name]
             length = f"max({', '.join(delays)}, 1)" if delays else "1"
-            out(f"s['{name}_history'] = np.zeros(({length}, {size}), dtype=bool)")
+            out(f"s[{self.n(name, 'history')!r}] = np.zeros(({length}, {size}), dtype=bool)")
         return out.prune().text(2)
 
     def connect(self, out: Lines, c: ConnectionPlan) -> None:
@@ -197,20 +200,20 @@ class NumpyEmitter:
         else:
             steps = str(int(c.delay)) if c.delay.is_Integer else f"int({code(c.delay)})"
             delays = f"np.full(n_syn, {steps}, dtype=np.int64)"
-        out(f"order, s['{c.name}_group_delay'], s['{c.name}_group_ptr'] = rt.delay_groups({delays}, pre, {c.pre_rows})")
-        out(f"s['{c.name}_pre'], s['{c.name}_post'] = pre[order], post[order]")
+        out(f"order, s[{self.n(c.name, 'group_delay')!r}], s[{self.n(c.name, 'group_ptr')!r}] = rt.delay_groups({delays}, pre, {c.pre_rows})")
+        out(f"s[{self.n(c.name, 'pre')!r}], s[{self.n(c.name, 'post')!r}] = pre[order], post[order]")
         for a in c.arrays:
             out(f"s[{a.name!r}] = {a.name}[order]")
         if c.on_post:
-            out(f"s['{c.name}_by_post'] = np.argsort(post[order], kind='stable')")
-            out(f"s['{c.name}_post_ptr'] = rt.row_pointers(post[order][s['{c.name}_by_post']], {c.post_rows})")
+            out(f"s[{self.n(c.name, 'by_post')!r}] = np.argsort(post[order], kind='stable')")
+            out(f"s[{self.n(c.name, 'post_ptr')!r}] = rt.row_pointers(post[order][s[{self.n(c.name, 'by_post')!r}]], {c.post_rows})")
         for tr in c.traces:
             size = tr.size
             if tr.dtype == "int":
                 out(f"s[{tr.name!r}] = np.zeros({size}, dtype=np.int64)  # step of the last update")
                 continue
             if size == "n_syn":  # a pre trace kept per synapse (per-synapse delays); i: its presynaptic neuron
-                out(f"i = s['{c.name}_pre'] - {c.pre_offset}")
+                out(f"i = s[{self.n(c.name, 'pre')!r}] - {c.pre_offset}")
                 _draws(out, tr.draws, "0", "np.arange(n_syn)")
             else:
                 out(f"i = np.arange({size})")
@@ -239,64 +242,64 @@ class NumpyEmitter:
             if pop.propagator is not None:
                 self.stack(out, pop)
             if pop.inputs or any(d for d in pop.input_draws):
-                out(f"{pop.name}_index = np.arange({pop.size})")
+                out(f"{self.n(pop.name, 'index')} = np.arange({pop.size})")
             for a in pop.inputs:
-                out(f"{a.name}_outside = self.inputs.get({a.name.replace(pop.name + '_', pop.name + '.', 1)!r})")
+                out(f"{self.n(a.name, 'outside')} = self.inputs.get({pop.name + '.' + self.spec_name[a.name]!r})")
         for src in self.plan.sources:
             out(f"# input {src.name} ({src.kind})")
             if src.kind == "poisson":
-                out(f"{src.name}_index = np.arange({src.size})")
-                out(f"{src.name}_from, {src.name}_u = start, np.zeros((0, {src.size}))  # uniforms of steps from ...")
+                out(f"{self.n(src.name, 'index')} = np.arange({src.size})")
+                out(f"{self.n(src.name, 'from')}, {self.n(src.name, 'u')} = start, np.zeros((0, {src.size}))  # uniforms of steps from ...")
                 if src.rate_key:
-                    out(f"{src.name}_rate_outside = self.inputs.get({src.rate_key!r})  # rates set from outside")
-                    out(f"{src.name}_rate_fixed = rt.constant_input({src.name}_rate_outside, {src.size})")
-                    out(f"{src.name}_p = ({code(src.rate)} if {src.name}_rate_fixed is None else {src.name}_rate_fixed) "
+                    out(f"{self.n(src.name, 'rate_outside')} = self.inputs.get({src.rate_key!r})  # rates set from outside")
+                    out(f"{self.n(src.name, 'rate_fixed')} = rt.constant_input({self.n(src.name, 'rate_outside')}, {src.size})")
+                    out(f"{self.n(src.name, 'p')} = ({code(src.rate)} if {self.n(src.name, 'rate_fixed')} is None else {self.n(src.name, 'rate_fixed')}) "
                         "* dt  # spike probability per step")
                 else:
-                    out(f"{src.name}_p = {code(src.rate)} * dt  # spike probability per step")
+                    out(f"{self.n(src.name, 'p')} = {code(src.rate)} * dt  # spike probability per step")
             else:
-                out(f"{src.name}_event_step = s['{src.name}_event_step']")
-                out(f"{src.name}_event_index = s['{src.name}_event_index']")
+                out(f"{self.n(src.name, 'event_step')} = s[{self.n(src.name, 'event_step')!r}]")
+                out(f"{self.n(src.name, 'event_index')} = s[{self.n(src.name, 'event_index')!r}]")
         for c in self.plan.connections:
             header = len(out.lines)
             out(f"# {c.name}: {c.synapse}")
             for prm in c.params:
                 out(f"{prm.name} = p[{prm.key!r}]")
             for a in c.inputs:
-                out(f"{a.name}_outside = self.inputs.get({a.name.replace(c.name + '_', c.name + '.', 1)!r})")
+                out(f"{self.n(a.name, 'outside')} = self.inputs.get({c.name + '.' + self.spec_name[a.name]!r})")
             for a in c.trace_constants + c.syn_constants:
                 _assign(out, a)
             if not self._gathered(c):
                 for name in ("pre", "post", "group_delay", "group_ptr"):
-                    out(f"{c.name}_{name} = s['{c.name}_{name}']")
+                    out(f"{self.n(c.name, name)} = s[{self.n(c.name, name)!r}]")
             if c.on_post:
-                out(f"{c.name}_by_post = s['{c.name}_by_post']")
-                out(f"{c.name}_post_ptr = s['{c.name}_post_ptr']")
+                out(f"{self.n(c.name, 'by_post')} = s[{self.n(c.name, 'by_post')!r}]")
+                out(f"{self.n(c.name, 'post_ptr')} = s[{self.n(c.name, 'post_ptr')!r}]")
             for name in c.state + [t.name for t in c.traces]:
                 out(f"{name} = s[{name!r}]")
             if c.delay_array:
                 out(f"{c.delay_array} = s[{c.delay_array!r}]")
             if self._gathered(c) and c.name not in self.group_of:
-                out(f"{c.name}_rows = self.targets[{c.name!r}]  # the targets of each neuron")
+                out(f"{self.n(c.name, 'rows')} = self.targets[{c.name!r}]  # the targets of each neuron")
             if c.linear is not None:
                 target, weight = c.linear
                 if weight.free_symbols & {symbol(n) for n in c.state}:
-                    out(f"{c.name}_weight = {code(weight)}  # what one spike adds, per synapse")
+                    out(f"{self.n(c.name, 'weight')} = {code(weight)}  # what one spike adds, per synapse")
                     if c.storage == "dense":
-                        out(f"{c.name}_weight = rt.dense({c.name}_pre, {c.name}_post, {c.name}_weight, "
+                        out(f"{self.n(c.name, 'weight')} = rt.dense({self.n(c.name, 'pre')}, {self.n(c.name, 'post')}, {self.n(c.name, 'weight')}, "
                             f"{c.n_pre}, {c.n_post})  # a weight matrix: pre x post")
             if len(out.lines) == header + 1:  # nothing to load for this connection
                 out.lines.pop()
         for first, group in self.together.items():
             target = self.pops[group[0].target]
             out(f"# {', '.join(c.name for c in group)}: delivered together, into the stacked state of {target.name}")
-            out(f"{first}_rows = self.targets[{first!r}]  # the targets of each neuron, as row * {target.size} + neuron")
-            out(f"{first}_weight = np.repeat([{self._stacked_weights(group)}], {target.size})  # what a spike adds, by target")
+            out(f"{self.n(first, 'rows')} = self.targets[{first!r}]  # the targets of each neuron, as row * {target.size} + neuron")
+            out(f"{self.n(first, 'weight')} = np.repeat([{self._stacked_weights(group)}], {target.size})  # what a spike adds, by target")
         for name in dict.fromkeys(g[0].target for g in self.together.values()):
-            out(f"{name}_x_flat = tuple(x.reshape(-1) for x in {name}_x)  # the stacked buffers as flat views")
+            out(f"{self.n(name, 'x_flat')} = tuple(x.reshape(-1) for x in {self.n(name, 'x')})  # the stacked buffers as flat views")
         for name in self.sizes:
-            out(f"{name}_history = s['{name}_history']")
-            out(f"{name}_spk = np.flatnonzero({name}_history[(start - 1) % {name}_history.shape[0]])  # last step's")
+            out(f"{self.n(name, 'history')} = s[{self.n(name, 'history')!r}]")
+            out(f"{self.n(name, 'spk')} = np.flatnonzero({self.n(name, 'history')}[(start - 1) % {self.n(name, 'history')}.shape[0]])  # last step's")
         out("synops = self.synops")
         return out.prune(uses).text(2)
 
@@ -306,18 +309,18 @@ class NumpyEmitter:
             out("# 1. inputs take their value for this step")
         for pop in self.plan.populations:
             for d in pop.input_draws:
-                out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, {pop.name}_index)")
+                out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, {self.n(pop.name, 'index')})")
             if any(symbol("i") in a.expr.free_symbols for a in pop.inputs):
-                out(f"i = {pop.name}_index")
+                out(f"i = {self.n(pop.name, 'index')}")
             for a in pop.inputs:
-                out(f"{a.name} = {_array(a.expr, str(pop.size))} if {a.name}_outside is None "
-                    f"else rt.input_at({a.name}_outside, step, {pop.size})")
+                out(f"{a.name} = {_array(a.expr, str(pop.size))} if {self.n(a.name, 'outside')} is None "
+                    f"else rt.input_at({self.n(a.name, 'outside')}, step, {pop.size})")
         for c in self.plan.connections:
             for d in c.input_draws:
                 out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, 0)")
             for a in c.inputs:  # one value for the whole connection
-                out(f"{a.name} = float({code(a.expr)}) if {a.name}_outside is None "
-                    f"else rt.scalar_input_at({a.name}_outside, step)")
+                out(f"{a.name} = float({code(a.expr)}) if {self.n(a.name, 'outside')} is None "
+                    f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step)")
         out("# 2. traces decay to this step; spikes whose delay ends now arrive")
         for c in self.plan.connections:
             for a in c.trace_decay:
@@ -326,10 +329,10 @@ class NumpyEmitter:
         out("# 3. integrate")
         for pop in self.plan.populations:
             if pop.refractory is not None and pop.refractory_uniform:
-                out(f"{pop.name}_slot = step % ({pop.name}_ref_steps + 1)")
-                out(f"{pop.name}_refractory[{pop.name}_released[{pop.name}_slot]] = False  # their period is over")
+                out(f"{self.n(pop.name, 'slot')} = step % ({self.n(pop.name, 'ref_steps')} + 1)")
+                out(f"{self.n(pop.name, 'refractory')}[{self.n(pop.name, 'released')}[{self.n(pop.name, 'slot')}]] = False  # their period is over")
             elif pop.refractory is not None:
-                out(f"{pop.name}_refractory = {pop.name}_refractory_until >= step")
+                out(f"{self.n(pop.name, 'refractory')} = {self.n(pop.name, 'refractory_until')} >= step")
             if pop.propagator is not None:
                 self.propagate(out, pop)
             else:
@@ -343,7 +346,7 @@ class NumpyEmitter:
             with out.indent():
                 for pop in self.plan.populations:
                     for v in pop.finite_check:
-                        out(f"self._check_finite({v}, {pop.name!r}, {v[len(pop.name) + 1:]!r}, step)")
+                        out(f"self._check_finite({v}, {pop.name!r}, {self.spec_name[v]!r}, step)")
         out("# 4. spikes, resets, refractoriness; inputs emit")
         for pop in self.plan.populations:
             self.spikes(out, pop)
@@ -356,12 +359,12 @@ class NumpyEmitter:
                 self.on_post(out, c)
         out("# 6. record")
         for name in self._delayed_sources():
-            out(f"{name}_history[step % {name}_history.shape[0]] = {name}_spiked")
+            out(f"{self.n(name, 'history')}[step % {self.n(name, 'history')}.shape[0]] = {self.n(name, 'spiked')}")
         for k, m in enumerate(self.plan.monitors):
             if m.kind == "spikes":
-                out(f"if {m.population}_spk.size:")
+                out(f"if {self.n(m.population, 'spk')}.size:")
                 with out.indent():
-                    out(f"rec[{k}].append((step, {m.population}_spk))")
+                    out(f"rec[{k}].append((step, {self.n(m.population, 'spk')}))")
             else:
                 sl = f"{m.start}:{m.stop}:{m.step}"
                 values = ", ".join(f"{q}[{sl}]" for q in m.qualified)
@@ -379,121 +382,121 @@ class NumpyEmitter:
     def spikes(self, out: Lines, pop: PopulationPlan) -> None:
         name = pop.name
         if pop.threshold is None:
-            out(f"{name}_spiked = np.zeros({pop.size}, dtype=bool)")
-            out(f"{name}_spk = np.zeros(0, dtype=np.int64)")
+            out(f"{self.n(name, 'spiked')} = np.zeros({pop.size}, dtype=bool)")
+            out(f"{self.n(name, 'spk')} = np.zeros(0, dtype=np.int64)")
             return
         cond = code(pop.threshold)
         varying = {symbol(n) for n in pop.state + [a.name for a in pop.inputs]}
         if pop.refractory is not None and pop.threshold.free_symbols & varying:  # a fresh array: and-not in place
-            out(f"{name}_spiked = {_bare(cond)}")
-            out(f"np.greater({name}_spiked, {name}_refractory, out={name}_spiked)  # and not refractory (a > b)")
+            out(f"{self.n(name, 'spiked')} = {_bare(cond)}")
+            out(f"np.greater({self.n(name, 'spiked')}, {self.n(name, 'refractory')}, out={self.n(name, 'spiked')})  # and not refractory (a > b)")
         elif pop.refractory is not None:  # a > b on booleans: a and not b
-            out(f"{name}_spiked = np.greater({_bare(cond)}, {name}_refractory)  # and not refractory")
+            out(f"{self.n(name, 'spiked')} = np.greater({_bare(cond)}, {self.n(name, 'refractory')})  # and not refractory")
         else:
-            out(f"{name}_spiked = np.broadcast_to({cond}, ({pop.size},))")
-        out(f"{name}_spk = {name}_spiked.nonzero()[0]")
+            out(f"{self.n(name, 'spiked')} = np.broadcast_to({cond}, ({pop.size},))")
+        out(f"{self.n(name, 'spk')} = {self.n(name, 'spiked')}.nonzero()[0]")
         if pop.refractory is not None and pop.refractory_uniform:
-            out(f"{name}_released[{name}_slot] = {name}_spk  # refractory for the next {name}_ref_steps steps")
+            out(f"{self.n(name, 'released')}[{self.n(name, 'slot')}] = {self.n(name, 'spk')}  # refractory for the next {self.n(name, 'ref_steps')} steps")
         if pop.reset or pop.refractory is not None:
             # only the neurons that spiked change: the reset works on them in place
             per_neuron = pop.state + [a.name for a in pop.inputs] + [p.name for p in pop.params if p.value is None]
-            indexed = {n: f"{name}_spk" for n in per_neuron}
-            out(f"if {name}_spk.size:")
+            indexed = {n: f"{self.n(name, 'spk')}" for n in per_neuron}
+            out(f"if {self.n(name, 'spk')}.size:")
             with out.indent():
                 for a in pop.reset:
-                    out(f"{a.target}[{name}_spk] = {code(a.expr, indexed)}")
+                    out(f"{a.target}[{self.n(name, 'spk')}] = {code(a.expr, indexed)}")
                 if pop.refractory is not None and pop.refractory_uniform:
-                    out(f"{name}_refractory[{name}_spk] = True")
+                    out(f"{self.n(name, 'refractory')}[{self.n(name, 'spk')}] = True")
                 elif pop.refractory is not None:
-                    out(f"{name}_refractory_until[{name}_spk] = step + {name}_ref_steps[{name}_spk]")
+                    out(f"{self.n(name, 'refractory_until')}[{self.n(name, 'spk')}] = step + {self.n(name, 'ref_steps')}[{self.n(name, 'spk')}]")
 
     def integrate(self, out: Lines, pop: PopulationPlan) -> None:
         """The plan's statements; a gated variable keeps its value where the neuron is refractory."""
         temps = set()
         for a in pop.integrate:
-            if a.where != f"{pop.name}_active":
+            if a.where != f"{self.n(pop.name, 'active')}":
                 _assign(out, a)
                 temps.add(a.target)
             elif a.expr.is_Symbol and a.expr.name in temps:  # a fresh array: hold in place
-                out(f"np.copyto({a.expr.name}, {a.target}, where={pop.name}_refractory)  # held while refractory")
+                out(f"np.copyto({a.expr.name}, {a.target}, where={self.n(pop.name, 'refractory')})  # held while refractory")
                 out(f"{a.target} = {a.expr.name}")
             else:
-                out(f"{a.target} = np.where({pop.name}_refractory, {a.target}, {code(a.expr)})  # held while refractory")
+                out(f"{a.target} = np.where({self.n(pop.name, 'refractory')}, {a.target}, {code(a.expr)})  # held while refractory")
 
     def refractory_prologue(self, out: Lines, pop: PopulationPlan) -> None:
         name = pop.name
-        out(f"{name}_refractory_until = s['{name}_refractory_until']  # last refractory step of each neuron")
+        out(f"{self.n(name, 'refractory_until')} = s[{self.n(name, 'refractory_until')!r}]  # last refractory step of each neuron")
         if pop.refractory_uniform:
-            out(f"{name}_ref_steps = int({code(pop.refractory)})  # refractory in the steps after a spike")
+            out(f"{self.n(name, 'ref_steps')} = int({code(pop.refractory)})  # refractory in the steps after a spike")
             out("# refractory neurons, and the ring of those released at each step (slot: step % (ref_steps + 1))")
-            out(f"{name}_refractory, {name}_released = rt.refractory_ring({name}_refractory_until, start, {name}_ref_steps)")
+            out(f"{self.n(name, 'refractory')}, {self.n(name, 'released')} = rt.refractory_ring({self.n(name, 'refractory_until')}, start, {self.n(name, 'ref_steps')})")
         else:
-            out(f"{name}_ref_steps = np.broadcast_to({code(pop.refractory)}, ({pop.size},)).astype(np.int64)"
+            out(f"{self.n(name, 'ref_steps')} = np.broadcast_to({code(pop.refractory)}, ({pop.size},)).astype(np.int64)"
                 "  # per neuron, in the steps after a spike")
 
     def stack(self, out: Lines, pop: PopulationPlan) -> None:
         """The variables of an exact scheme stacked in one array, for one matrix product a step."""
         prop, name = pop.propagator, pop.name
-        labels = ", ".join(v[len(name) + 1:] for v in prop.variables)
+        labels = ", ".join(self.spec_name[v] for v in prop.variables)
         rows = ", ".join("[" + ", ".join(code(e) for e in row) + "]" for row in prop.matrix)
-        out(f"{name}_P = np.array([{rows}])  # exact propagator: [{labels}] <- P @ [{labels}, 1]")
+        out(f"{self.n(name, 'P')} = np.array([{rows}])  # exact propagator: [{labels}] <- P @ [{labels}, 1]")
         out(f"# two stacked buffers (rows {labels}, then ones), written in turn: even steps read the first")
-        out(f"{name}_x, {name}_x_out, {name}_x_rows = rt.stacked([{', '.join(prop.variables)}])")
-        out(f"{', '.join(prop.variables)} = {name}_x_rows[start & 1]")
+        out(f"{self.n(name, 'x')}, {self.n(name, 'x_out')}, {self.n(name, 'x_rows')} = rt.stacked([{', '.join(prop.variables)}])")
+        out(f"{', '.join(prop.variables)} = {self.n(name, 'x_rows')}[start & 1]")
 
     def propagate(self, out: Lines, pop: PopulationPlan) -> None:
         prop, name = pop.propagator, pop.name
-        new = [f"{v}_new" for v in prop.variables]
-        out(f"np.matmul({name}_P, {name}_x[step & 1], out={name}_x_out[(step + 1) & 1])")
-        out(f"{', '.join(new)} = {name}_x_rows[(step + 1) & 1]")
+        new = [f"{self.n(v, 'new')}" for v in prop.variables]
+        out(f"np.matmul({self.n(name, 'P')}, {self.n(name, 'x')}[step & 1], out={self.n(name, 'x_out')}[(step + 1) & 1])")
+        out(f"{', '.join(new)} = {self.n(name, 'x_rows')}[(step + 1) & 1]")
         for v, expr in prop.inputs.items():
-            out(f"{v}_new += {code(expr)}")
+            out(f"{self.n(v, 'new')} += {code(expr)}")
         for v in pop.gated:
-            out(f"np.copyto({v}_new, {v}, where={name}_refractory)  # held while refractory")
+            out(f"np.copyto({self.n(v, 'new')}, {v}, where={self.n(name, 'refractory')})  # held while refractory")
         out(f"{', '.join(prop.variables)} = {', '.join(new)}")
 
     def source(self, out: Lines, src: SourcePlan) -> None:
         name = src.name
         if src.kind == "poisson":
             if src.rate_key:
-                out(f"if {name}_rate_outside is not None and {name}_rate_fixed is None:  # rates that change with the step")
+                out(f"if {self.n(name, 'rate_outside')} is not None and {self.n(name, 'rate_fixed')} is None:  # rates that change with the step")
                 with out.indent():
-                    out(f"{name}_p = rt.input_at({name}_rate_outside, step, {src.size}) * dt")
+                    out(f"{self.n(name, 'p')} = rt.input_at({self.n(name, 'rate_outside')}, step, {src.size}) * dt")
             rows = max(1, min(128, 2**20 // src.size))  # steps of random numbers drawn at once
-            out(f"if not 0 <= step - {name}_from < {name}_u.shape[0]:  # the next {rows} steps' numbers, at once")
+            out(f"if not 0 <= step - {self.n(name, 'from')} < {self.n(name, 'u')}.shape[0]:  # the next {rows} steps' numbers, at once")
             with out.indent():
-                out(f"{name}_from = step")
-                out(f"{name}_u = rt.uniform(seed, {src.stream}, np.arange(step, min(step + {rows}, stop))[:, None], "
-                    f"{name}_index[None, :])")
-            out(f"{name}_spiked = {name}_u[step - {name}_from] < {name}_p")
-            out(f"{name}_spk = {name}_spiked.nonzero()[0]")
+                out(f"{self.n(name, 'from')} = step")
+                out(f"{self.n(name, 'u')} = rt.uniform(seed, {src.stream}, np.arange(step, min(step + {rows}, stop))[:, None], "
+                    f"{self.n(name, 'index')}[None, :])")
+            out(f"{self.n(name, 'spiked')} = {self.n(name, 'u')}[step - {self.n(name, 'from')}] < {self.n(name, 'p')}")
+            out(f"{self.n(name, 'spk')} = {self.n(name, 'spiked')}.nonzero()[0]")
         else:
-            out(f"lo, hi = np.searchsorted({name}_event_step, [step, step + 1])")
-            out(f"{name}_spk = np.unique({name}_event_index[lo:hi])")
-            out(f"{name}_spiked = np.zeros({src.size}, dtype=bool)")
-            out(f"{name}_spiked[{name}_spk] = True")
+            out(f"lo, hi = np.searchsorted({self.n(name, 'event_step')}, [step, step + 1])")
+            out(f"{self.n(name, 'spk')} = np.unique({self.n(name, 'event_index')}[lo:hi])")
+            out(f"{self.n(name, 'spiked')} = np.zeros({src.size}, dtype=bool)")
+            out(f"{self.n(name, 'spiked')}[{self.n(name, 'spk')}] = True")
 
     def deliver(self, out: Lines, c: ConnectionPlan) -> None:
         if not c.on_pre or self.group_of.get(c.name, c.name) != c.name:
             return  # none, or delivered with the first of its group
         if c.name in self.together:
             group = self.together[c.name]
-            out(f"spk = {c.source}_spk  # {', '.join(g.name for g in group)}")
+            out(f"spk = {self.n(c.source, 'spk')}  # {', '.join(g.name for g in group)}")
             out("if spk.size:")
             with out.indent():
-                out(f"post = rt.gather({c.name}_rows, spk)")
+                out(f"post = rt.gather({self.n(c.name, 'rows')}, spk)")
                 out("synops += post.size")
-                out(f"np.add.at({c.target}_x_flat[step & 1], post, {c.name}_weight[post])")
+                out(f"np.add.at({self.n(c.target, 'x_flat')}[step & 1], post, {self.n(c.name, 'weight')}[post])")
             return
         if c.delay_array is None and c.delay == 1:  # the shortest delay: last step's spikes
-            out(f"spk = {c.source}_spk  # {c.name}")
+            out(f"spk = {self.n(c.source, 'spk')}  # {c.name}")
             out("if spk.size:")
             with out.indent():
-                self.arrive(out, c, f"{c.name}_group_ptr[0]")
+                self.arrive(out, c, f"{self.n(c.name, 'group_ptr')}[0]")
             return
-        out(f"for d, ptr in zip({c.name}_group_delay, {c.name}_group_ptr):  # {c.name}")
+        out(f"for d, ptr in zip({self.n(c.name, 'group_delay')}, {self.n(c.name, 'group_ptr')}):  # {c.name}")
         with out.indent():
-            out(f"spk = np.flatnonzero({c.source}_history[(step - d) % {c.source}_history.shape[0]])")
+            out(f"spk = np.flatnonzero({self.n(c.source, 'history')}[(step - d) % {self.n(c.source, 'history')}.shape[0]])")
             out("if spk.size:")
             with out.indent():
                 self.arrive(out, c, "ptr")
@@ -505,12 +508,12 @@ class NumpyEmitter:
             self.linear(out, c, *c.linear)
             return
         if self._gathered(c):
-            out(f"post = rt.gather({c.name}_rows, spk)")
+            out(f"post = rt.gather({self.n(c.name, 'rows')}, spk)")
             out("synops += post.size")
             self.linear(out, c, *c.linear)
             return
         if c.linear is not None and not self._weighted(c):
-            out(f"post = rt.entries_of({c.name}_post, {ptr}, spk)")
+            out(f"post = rt.entries_of({self.n(c.name, 'post')}, {ptr}, spk)")
             out("synops += post.size")
             self.linear(out, c, *c.linear)
             return
@@ -530,9 +533,9 @@ class NumpyEmitter:
     def linear(self, out: Lines, c: ConnectionPlan, target: str, weight: sympy.Basic) -> None:
         uses_state = self._weighted(c)
         if uses_state and c.storage == "dense":
-            out(f"{target} += {c.name}_weight[spk].sum(axis=0)")
+            out(f"{target} += {self.n(c.name, 'weight')}[spk].sum(axis=0)")
         elif uses_state:
-            out(f"np.add.at({target}, {c.name}_post[syn], {c.name}_weight[syn])")
+            out(f"np.add.at({target}, {self.n(c.name, 'post')}[syn], {self.n(c.name, 'weight')}[syn])")
         else:
             out(f"np.add.at({target}, post, {code(weight)})")
 
@@ -557,18 +560,18 @@ class NumpyEmitter:
         # the neurons of the active synapses, where the statements use them
         for side in ("pre", "post"):
             if any(re.search(rf"\b{side}\b", line) for line in body.lines):
-                out(f"{side} = {c.name}_{side}[syn]")
+                out(f"{side} = {self.n(c.name, side)}[syn]")
         for line in body.lines:
             out(line)
 
     def on_post(self, out: Lines, c: ConnectionPlan) -> None:
-        out(f"spk = {c.target}_spk  # {c.name}")
+        out(f"spk = {self.n(c.target, 'spk')}  # {c.name}")
         out("if spk.size:")
         with out.indent():
             if _all_pairs(c):  # all pairs, row after row: the synapses of post neuron k are k + n_post * (0 ... n_pre - 1)
                 out(f"syn = (spk[:, None] + {c.n_post} * np.arange({c.n_pre})).ravel()")
             else:
-                out(f"syn = {c.name}_by_post[rt.rows_of({c.name}_post_ptr, spk)]")
+                out(f"syn = {self.n(c.name, 'by_post')}[rt.rows_of({self.n(c.name, 'post_ptr')}, spk)]")
             out("synops += syn.size")
             self.events(out, c, c.on_post, "post")
 
@@ -578,10 +581,10 @@ class NumpyEmitter:
         for pop in self.plan.populations:
             names += pop.state
             if pop.refractory is not None:
-                names.append(f"{pop.name}_refractory_until")
+                names.append(f"{self.n(pop.name, 'refractory_until')}")
             if pop.refractory_uniform:
-                out(f"{pop.name}_refractory_until = rt.refractory_until({pop.name}_released, stop, "
-                    f"{pop.name}_ref_steps, {pop.size})")
+                out(f"{self.n(pop.name, 'refractory_until')} = rt.refractory_until({self.n(pop.name, 'released')}, stop, "
+                    f"{self.n(pop.name, 'ref_steps')}, {pop.size})")
         for c in self.plan.connections:
             names += c.state + [t.name for t in c.traces]
         for name in names:
@@ -590,7 +593,7 @@ class NumpyEmitter:
             if name not in self._delayed_sources():  # the loop reads only last step's spikes: keep those
                 out("if stop > start:")
                 with out.indent():
-                    out(f"{name}_history[(stop - 1) % {name}_history.shape[0]] = {name}_spiked")
+                    out(f"{self.n(name, 'history')}[(stop - 1) % {self.n(name, 'history')}.shape[0]] = {self.n(name, 'spiked')}")
         out("self.synops = synops")
         return out.text(2)
 
@@ -616,6 +619,9 @@ class NumpyEmitter:
             "populations": [p.name for p in plan.populations],
             "sources": [s.name for s in plan.sources],
             "event_sources": [s for s in plan.sources if s.kind == "events"],
+            # state keys of each event source's queue: (steps, indices)
+            "event_keys": {s.name: (self.n(s.name, "event_step"), self.n(s.name, "event_index"))
+                           for s in plan.sources if s.kind == "events"},
             "monitors": plan.monitors,
             "finite": {p.name: p.finite_check for p in plan.populations},
         }
@@ -625,7 +631,7 @@ class NumpyEmitter:
         loop, epilogue = self.loop(), self.epilogue()
         return {
             **self.describe(),
-            "fixed": [f"{c.name}_{k}" for c in plan.connections
+            "fixed": [self.n(c.name, k) for c in plan.connections
                       for k in ("pre", "post", "group_delay", "group_ptr") + (("by_post", "post_ptr") if c.on_post else ())]
             + [c.delay_array for c in plan.connections if c.delay_array],
             "reset_code": self.reset(),

@@ -42,6 +42,7 @@ def _sum(terms: list[str]) -> str:
 class TrainingEmitter:
     def __init__(self, tp: TrainingPlan):
         self.tp = tp
+        self.n = tp.plan.symbols  # every name this target makes: n(owner, role)
         self.pops = {p.name: p for p in tp.plan.populations}
         self.layer = {layer.population: layer for layer in tp.layers}
         self.into = {layer.population: [c for c in tp.connections if c.target == layer.population] for layer in tp.layers}
@@ -116,8 +117,8 @@ class TrainingEmitter:
                     out(f"I[{v!r}] = np.empty((T, B, {pop.size}), dtype=REAL)")
             out(f"Z[{name!r}] = np.empty((T, B, {pop.size}), dtype=REAL)")
             if pop.refractory is not None:
-                out(f"{name}_ref = np.zeros((B, {pop.size}), dtype=np.int64)")
-                out(f"{name}_ref_steps = int({code(pop.refractory)})")
+                out(f"{self.n(name, 'ref')} = np.zeros((B, {pop.size}), dtype=np.int64)")
+                out(f"{self.n(name, 'ref_steps')} = int({code(pop.refractory)})")
                 out(f"ACTIVE[{name!r}] = np.empty((T, B, {pop.size}), dtype=bool)")
             # what arrives from outside the group, all steps at once (spikes of step n - 1 at step n)
             external = [c for c in self.into[name] if not c.recurrent]
@@ -179,16 +180,16 @@ class TrainingEmitter:
             if v in needs:
                 out(f"I[{v!r}][n] = {v}")
         if pop.refractory is not None:
-            out(f"{name}_active = {name}_ref == 0")
-            out(f"ACTIVE[{name!r}][n] = {name}_active")
+            out(f"{self.n(name, 'active')} = {self.n(name, 'ref')} == 0")
+            out(f"ACTIVE[{name!r}][n] = {self.n(name, 'active')}")
         for a in pop.integrate:
             _assign(out, a)
         for v in layer.state:
             if u_name(v) in needs or (name == tp.output and v == layer.state[0]):
                 out(f"U[{v!r}][n] = {v}")
         spike = code(pop.threshold)  # the simulator's own test
-        active = f" & {name}_active" if pop.refractory is not None else ""
-        z = f"{name}_z"
+        active = f" & {self.n(name, 'active')}" if pop.refractory is not None else ""
+        z = self.n(name, "z")
         store = f"Z[{name!r}][n]"
         if tp.smooth is not None:
             margin = code(layer.condition.xreplace({symbol(u_name(v)): symbol(v) for v in layer.state}))
@@ -196,18 +197,18 @@ class TrainingEmitter:
             out("if smooth:")
             with out.indent():
                 out(f"c_ = {margin}")
-                out(f"{store} = {smooth}" + (f" * {name}_active" if active else ""))
+                out(f"{store} = {smooth}" + (f" * {self.n(name, 'active')}" if active else ""))
                 if pop.refractory is not None:
-                    out(f"{name}_fired = {spike}{active}")
+                    out(f"{self.n(name, 'fired')} = {spike}{active}")
             out("else:")
             with out.indent():
                 out(f"{store} = {spike}{active}")
                 if pop.refractory is not None:
-                    out(f"{name}_fired = {store} > 0")
+                    out(f"{self.n(name, 'fired')} = {store} > 0")
         else:
             out(f"{store} = {spike}{active}")
             if pop.refractory is not None:
-                out(f"{name}_fired = {store} > 0")
+                out(f"{self.n(name, 'fired')} = {store} > 0")
         out(f"{z} = {store}")
         updates = {v: reset_update(layer, v) for v in layer.state}
         updates = {v: e for v, e in updates.items() if e is not None}
@@ -215,13 +216,13 @@ class TrainingEmitter:
             out(f"zr_ = {z} if frozen_reset is None else frozen_reset[{name!r}][n]")
             u_of = {symbol(u_name(v)): symbol(v) for v in layer.state}
             if len(updates) > 1:  # every reset reads the values before any of them
-                u_of = {symbol(u_name(v)): symbol(f"{v}_u_") for v in layer.state}
+                u_of = {symbol(u_name(v)): symbol(self.n(v, "u_")) for v in layer.state}
                 for v in layer.state:
-                    out(f"{v}_u_ = {v}")
+                    out(f"{self.n(v, 'u_')} = {v}")
             for v, e in updates.items():
                 out(f"{v} = {code(e.xreplace(u_of).xreplace({Z: sympy.Symbol('zr_')}))}")
         if pop.refractory is not None:
-            out(f"{name}_ref = np.where({name}_fired, {name}_ref_steps, np.maximum({name}_ref - 1, 0))")
+            out(f"{self.n(name, 'ref')} = np.where({self.n(name, 'fired')}, {self.n(name, 'ref_steps')}, np.maximum({self.n(name, 'ref')} - 1, 0))")
 
     # ---- backward ------------------------------------------------------------------------
     def backward(self) -> str:
@@ -271,11 +272,11 @@ class TrainingEmitter:
                     return
                 text = code(e)
             elif active:
-                text = f"({code(e)}) * {name}_active"
+                text = f"({code(e)}) * {self.n(name, 'active')}"
             else:
-                text = f"np.where({name}_active, {code(e)}, {code(held)})"
+                text = f"np.where({self.n(name, 'active')}, {code(e)}, {code(held)})"
             if text not in cache:
-                cache[text] = f"K{len(cache)}_{name}"
+                cache[text] = self.n(name, f"K{len(cache)}")
                 arrays.append((cache[text], text))
             factors[key] = cache[text] + "[n]"
 
@@ -309,7 +310,7 @@ class TrainingEmitter:
             if "t" in needs:
                 out("t = np.arange(T)[:, None, None] * dt")
             if refractory:
-                out(f"{name}_active = ACTIVE[{name!r}]")
+                out(f"{self.n(name, 'active')} = ACTIVE[{name!r}]")
             for k_name, text in arrays:
                 out(f"{k_name} = np.broadcast_to({text}, (T, B, {pop.size}))")
         return factors

@@ -20,6 +20,7 @@ from ..model import Connection, Model, Network, NeuronModel, Number, Settings, S
 from ..dims import BaseUnit
 from ..units import DIMENSIONLESS, format_dim
 from .integrate import DT, IntegrationError, integrate
+from .symbols import SymbolTable
 from .ir import (
     ArrayInit, Assign, ConnectionPlan, Draw, EventStatement, MonitorPlan, Param, Plan,
     PopulationPlan, Propagator, SourcePlan,
@@ -45,6 +46,7 @@ class Planner:
         self.model = model
         self.diags = diags
         self.stream = 0
+        self.symbols = SymbolTable()
 
     def next_stream(self) -> int:
         self.stream += 1
@@ -56,7 +58,7 @@ class Planner:
         found: list[Draw] = []
 
         def draw(kind: str) -> sympy.Symbol:
-            d = Draw(name=f"{prefix}_r{len(found) + 1}", kind=kind, stream=self.next_stream())
+            d = Draw(name=self.symbols(prefix, f"r{len(found) + 1}"), kind=kind, stream=self.next_stream())
             found.append(d)
             return symbol(d.name)
 
@@ -79,7 +81,7 @@ class Planner:
     # ---- populations -------------------------------------------------------------------
     def population(self, pop, neuron: NeuronModel) -> PopulationPlan:
         name, N = pop.name, pop.size
-        local = {v.name: f"{name}_{v.name}" for v in neuron.variables()}
+        local = {v.name: self.symbols.spec(name, v.name) for v in neuron.variables()}
         q = _qualifier(local, {"N": sympy.Integer(N)})
         overrides = {o.name: o.value for o in pop.overrides}
         aliases = _alias_map(neuron)
@@ -120,7 +122,7 @@ class Planner:
         if neuron.refractory is not None:
             ref = si(neuron.refractory.value)
             refractory = q(sympy.floor(ref + HALF) if neuron.refractory_in_steps else steps_of(ref))
-        active = f"{name}_active" if refractory is not None else None
+        active = self.symbols(name, "active") if refractory is not None else None
 
         if neuron.update:
             method, reason = "update", "discrete update, as written"
@@ -139,7 +141,7 @@ class Planner:
                                  f"'{neuron.name}': {e}")
                 raise SpecError(self.diags)
             method, reason = step.method, step.reason
-            temp = {n: f"{name}_{n}" for n, _ in step.constants + step.statements}
+            temp = {n: self.symbols(name, n) for n, _ in step.constants + step.statements}
             qt = _qualifier({**local, **temp}, {"N": sympy.Integer(N)})
             constants = [Assign(temp[n], qt(e)) for n, e in step.constants]
             statements = [Assign(temp[n], qt(e)) for n, e in step.statements]
@@ -157,10 +159,10 @@ class Planner:
 
         threshold = q(si(_expand_aliases(neuron.threshold.value, aliases))) if neuron.threshold is not None else None
         reset = [Assign(local[s.target], q(_apply_op(s.op, symbol(s.target), si(_expand_aliases(s.value.value, aliases)))),
-                        where=f"{name}_spiked") for s in neuron.reset]
+                        where=self.symbols(name, "spiked")) for s in neuron.reset]
         finite = [local[v] for v in state_names]
         invariant = {symbol(prm.name) for prm in params} | {DT}
-        statements = hoist(statements, constants, invariant, name)
+        statements = hoist(statements, constants, invariant, name, self.symbols)
         return PopulationPlan(
             name=name, neuron=neuron.name, size=N, params=params, arrays=arrays,
             state=[local[v] for v in state_names], inputs=inputs, input_draws=input_draws,
@@ -188,7 +190,7 @@ class Planner:
     def connection(self, c: Connection, net: Network, sizes: dict, pops: dict) -> ConnectionPlan:
         syn: SynapseModel = self.model.synapses[c.synapse]
         name = c.name
-        local = {v.name: f"{name}_{v.name}" for v in syn.variables()}
+        local = {v.name: self.symbols.spec(name, v.name) for v in syn.variables()}
         pre_pop, post_pop = pops.get(c.source), pops.get(c.target)
         side_names: dict[str, tuple[str, str]] = {}  # spec name -> (qualified, index)
         for suffix, pp, index in (("_pre", pre_pop, "pre"), ("_post", post_pop, "post")):
@@ -226,8 +228,8 @@ class Planner:
             d = si(c.delay.value)
             steps = sympy.Max(1, steps_of(d))
             if d.free_symbols - {DT} or d.has(uniform, normal, rand, randn):
-                e, draws = self.draws(q(steps), f"{name}_delay")
-                delay_array = f"{name}_delay"
+                delay_array = self.symbols(name, "delay")
+                e, draws = self.draws(q(steps), delay_array)
                 arrays.append(ArrayInit(name=delay_array, size="n_syn", expr=e, draws=draws, dtype="int"))
             else:
                 delay_expr = steps
@@ -279,7 +281,7 @@ class Planner:
         on_pre = [self._event(s, "pre", syn, local, side_names, q, aliases, per_synapse) for s in syn.on_pre]
         on_post = [self._event(s, "post", syn, local, side_names, q, aliases, per_synapse) for s in syn.on_post]
         if lazy:
-            on_pre, on_post = (_decay_on_read(events, lazy, local, q, indexed, traces, trace_constants, name)
+            on_pre, on_post = (_decay_on_read(events, lazy, local, q, indexed, traces, trace_constants, name, self.symbols)
                                for events in (on_pre, on_post))
         linear = None
         plastic = bool(on_post or syn_integrate or any(e.side != "target" for e in on_pre))
@@ -317,7 +319,7 @@ class Planner:
         except IntegrationError as e:
             self.diags.error(syn.method_loc or syn.loc, f"cannot integrate the equations of synapse '{syn.name}': {e}")
             raise SpecError(self.diags)
-        temp = {n: f"{name}_{n}" for n, _ in step.constants + step.statements}
+        temp = {n: self.symbols(name, n) for n, _ in step.constants + step.statements}
         qt = _qualifier({**local, **temp}, {})
         constants = [Assign(temp[n], qt(e)) for n, e in step.constants]
         statements = [Assign(temp[n], qt(e)) for n, e in step.statements]
@@ -356,6 +358,13 @@ class Planner:
         else:
             steps = int(round(_number(settings.get("duration"), 1.0 if not discrete else 0.1) / dt))
         seed = int(_number(settings.get("seed"), 0))
+        # the spec's names first, in the spec's order: they keep their spelling where it is free
+        for p in net.populations:
+            for v in self.model.neurons[p.neuron].variables():
+                self.symbols.spec(p.name, v.name)
+        for c in net.connections:
+            for v in self.model.synapses[c.synapse].variables():
+                self.symbols.spec(c.name, v.name)
         pops = [self.population(p, self.model.neurons[p.neuron]) for p in net.populations]
         by_name = {p.name: p for p in pops}
         sources = [self.source(i) for i in net.inputs]
@@ -376,7 +385,7 @@ class Planner:
         history = {n: 1 for n in sizes}
         return Plan(network=net.name, spec=self.model.source, spec_hash=self.model.spec_hash, version=__version__,
                     dt=dt, steps=steps, seed=seed, populations=pops, sources=sources, connections=conns,
-                    monitors=monitors, history=history, discrete=discrete)
+                    monitors=monitors, history=history, discrete=discrete, symbols=self.symbols)
 
 
 # ---- helpers ---------------------------------------------------------------------------
@@ -398,7 +407,7 @@ def _propagator(step, temp: dict, qt) -> Propagator:
     return Propagator(variables=[qt(symbol(x)).name for x in rows], matrix=matrix, inputs=inputs)
 
 
-def hoist(statements: list[Assign], constants: list[Assign], invariant: set, prefix: str) -> list[Assign]:
+def hoist(statements: list[Assign], constants: list[Assign], invariant: set, prefix: str, names) -> list[Assign]:
     """Loop-invariant code motion: every largest subexpression of a step statement that
     depends only on parameters and dt (e.g. exp(-dt/tau) in a discrete update, the rate of
     an exponential-Euler update) becomes a constant computed once per run.
@@ -420,7 +429,7 @@ def hoist(statements: list[Assign], constants: list[Assign], invariant: set, pre
             return e
         if invariant_part(e):
             if e not in found:
-                found[e] = symbol(f"{prefix}_k{len(found) + 1}")
+                found[e] = symbol(names(prefix, f"k{len(found) + 1}"))
                 constants.append(Assign(found[e].name, e))
             return found[e]
         if isinstance(e, (sympy.Mul, sympy.Add)):  # the invariant factors (terms) of a product (sum), as one
@@ -493,13 +502,13 @@ def _lazy_traces(syn: SynapseModel, aliases: dict) -> dict[str, sympy.Basic]:
     return lazy
 
 
-def _decay_on_read(events, lazy, local, q, indexed, traces, constants, conn):
+def _decay_on_read(events, lazy, local, q, indexed, traces, constants, conn, names):
     """Rewrite event statements so lazy traces are read decayed to this step, and stamped when written."""
     out = []
     decayed = {}
     for var, rate in lazy.items():
-        x, last = local[var], f"{local[var]}_last"
-        factor = f"{conn}_decay_{var}"
+        x, last = local[var], names(local[var], "last")
+        factor = names(conn, f"decay_{var}")
         if not any(a.target == factor for a in constants):
             constants.append(Assign(factor, q(sympy.exp(rate * DT))))
             size = next(t.size for t in traces if t.name == x)
@@ -511,7 +520,7 @@ def _decay_on_read(events, lazy, local, q, indexed, traces, constants, conn):
         out.append(EventStatement(side=e.side, target=e.target, index=e.index, op=e.op, expr=expr))
         name = e.target
         if name in {local[v] for v in lazy}:
-            out.append(EventStatement(side=e.side, target=f"{name}_last", index=e.index, op="=", expr=STEP))
+            out.append(EventStatement(side=e.side, target=names(name, "last"), index=e.index, op="=", expr=STEP))
     return out
 
 

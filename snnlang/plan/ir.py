@@ -12,6 +12,8 @@ from typing import Optional
 
 import sympy
 
+from .symbols import SymbolTable
+
 #: The order of one time step, shared by every target (docs/semantics.md).
 STEP_ORDER = (
     "inputs: input variables take their value for this step",
@@ -196,3 +198,5 @@ class Plan:
     step_order: tuple[str, ...] = STEP_ORDER
     discrete: bool = False
     notes: list[str] = field(default_factory=list)
+    #: every name of generated code (spec names qualified, the targets' own names): see symbols.py
+    symbols: SymbolTable = field(default_factory=SymbolTable)
