@@ -149,8 +149,11 @@ def test_lif_interspike_interval_dt_01ms(lif):
     assert round(t[0] / net.dt) == k - 1  # spike in step k-1: after k integrations
 
 
-def test_lif_interspike_interval_dt_001ms(lif):
-    net = lif.Network(dt=1e-5)  # a run-time dt: no rebuild
+def test_lif_interspike_interval_dt_001ms(tmp_path):
+    spec = LIF_SPEC.replace("dt = 0.1 ms", "dt = 0.01 ms")
+    assert spec != LIF_SPEC
+    net = build_package(spec, tmp_path, "lif_fine").Network()
+    assert net.dt == 1e-5
     net.run(duration=0.1)
     t, _ = net.spikes("n")
     assert len(t) >= 3
@@ -158,6 +161,13 @@ def test_lif_interspike_interval_dt_001ms(lif):
     expected = analytic_isi()
     assert np.all(np.abs(isi - expected) <= 1e-3 * expected), (isi, expected)
     assert np.all(np.abs(isi - expected) <= net.dt + 1e-12)
+
+
+def test_dt_is_fixed_at_build(lif):
+    """dt has one owner, the build: steps, delays, monitor periods and propagators come from it."""
+    assert lif.Network(dt=lif.DT).dt == lif.DT
+    with pytest.raises(ValueError, match=r"dt is fixed when the package is built .*rebuild"):
+        lif.Network(dt=lif.DT / 10)
 
 
 # ---------------------------------------------------------------------------------------

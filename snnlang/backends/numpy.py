@@ -11,6 +11,7 @@ import re
 import sympy
 
 from ..functions import symbol
+from ..plan.schedule import Deliver
 from ..plan.ir import Assign, ConnectionPlan, EventStatement, Plan, PopulationPlan, SourcePlan
 from .lines import Lines
 from .printer import numpy_code
@@ -50,13 +51,6 @@ def _bare(text: str) -> str:
     return text
 
 
-def _all_pairs(c: ConnectionPlan) -> bool:
-    """Every (pre, post) pair of two whole populations, one delay: synapse k * n_post + m joins k to m
-    (rt.all_to_all's order, which delay_groups keeps)."""
-    return (c.pattern == "all_to_all" and c.condition is None and c.delay_array is None
-            and (c.pre_offset, c.n_pre, c.post_offset, c.n_post) == (0, c.pre_rows, 0, c.post_rows))
-
-
 def _draws(out: Lines, draws, counter: str, index: str) -> None:
     for d in draws:
         out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, {counter}, {index})")
@@ -70,38 +64,31 @@ class NumpyEmitter:
         self.spec_name = {q: v for owner in plan.populations + plan.connections for v, q in owner.local.items()}
         self.pops = {p.name: p for p in plan.populations}
         self.sources = {s.name: s for s in plan.sources}
+        self.conns = {c.name: c for c in plan.connections}
         self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
-        self.together = self._together()
-        #: connection -> the first of the group it is delivered with
-        self.group_of = {c.name: first for first, group in self.together.items() for c in group}
+        schedule = plan.schedule
+        #: connection -> how the plan delivers it (members of a stacked group: the group's delivery)
+        self.route = {}
+        for op in schedule.ops(Deliver):
+            for name in op.group or (op.connection,):
+                self.route[name] = op
+        #: stacked groups by their first connection
+        self.together = {op.connection: [self.conns[n] for n in op.group] for op in schedule.ops(Deliver) if op.group}
+        self.delayed = {name for name, h in schedule.history.items() if h.every_step}
 
     def _gathered(self, c: ConnectionPlan) -> bool:
-        """Delivered from each spiking neuron's list of targets: one constant weight, one step of delay."""
-        return c.linear is not None and not self._weighted(c) and c.delay_array is None and c.delay == 1
+        """Delivered from each spiking neuron's list of targets (gathered or stacked)."""
+        return c.name in self.route and self.route[c.name].strategy in ("gathered", "stacked")
 
-    def _together(self) -> dict[str, list[ConnectionPlan]]:
-        """Connections from one source into the stacked state of one population, delivered with
-        one scatter a step (e.g. the excitatory and inhibitory slices of one group), by their
-        first connection's name. Each stacked variable gets one weight (or they stay apart)."""
-        groups: dict[tuple[str, str], list[ConnectionPlan]] = {}
-        for c in self.plan.connections:
-            target = self.pops.get(c.target)
-            if self._gathered(c) and target is not None and target.propagator is not None \
-                    and c.linear[0] in target.propagator.variables:
-                groups.setdefault((c.source, c.target), []).append(c)
-        together = {}
-        for group in groups.values():
-            weights: dict[str, sympy.Basic] = {}
-            if len(group) > 1 and all(weights.setdefault(c.linear[0], c.linear[1]) == c.linear[1] for c in group):
-                together[group[0].name] = group
-        return together
+    def _weighted(self, c: ConnectionPlan) -> bool:
+        return c.name in self.route and self.route[c.name].weighted
 
     def index(self) -> str:
         """Network._index: each source neuron's targets, for the connections delivered by gathering."""
         out = Lines()
         out("self.targets = {}")
         for c in self.plan.connections:
-            if not self._gathered(c) or self.group_of.get(c.name, c.name) != c.name:
+            if not self._gathered(c) or self.route[c.name].connection != c.name:
                 continue
             group = self.together.get(c.name, [c])
             if c.name in self.together:
@@ -158,8 +145,9 @@ class NumpyEmitter:
             self.connect(out, c)
         out("# spike history of each source, as long as its longest outgoing delay")
         for name, size in self.sizes.items():
-            delays = [f"int(s[{self.n(c.name, 'group_delay')!r}].max(initial=1))" for c in self.plan.connections if c.source == name]
-            length = f"max({', '.join(delays)}, 1)" if delays else "1"
+            history = self.plan.schedule.history[name]
+            delays = [f"int(s[{a!r}].max(initial=1))" for a in history.delay_arrays]
+            length = f"max({', '.join(delays)}, {history.steps})" if delays else str(history.steps)
             out(f"s[{self.n(name, 'history')!r}] = np.zeros(({length}, {size}), dtype=bool)")
         return out.prune().text(2)
 
@@ -279,7 +267,7 @@ class NumpyEmitter:
                 out(f"{name} = s[{name!r}]")
             if c.delay_array:
                 out(f"{c.delay_array} = s[{c.delay_array!r}]")
-            if self._gathered(c) and c.name not in self.group_of:
+            if self._gathered(c) and not self.route[c.name].group:
                 out(f"{self.n(c.name, 'rows')} = self.targets[{c.name!r}]  # the targets of each neuron")
             if c.linear is not None:
                 target, weight = c.linear
@@ -295,7 +283,7 @@ class NumpyEmitter:
             out(f"# {', '.join(c.name for c in group)}: delivered together, into the stacked state of {target.name}")
             out(f"{self.n(first, 'rows')} = self.targets[{first!r}]  # the targets of each neuron, as row * {target.size} + neuron")
             out(f"{self.n(first, 'weight')} = np.repeat([{self._stacked_weights(group)}], {target.size})  # what a spike adds, by target")
-        for name in dict.fromkeys(g[0].target for g in self.together.values()):
+        for name in dict.fromkeys(group[0].target for group in self.together.values()):
             out(f"{self.n(name, 'x_flat')} = tuple(x.reshape(-1) for x in {self.n(name, 'x')})  # the stacked buffers as flat views")
         for name in self.sizes:
             out(f"{self.n(name, 'history')} = s[{self.n(name, 'history')!r}]")
@@ -304,80 +292,93 @@ class NumpyEmitter:
         return out.prune(uses).text(2)
 
     def loop(self) -> str:
+        """The plan's schedule, phase by phase: each operation printed by its method below."""
         out = Lines()
-        if any(p.inputs for p in self.plan.populations) or any(c.inputs for c in self.plan.connections):
-            out("# 1. inputs take their value for this step")
-        for pop in self.plan.populations:
-            for d in pop.input_draws:
-                out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, {self.n(pop.name, 'index')})")
-            if any(symbol("i") in a.expr.free_symbols for a in pop.inputs):
-                out(f"i = {self.n(pop.name, 'index')}")
-            for a in pop.inputs:
-                out(f"{a.name} = {_array(a.expr, str(pop.size))} if {self.n(a.name, 'outside')} is None "
-                    f"else rt.input_at({self.n(a.name, 'outside')}, step, {pop.size})")
-        for c in self.plan.connections:
-            for d in c.input_draws:
-                out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, 0)")
-            for a in c.inputs:  # one value for the whole connection
-                out(f"{a.name} = float({code(a.expr)}) if {self.n(a.name, 'outside')} is None "
-                    f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step)")
-        out("# 2. traces decay to this step; spikes whose delay ends now arrive")
-        for c in self.plan.connections:
-            for a in c.trace_decay:
-                _assign(out, a)
-            self.deliver(out, c)
-        out("# 3. integrate")
-        for pop in self.plan.populations:
-            if pop.refractory is not None and pop.refractory_uniform:
-                out(f"{self.n(pop.name, 'slot')} = step % ({self.n(pop.name, 'ref_steps')} + 1)")
-                out(f"{self.n(pop.name, 'refractory')}[{self.n(pop.name, 'released')}[{self.n(pop.name, 'slot')}]] = False  # their period is over")
-            elif pop.refractory is not None:
-                out(f"{self.n(pop.name, 'refractory')} = {self.n(pop.name, 'refractory_until')} >= step")
-            if pop.propagator is not None:
-                self.propagate(out, pop)
-            else:
-                self.integrate(out, pop)
-            for c in self.plan.connections:
-                if c.target == pop.name:
-                    for a in c.syn_integrate:
-                        _assign(out, a)
-        if any(pop.finite_check for pop in self.plan.populations):
-            out("if check:")
-            with out.indent():
-                for pop in self.plan.populations:
-                    for v in pop.finite_check:
-                        out(f"self._check_finite({v}, {pop.name!r}, {self.spec_name[v]!r}, step)")
-        out("# 4. spikes, resets, refractoriness; inputs emit")
-        for pop in self.plan.populations:
-            self.spikes(out, pop)
-        for src in self.plan.sources:
-            self.source(out, src)
-        post_events = [c for c in self.plan.connections if c.on_post]
-        if post_events:
-            out("# 5. effects of this step's postsynaptic spikes")
-            for c in post_events:
-                self.on_post(out, c)
-        out("# 6. record")
-        for name in self._delayed_sources():
-            out(f"{self.n(name, 'history')}[step % {self.n(name, 'history')}.shape[0]] = {self.n(name, 'spiked')}")
-        for k, m in enumerate(self.plan.monitors):
-            if m.kind == "spikes":
-                out(f"if {self.n(m.population, 'spk')}.size:")
-                with out.indent():
-                    out(f"rec[{k}].append((step, {self.n(m.population, 'spk')}))")
-            else:
-                sl = f"{m.start}:{m.stop}:{m.step}"
-                values = ", ".join(f"{q}[{sl}]" for q in m.qualified)
-                cond = f"step % {m.every} == 0" if m.every > 1 else None
-                if cond:
-                    out(f"if {cond}:")
-                    with out.indent():
-                        out(f"rec[{k}].append((step, np.stack([{values}])))")
-                else:
-                    out(f"rec[{k}].append((step, np.stack([{values}])))")
+        for phase in self.plan.schedule.phases:
+            if phase.ops:
+                out(f"# {phase.name}: {phase.doc}")
+            for op in phase.ops:
+                getattr(self, "print_" + type(op).__name__)(out, op)
         if any(re.search(r"\bt\b", line) for line in out.lines):
             out.lines.insert(0, "t = step * dt")
         return out.text(3)
+
+    # ---- the operations of one step ------------------------------------------------------------
+    def print_EvalInputs(self, out: Lines, op) -> None:
+        pop = self.pops[op.population]
+        for d in pop.input_draws:
+            out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, {self.n(pop.name, 'index')})")
+        if any(symbol("i") in a.expr.free_symbols for a in pop.inputs):
+            out(f"i = {self.n(pop.name, 'index')}")
+        for a in pop.inputs:
+            out(f"{a.name} = {_array(a.expr, str(pop.size))} if {self.n(a.name, 'outside')} is None "
+                f"else rt.input_at({self.n(a.name, 'outside')}, step, {pop.size})")
+
+    def print_EvalSynapseInputs(self, out: Lines, op) -> None:
+        c = self.conns[op.connection]
+        for d in c.input_draws:
+            out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, 0)")
+        for a in c.inputs:  # one value for the whole connection
+            out(f"{a.name} = float({code(a.expr)}) if {self.n(a.name, 'outside')} is None "
+                f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step)")
+
+    def print_DecayTraces(self, out: Lines, op) -> None:
+        for a in self.conns[op.connection].trace_decay:
+            _assign(out, a)
+
+    def print_Refractory(self, out: Lines, op) -> None:
+        name = op.population
+        if op.uniform:
+            out(f"{self.n(name, 'slot')} = step % ({self.n(name, 'ref_steps')} + 1)")
+            out(f"{self.n(name, 'refractory')}[{self.n(name, 'released')}[{self.n(name, 'slot')}]] = False  # their period is over")
+        else:
+            out(f"{self.n(name, 'refractory')} = {self.n(name, 'refractory_until')} >= step")
+
+    def print_Integrate(self, out: Lines, op) -> None:
+        pop = self.pops[op.population]
+        if op.matrix:
+            self.propagate(out, pop)
+        else:
+            self.integrate(out, pop)
+
+    def print_IntegrateSynapses(self, out: Lines, op) -> None:
+        for a in self.conns[op.connection].syn_integrate:
+            _assign(out, a)
+
+    def print_CheckFinite(self, out: Lines, op) -> None:
+        out("if check:")
+        with out.indent():
+            for pop, v in op.variables:
+                out(f"self._check_finite({v}, {pop!r}, {self.spec_name[v]!r}, step)")
+
+    def print_Threshold(self, out: Lines, op) -> None:
+        self.spikes(out, self.pops[op.population])
+
+    def print_Emit(self, out: Lines, op) -> None:
+        self.source(out, self.sources[op.source])
+
+    def print_PostEvents(self, out: Lines, op) -> None:
+        self.on_post(out, self.conns[op.connection], op.all_pairs)
+
+    def print_KeepHistory(self, out: Lines, op) -> None:
+        history = self.n(op.source, "history")
+        out(f"{history}[step % {history}.shape[0]] = {self.n(op.source, 'spiked')}")
+
+    def print_RecordSpikes(self, out: Lines, op) -> None:
+        out(f"if {self.n(op.population, 'spk')}.size:")
+        with out.indent():
+            out(f"rec[{op.monitor}].append((step, {self.n(op.population, 'spk')}))")
+
+    def print_RecordState(self, out: Lines, op) -> None:
+        m = self.plan.monitors[op.monitor]
+        sl = f"{m.start}:{m.stop}:{m.step}"
+        values = ", ".join(f"{q}[{sl}]" for q in m.qualified)
+        if op.every > 1:
+            out(f"if step % {op.every} == 0:")
+            with out.indent():
+                out(f"rec[{op.monitor}].append((step, np.stack([{values}])))")
+        else:
+            out(f"rec[{op.monitor}].append((step, np.stack([{values}])))")
 
     def spikes(self, out: Lines, pop: PopulationPlan) -> None:
         name = pop.name
@@ -476,48 +477,46 @@ class NumpyEmitter:
             out(f"{self.n(name, 'spiked')} = np.zeros({src.size}, dtype=bool)")
             out(f"{self.n(name, 'spiked')}[{self.n(name, 'spk')}] = True")
 
-    def deliver(self, out: Lines, c: ConnectionPlan) -> None:
-        if not c.on_pre or self.group_of.get(c.name, c.name) != c.name:
-            return  # none, or delivered with the first of its group
-        if c.name in self.together:
-            group = self.together[c.name]
-            out(f"spk = {self.n(c.source, 'spk')}  # {', '.join(g.name for g in group)}")
+    def print_Deliver(self, out: Lines, op) -> None:
+        c = self.conns[op.connection]
+        if op.strategy == "stacked":
+            out(f"spk = {self.n(c.source, 'spk')}  # {', '.join(op.group)}")
             out("if spk.size:")
             with out.indent():
                 out(f"post = rt.gather({self.n(c.name, 'rows')}, spk)")
                 out("synops += post.size")
                 out(f"np.add.at({self.n(c.target, 'x_flat')}[step & 1], post, {self.n(c.name, 'weight')}[post])")
             return
-        if c.delay_array is None and c.delay == 1:  # the shortest delay: last step's spikes
+        if op.last_step:  # the shortest delay: last step's spikes
             out(f"spk = {self.n(c.source, 'spk')}  # {c.name}")
             out("if spk.size:")
             with out.indent():
-                self.arrive(out, c, f"{self.n(c.name, 'group_ptr')}[0]")
+                self.arrive(out, c, op, f"{self.n(c.name, 'group_ptr')}[0]")
             return
         out(f"for d, ptr in zip({self.n(c.name, 'group_delay')}, {self.n(c.name, 'group_ptr')}):  # {c.name}")
         with out.indent():
             out(f"spk = np.flatnonzero({self.n(c.source, 'history')}[(step - d) % {self.n(c.source, 'history')}.shape[0]])")
             out("if spk.size:")
             with out.indent():
-                self.arrive(out, c, "ptr")
+                self.arrive(out, c, op, "ptr")
 
-    def arrive(self, out: Lines, c: ConnectionPlan, ptr: str) -> None:
+    def arrive(self, out: Lines, c: ConnectionPlan, op, ptr: str) -> None:
         """The on_pre effects of the spiking presynaptic neurons ``spk``."""
-        if c.linear is not None and c.storage == "dense" and self._weighted(c):
+        if op.strategy == "dense":
             out(f"synops += spk.size * {c.n_post}")
             self.linear(out, c, *c.linear)
             return
-        if self._gathered(c):
+        if op.strategy == "gathered":
             out(f"post = rt.gather({self.n(c.name, 'rows')}, spk)")
             out("synops += post.size")
             self.linear(out, c, *c.linear)
             return
-        if c.linear is not None and not self._weighted(c):
+        if c.linear is not None and not op.weighted:  # one weight: the post neurons of the rows
             out(f"post = rt.entries_of({self.n(c.name, 'post')}, {ptr}, spk)")
             out("synops += post.size")
             self.linear(out, c, *c.linear)
             return
-        if _all_pairs(c):  # all pairs, row after row: the synapses of neuron k are k * n_post + (0 ... n_post - 1)
+        if op.strategy == "all_pairs":  # row after row: the synapses of neuron k are k * n_post + (0 ... n_post - 1)
             out(f"syn = (spk[:, None] * {c.n_post} + np.arange({c.n_post})).ravel()")
         else:
             out(f"syn = rt.rows_of({ptr}, spk)")
@@ -526,9 +525,6 @@ class NumpyEmitter:
             self.linear(out, c, *c.linear)
         else:
             self.events(out, c, c.on_pre, "pre")
-
-    def _weighted(self, c: ConnectionPlan) -> bool:
-        return bool({s.name for s in c.linear[1].free_symbols} & set(c.state))
 
     def linear(self, out: Lines, c: ConnectionPlan, target: str, weight: sympy.Basic) -> None:
         uses_state = self._weighted(c)
@@ -564,11 +560,11 @@ class NumpyEmitter:
         for line in body.lines:
             out(line)
 
-    def on_post(self, out: Lines, c: ConnectionPlan) -> None:
+    def on_post(self, out: Lines, c: ConnectionPlan, all_pairs: bool) -> None:
         out(f"spk = {self.n(c.target, 'spk')}  # {c.name}")
         out("if spk.size:")
         with out.indent():
-            if _all_pairs(c):  # all pairs, row after row: the synapses of post neuron k are k + n_post * (0 ... n_pre - 1)
+            if all_pairs:  # all pairs, row after row: the synapses of post neuron k are k + n_post * (0 ... n_pre - 1)
                 out(f"syn = (spk[:, None] + {c.n_post} * np.arange({c.n_pre})).ravel()")
             else:
                 out(f"syn = {self.n(c.name, 'by_post')}[rt.rows_of({self.n(c.name, 'post_ptr')}, spk)]")
@@ -590,17 +586,12 @@ class NumpyEmitter:
         for name in names:
             out(f"s[{name!r}] = {name}")
         for name in self.sizes:
-            if name not in self._delayed_sources():  # the loop reads only last step's spikes: keep those
+            if name not in self.delayed:  # the loop reads only last step's spikes: keep those
                 out("if stop > start:")
                 with out.indent():
                     out(f"{self.n(name, 'history')}[(stop - 1) % {self.n(name, 'history')}.shape[0]] = {self.n(name, 'spiked')}")
         out("self.synops = synops")
         return out.text(2)
-
-    def _delayed_sources(self) -> list[str]:
-        """Sources with a connection of more than one step of delay: they need every step's spikes kept."""
-        return [name for name in self.sizes
-                if any(c.source == name and (c.delay_array is not None or c.delay != 1) for c in self.plan.connections)]
 
     def describe(self) -> dict:
         """What every target's templates show of the plan: parameters, sizes, monitors."""

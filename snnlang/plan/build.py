@@ -20,6 +20,7 @@ from ..model import Connection, Model, Network, NeuronModel, Number, Settings, S
 from ..dims import BaseUnit
 from ..units import DIMENSIONLESS, format_dim
 from .integrate import DT, IntegrationError, integrate
+from .schedule import make_schedule
 from .symbols import SymbolTable
 from .ir import (
     ArrayInit, Assign, ConnectionPlan, Draw, EventStatement, MonitorPlan, Param, Plan,
@@ -382,10 +383,10 @@ class Planner:
                 qualified=[pop.local[v] for v in m.variables] if pop else [],
                 start=m.start or 0, stop=min(size, m.stop if m.stop is not None else size), step=m.step or 1,
                 every=every))
-        history = {n: 1 for n in sizes}
+        schedule = make_schedule(pops, sources, conns, monitors, dt)
         return Plan(network=net.name, spec=self.model.source, spec_hash=self.model.spec_hash, version=__version__,
                     dt=dt, steps=steps, seed=seed, populations=pops, sources=sources, connections=conns,
-                    monitors=monitors, history=history, discrete=discrete, symbols=self.symbols)
+                    monitors=monitors, discrete=discrete, symbols=self.symbols, schedule=schedule)
 
 
 # ---- helpers ---------------------------------------------------------------------------

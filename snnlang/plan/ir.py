@@ -8,22 +8,14 @@ code (a synapse variable read for the active synapses) are listed in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import sympy
 
 from .symbols import SymbolTable
 
-#: The order of one time step, shared by every target (docs/semantics.md).
-STEP_ORDER = (
-    "inputs: input variables take their value for this step",
-    "traces: pre/post traces decay to this step; spikes whose delay ends now are delivered (on_pre)",
-    "integrate: continuous state advances by dt (refractory-gated variables held)",
-    "spikes: spike conditions tested, resets applied, refractoriness started; sources emit",
-    "on_post: effects of this step's postsynaptic spikes",
-    "record: monitors sample",
-)
-
+if TYPE_CHECKING:
+    from .schedule import Schedule
 
 @dataclass
 class Draw:
@@ -194,9 +186,9 @@ class Plan:
     sources: list[SourcePlan]
     connections: list[ConnectionPlan]
     monitors: list[MonitorPlan]
-    history: dict[str, int]  # population or source -> spike history length in steps
-    step_order: tuple[str, ...] = STEP_ORDER
     discrete: bool = False
     notes: list[str] = field(default_factory=list)
     #: every name of generated code (spec names qualified, the targets' own names): see symbols.py
     symbols: SymbolTable = field(default_factory=SymbolTable)
+    #: one step as ordered phases of operations, every target's order (schedule.py)
+    schedule: Optional["Schedule"] = None
