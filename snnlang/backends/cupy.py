@@ -177,11 +177,10 @@ class CupyEmitter:
         self._array("synops", "u64", "b")
 
     def _dense(self, c: ConnectionPlan) -> bool:
-        """A dense product: the plan stores the connection as a weight matrix (static, weighted, one delay)."""
-        return (c.linear is not None and c.storage == "dense" and c.delay_array is None
-                and bool(names_in(c.linear[1]) & set(c.state)))
+        """The plan delivers the connection as a dense product (static, weighted, one delay)."""
+        op = self.plan.schedule.delivery(c.name)
+        return op is not None and op.strategy == "dense"
 
-    # ---- printing ------------------------------------------------------------------------
     def c(self, expr, indexed: dict[str, str] | None = None, names: dict[str, str] | None = None) -> str:
         return cuda_code(expr, indexed, self.precision, names)
 
@@ -842,76 +841,101 @@ class CupyEmitter:
         return out.text(2)
 
     def loop(self) -> str:
+        """The plan's schedule, phase by phase. A population's kernel fuses its integration,
+        refractoriness, threshold, reset, spike recording and the next step's inputs, so
+        those operations print nothing of their own."""
         out = Lines()
         out("n = np.int64(step)")
         out("t = step * dt")
-        connection_inputs = [c for c in self.conns if getattr(c, "inputs", [])]
-        if connection_inputs:
-            out("# 1. the inputs of connections: one value each, computed here as on the NumPy target")
-        for c in connection_inputs:
-            for d in c.input_draws:
-                out(f"{d.name} = rt.{d.kind}(self.seed, {d.stream}, step, 0)")
-            for a in c.inputs:
-                out(f"{a.name} = float({numpy_code(a.expr)}) if {self.n(a.name, 'outside')} is None "
-                    f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step)")
-        out("# 2. traces decay to this step; spikes whose delay ends now arrive")
-        for c in self.conns:
-            if c.trace_decay:
-                out(self.find(self.n(c.name, "decay")).call())
-            if c.on_pre:
-                names = [k.name for k in self.kernels if k.name.startswith(self.n(c.name, "on_pre"))]
-                if self._dense(c):
-                    out(f"d = {self.n(c.name, 'delays')}[0]  # {c.name}: one delay for all synapses")
-                    out(f"slot = np.int32((step - d) % {self.n(c.source, 'rows')})")
-                    out(self.find(self.n(c.name, "on_pre")).call())
-                elif c.linear is not None:
-                    out(self.find(self.n(c.name, "on_pre")).call())
-                else:
-                    with out.block(f"for g, d in enumerate({self.n(c.name, 'delays')}):  # {c.name}: each delay group", None):
-                        out(f"slot = np.int32((step - d) % {self.n(c.source, 'rows')})")
-                        for kn in names:
-                            out(self.find(kn).call())
-        out("# 3-4. populations: integrate, spike, reset, refractoriness; the next step's inputs")
-        for pop in self.plan.populations:
-            for a in pop.inputs:
-                out(f"{self.n(a.name, 'outside')}, {self.n(a.name, 'offset')}, {self.n(a.name, 'given')} = {self.n(a.name, 'input')}.at(step + 1)")
-            out(self.find(self.n(pop.name, "step")).call())
-        for c in self.conns:
-            if c.syn_integrate:
-                out(self.find(self.n(c.name, "integrate")).call())
-        if self.plan.sources:
-            out("# 4. inputs emit")
-        for src in self.plan.sources:
-            if src.kind == "poisson":
-                if getattr(src, "rate_key", None):
-                    out(f"{self.n(src.name, 'rate_outside')}, {self.n(src.name, 'rate_offset')}, {self.n(src.name, 'rate_given')} = "
-                        f"{self.n(src.name, 'rate_input')}.at(step)")
-                out(self.find(self.n(src.name, "emit")).call())
-            else:
-                out(f"first, last = np.searchsorted({self.n(src.name, 'due_step')}, (step, step + 1))")
-                out("first, count = np.int64(first), np.int64(last - first)")
-                out(self.find(self.n(src.name, "emit")).call())
-        post = [c for c in self.conns if c.on_post]
-        if post:
-            out("# 5. on_post: the effects of this step's postsynaptic spikes")
-        for c in post:
-            out(f"slot = np.int32(step % {self.n(c.target, 'rows')})  # {c.name}")
-            for k in self.kernels:
-                if k.name.startswith(self.n(c.name, "on_post")):
-                    out(k.call())
-        state_monitors = [(k, m) for k, m in enumerate(self.plan.monitors) if m.kind == "state"]
-        if state_monitors:
-            out("# 6. record (spike monitors are written by the kernels above)")
-        for k, m in state_monitors:
-            head = f"if step % {m.every} == 0:" if m.every > 1 else None
-            if head:
-                with out.block(head, None):
-                    out(self.find(self.n("", f"monitor{k}")).call())
-                    out(f"self._sampled[{k}].append(step)")
-            else:
-                out(self.find(self.n("", f"monitor{k}")).call())
-                out(f"self._sampled[{k}].append(step)")
+        for phase in self.plan.schedule.phases:
+            body = Lines()
+            body.level = out.level
+            for op in phase.ops:
+                getattr(self, "print_" + type(op).__name__, self.fused)(body, op)
+            if body.lines:
+                out(f"# {phase.name}: {phase.doc}")
+                out.lines += body.lines
         return out.text(3)
+
+    def fused(self, out: Lines, op) -> None:
+        """Done inside a population's kernel (EvalInputs, Refractory, CheckFinite, Threshold,
+        KeepHistory, RecordSpikes)."""
+
+    def print_EvalSynapseInputs(self, out: Lines, op) -> None:  # one value each, as on the NumPy target
+        c = next(c for c in self.conns if c.name == op.connection)
+        for d in c.input_draws:
+            out(f"{d.name} = rt.{d.kind}(self.seed, {d.stream}, step, 0)")
+        for a in c.inputs:
+            out(f"{a.name} = float({numpy_code(a.expr)}) if {self.n(a.name, 'outside')} is None "
+                f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step)")
+
+    def print_DecayTraces(self, out: Lines, op) -> None:
+        out(self.find(self.n(op.connection, "decay")).call())
+
+    def print_Deliver(self, out: Lines, op) -> None:
+        """dense: one product; a linear effect: one kernel over every delay group; else the
+        event kernels, delay group by delay group. (Gathered and stacked deliveries are
+        the rows of the spiking neurons too: on a GPU, a CSR row is the list of targets.)"""
+        for name in op.group or (op.connection,):
+            c = next(c for c in self.conns if c.name == name)
+            if op.strategy == "dense":
+                out(f"d = {self.n(c.name, 'delays')}[0]  # {c.name}: one delay for all synapses")
+                out(f"slot = np.int32((step - d) % {self.n(c.source, 'rows')})")
+                out(self.find(self.n(c.name, "on_pre")).call())
+            elif c.linear is not None:
+                out(self.find(self.n(c.name, "on_pre")).call())
+            else:
+                names = [k.name for k in self.kernels if k.name.startswith(self.n(c.name, "on_pre"))]
+                with out.block(f"for g, d in enumerate({self.n(c.name, 'delays')}):  # {c.name}: each delay group", None):
+                    out(f"slot = np.int32((step - d) % {self.n(c.source, 'rows')})")
+                    for kn in names:
+                        out(self.find(kn).call())
+
+    def print_Integrate(self, out: Lines, op) -> None:
+        pop = next(p for p in self.plan.populations if p.name == op.population)
+        for a in pop.inputs:
+            out(f"{self.n(a.name, 'outside')}, {self.n(a.name, 'offset')}, {self.n(a.name, 'given')} = "
+                f"{self.n(a.name, 'input')}.at(step + 1)")
+        out(self.find(self.n(pop.name, "step")).call())
+
+    def print_IntegrateSynapses(self, out: Lines, op) -> None:
+        c = next(c for c in self.conns if c.name == op.connection)
+        target = next((p for p in self.plan.populations if p.name == c.target), None)
+        reset = {a.target for a in target.reset} if target is not None else set()
+        read = names_in(*[a.expr for a in c.syn_integrate]) & reset
+        if read:  # the population's fused kernel has reset them already
+            raise EmitError(f"connection {c.name}: its synapse equations read {', '.join(sorted(read))}, which the "
+                            f"reset of {c.target} writes; the CuPy target resets in the population's kernel, "
+                            "before synapses integrate")
+        out(self.find(self.n(op.connection, "integrate")).call())
+
+    def print_Emit(self, out: Lines, op) -> None:
+        src = next(s for s in self.plan.sources if s.name == op.source)
+        if src.kind == "poisson":
+            if getattr(src, "rate_key", None):
+                out(f"{self.n(src.name, 'rate_outside')}, {self.n(src.name, 'rate_offset')}, "
+                    f"{self.n(src.name, 'rate_given')} = {self.n(src.name, 'rate_input')}.at(step)")
+        else:
+            out(f"first, last = np.searchsorted({self.n(src.name, 'due_step')}, (step, step + 1))")
+            out("first, count = np.int64(first), np.int64(last - first)")
+        out(self.find(self.n(src.name, "emit")).call())
+
+    def print_PostEvents(self, out: Lines, op) -> None:
+        c = next(c for c in self.conns if c.name == op.connection)
+        out(f"slot = np.int32(step % {self.n(c.target, 'rows')})  # {c.name}")
+        for k in self.kernels:
+            if k.name.startswith(self.n(c.name, "on_post")):
+                out(k.call())
+
+    def print_RecordState(self, out: Lines, op) -> None:
+        launch = self.find(self.n("", f"monitor{op.monitor}")).call()
+        if op.every > 1:
+            with out.block(f"if step % {op.every} == 0:", None):
+                out(launch)
+                out(f"self._sampled[{op.monitor}].append(step)")
+        else:
+            out(launch)
+            out(f"self._sampled[{op.monitor}].append(step)")
 
     def reset_tail(self) -> str:
         """After the NumPy builders: host-only arrays set apart, spike rings as long as the longest delay,
