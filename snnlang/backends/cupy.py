@@ -647,7 +647,7 @@ class CupyEmitter:
         if count:
             outer("if (events) atomicAdd(d_synops, events);")
         grid = self.n(c.name, f"grid_{event}") if kind == "synapse" else self.n(c.name, f"grid_{event}_spikes")
-        block = f"{self.n(c.name, 'lanes_')}{event}" if kind == "synapse" else "BLOCK"
+        block = self.n(c.name, f"lanes_{event}") if kind == "synapse" else "BLOCK"
         return Kernel(name, doc, args, out, grid, block)
 
     def _inputs(self) -> set[str]:
@@ -809,7 +809,7 @@ class CupyEmitter:
             for event, n in (("pre", c.n_pre), ("post", c.n_post)):
                 shapes[self.n(c.name, f"grid_{event}")] = f"(min(MAX_BLOCKS, {n}),)  # a block per spike"
                 shapes[self.n(c.name, f"grid_{event}_spikes")] = f"grid_of({n})"
-                shapes[f"{self.n(c.name, 'lanes_')}{event}"] = f"lanes({self.n(c.name, 'post')}.size / {n})  # threads over a row"
+                shapes[self.n(c.name, f"lanes_{event}")] = f"lanes({self.n(c.name, 'post')}.size / {n})  # threads over a row"
         used = {k.grid for k in self.kernels} | {k.block for k in self.kernels}
         for name, value in shapes.items():
             if name in used:
