@@ -18,6 +18,35 @@ rand = sympy.Function("rand")
 randn = sympy.Function("randn")
 
 
+class phi1(sympy.Function):
+    """(exp(z) - 1) / z, equal to 1 at z = 0: the divided difference of exp over 0 and z.
+
+    Not callable from a spec: the integration schemes write it (exponential Euler, and the
+    exact propagator wherever two rates may be equal at run time). Each target prints it
+    through ``expm1``, so it is accurate for every z, tiny and zero included: ``rt.phi1``
+    of the NumPy runtime, the ``phi1`` device function of the CUDA kernels.
+    """
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_zero:
+            return sympy.Integer(1)
+        return None
+
+    def _eval_mpmath(self):
+        import mpmath
+
+        return (lambda z: mpmath.expm1(z) / z if z else mpmath.mpf(1)), self.args
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+    def _eval_is_extended_positive(self):  # exp is increasing: the slope of a chord is positive
+        return self.args[0].is_extended_real
+
+
 def _where(cond, a, b):
     return sympy.Piecewise((a, cond), (b, True))
 
