@@ -289,11 +289,10 @@ NETWORK = """
     simulate net { dt = 0.1 ms; duration = 1 s; seed = 42 }
     train learn {
         network = net
-        method = stdp
-        data = digits(test_fraction = 0.25, seed = 0)
+        method = bptt
+        data = npz(file = "most active.npz", test_fraction = 0.25, seed = 0)
         optimizer = adam(lr = 1e-3)
         epochs = 3
-        labels = "most active"
         encode = poisson(steps = 25)
     }
 """
@@ -382,12 +381,12 @@ def test_simulate_settings_are_si_numbers(network_model):
 def test_train_settings_are_words_calls_and_numbers(network_model):
     train = network_model.trainings["learn"].values
     assert train["network"] == Word(value="net", loc=train["network"].loc)
-    assert train["method"].value == "stdp"
-    assert isinstance(train["data"], Call) and train["data"].name == "digits"
+    assert train["method"].value == "bptt"
+    assert isinstance(train["data"], Call) and train["data"].name == "npz"
     assert train["data"].kwargs["test_fraction"].value == 0.25
     assert train["optimizer"].kwargs["lr"].value == pytest.approx(1e-3)
     assert train["epochs"].value == 3 and train["epochs"].is_int
-    assert isinstance(train["labels"], Text) and train["labels"].value == "most active"
+    assert isinstance(train["data"].kwargs["file"], Text) and train["data"].kwargs["file"].value == "most active.npz"
     assert train["encode"].kwargs["steps"].dim == DIMENSIONLESS
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from snnlang.cli import main
+from snnlang.diagnostics import SpecError
 from snnlang.train import train
 
 from helpers import SPECS, build_package
@@ -95,13 +96,13 @@ def test_stdp_training_settings_are_checked(tmp_path, cache):
     text = spec.read_text()
     bad = tmp_path / "bad.snn"
     bad.write_text(text.replace("keep = theta", "keep = thetta"))
-    with pytest.raises(ValueError, match="no population has a state variable 'thetta'"):
+    with pytest.raises(SpecError, match="no population has a state variable 'thetta'"):
         train(bad, tmp_path / "bad")
     bad.write_text(text.replace("    monitor spikes of exc\n", ""))
     with pytest.raises(ValueError, match="monitor spikes of exc"):
         train(bad, tmp_path / "bad")
     bad.write_text(text.replace("freeze = [eta, theta_plus]", "schedule = step(etaa)"))
-    with pytest.raises(ValueError, match="no parameter 'etaa'"):
+    with pytest.raises(SpecError, match="no parameter 'etaa'"):
         train(bad, tmp_path / "bad")
 
 

@@ -55,4 +55,4 @@ def test_float32_training_run_learns(tmp_path, cache):
 
 def test_precision_values_are_checked(tmp_path):
     _, diags = analyse(small_spec(tmp_path, extra="precision = float16"))
-    assert any("precision is float64" in d.message for d in diags.errors)
+    assert any("unknown precision 'float16'; choose float64 or float32" in d.message for d in diags.errors)

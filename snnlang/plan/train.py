@@ -25,14 +25,11 @@ from typing import Optional
 import sympy
 
 from ..diagnostics import Diagnostics, SpecError
-from ..model import Call, Model, Number, Settings, Text, Word
+from ..model import Model, Settings
+from ..settings import Values, training
 from .build import make_plan
 from .gradients import GradientError, StepGradient, step_gradient, surrogate
 from .ir import Plan
-
-LOSSES = {"cross_entropy": ("spike_count", "rate", "max_membrane"),
-          "mse": ("spike_count", "rate", "max_membrane", "spike_train")}
-
 
 @dataclass
 class TrainedConnection:
@@ -68,44 +65,7 @@ class TrainingPlan:
     loss: str = "cross_entropy"
     readout: str = "spike_count"
     loss_params: dict = field(default_factory=dict)
-    settings: dict = field(default_factory=dict)
-
-
-def _word(value, default: str) -> str:
-    if isinstance(value, (Word, Text)):
-        return value.value
-    return value.name if isinstance(value, Call) else default
-
-
-def _kwargs(value) -> dict[str, float]:
-    if isinstance(value, Call):
-        return {k: v.value for k, v in value.kwargs.items() if isinstance(v, Number)}
-    return {}
-
-
-def output_of(loss) -> Optional[str]:
-    """The population a loss reads: cross_entropy(spike_count(out)) -> out."""
-    if isinstance(loss, Call):
-        for a in loss.args:
-            if isinstance(a, Word):
-                return a.value
-            found = output_of(a)
-            if found:
-                return found
-    return None
-
-
-def loss_of(loss) -> tuple[str, str, dict]:
-    """cross_entropy(spike_count(out)) -> ("cross_entropy", "spike_count", {}); kwargs of both calls."""
-    if loss is None:
-        return "cross_entropy", "spike_count", {}
-    kind = _word(loss, "")
-    readout = "spike_count"
-    params = _kwargs(loss)
-    if isinstance(loss, Call) and loss.args and isinstance(loss.args[0], Call):
-        readout = loss.args[0].name
-        params |= _kwargs(loss.args[0])
-    return kind, readout, params
+    settings: Optional[Values] = None  # the train block's typed settings (snnlang.settings.TRAIN)
 
 
 def groups_of(populations: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
@@ -140,40 +100,21 @@ def groups_of(populations: list[str], edges: list[tuple[str, str]]) -> list[list
 
 def make_training_plan(model: Model, train: Settings, diags: Optional[Diagnostics] = None) -> TrainingPlan:
     diags = diags or Diagnostics()
-    values = train.values
-    network = _word(values.get("network"), "")
+    settings = training(model, train)  # checked, defaults applied; SpecError on a bad setting
+    network = settings.network
     plan = make_plan(model, network, diags)
     pops = {p.name: p for p in plan.populations}
 
     def fail(message: str, key: str = "network"):
-        diags.error(train.locs.get(key, train.loc) if hasattr(train, "locs") else train.loc, message)
+        diags.error(settings.where(key), message)
         raise SpecError(diags)
 
-    def loc_fail(value, message: str):
-        diags.error(getattr(value, "loc", None) or train.loc, message)
-        raise SpecError(diags)
-
-    method = _word(values.get("method"), "bptt")
     if not plan.sources:
         fail(f"network '{network}' has no input for the data to drive (add: input x = poisson(64, rate = 0 Hz))")
-    source = _word(values.get("input"), plan.sources[0].name)
-    if source not in {s.name for s in plan.sources}:
-        loc_fail(values.get("input"), f"'{source}' is not an input of network '{network}'")
-    loss = values.get("loss")
-    kind, readout, loss_params = loss_of(loss)
-    if kind not in LOSSES:
-        loc_fail(loss, f"unknown loss '{kind}'; choose cross_entropy(...) or mse(...)")
-    if readout not in LOSSES[kind]:
-        loc_fail(loss, f"{kind}() cannot read {readout}(); it reads " + ", ".join(f"{r}(...)" for r in LOSSES[kind]))
-    output = output_of(loss) or _word(values.get("readout"), plan.populations[-1].name)
-    if output not in pops:
-        loc_fail(loss, f"the loss reads '{output}', which is not a population of network '{network}'")
-    if "reset" in values:
-        loc_fail(values["reset"], "the reset is the neuron's own (reset { v -= thr } subtracts, reset { v = 0 } "
-                 "sets to zero): write it in the neuron, so that training and simulation agree")
-    for key in ("detach_reset", "bias"):
-        if key in values and _word(values[key], "") not in ("true", "false"):
-            loc_fail(values[key], f"{key} must be true or false")
+    source = settings.input or plan.sources[0].name
+    loss, readout = settings.loss, settings.loss.readout
+    output = readout.population or settings.readout or plan.populations[-1].name
+    loss_params = loss.arguments(skip=("readout",)) | readout.arguments(skip=("population",))
 
     connections = []
     for c in plan.connections:
@@ -208,21 +149,19 @@ def make_training_plan(model: Model, train: Settings, diags: Optional[Diagnostic
             fail(str(e))
     by_name = {layer.population: layer for layer in layers}
     layers = [by_name[p] for g in groups for p in g]
-    sur = values.get("surrogate")
-    name = _word(sur, "fast_sigmoid")
+    sur = settings.surrogate
     try:
-        dspike, smooth = surrogate(name, _kwargs(sur))
+        dspike, smooth = surrogate(sur.name, sur.arguments())
     except GradientError as e:
-        loc_fail(sur, str(e))
-    if method == "convert" and any(c.recurrent for c in connections):
-        fail("method = convert needs a feedforward network: a recurrent connection has no ReLU counterpart")
+        fail(str(e), "surrogate")
+    if settings.method == "convert" and any(c.recurrent for c in connections):
+        fail("method = convert needs a feedforward network: a recurrent connection has no ReLU counterpart", "method")
     return TrainingPlan(
-        name=train.name, plan=plan, method=method, source=source,
+        name=train.name, plan=plan, method=settings.method, source=source,
         n_in=next(s.size for s in plan.sources if s.name == source), output=output, layers=layers,
-        connections=connections, groups=groups, surrogate=name, surrogate_params=_kwargs(sur),
-        dspike=dspike, smooth=smooth, detach_reset=_word(values.get("detach_reset"), "false") == "true",
-        bias=_word(values.get("bias"), "true") == "true", loss=kind, readout=readout, loss_params=loss_params,
-        settings=dict(values))
+        connections=connections, groups=groups, surrogate=sur.name, surrogate_params=sur.arguments(),
+        dspike=dspike, smooth=smooth, detach_reset=settings.detach_reset, bias=settings.bias, loss=loss.name,
+        readout=readout.name, loss_params=loss_params, settings=settings)
 
 
-__all__ = ["TrainingPlan", "TrainedConnection", "make_training_plan", "groups_of", "loss_of"]
+__all__ = ["TrainingPlan", "TrainedConnection", "make_training_plan", "groups_of"]

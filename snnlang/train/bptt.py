@@ -14,34 +14,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..model import Call, ListValue, Model, Number, Settings, Text, Word
+from ..model import Model, Settings
+from ..settings import Values, training
 from . import data as datasets
 from .loop import run_epochs
-from .optim import (
-    OPTIMIZER_SETTINGS, SCHEDULE_SETTINGS, Optimizer, dropout_mask, loss_and_grads, predict, quantize, schedule,
-)
+from .optim import Optimizer, dropout_mask, loss_and_grads, predict, quantize, schedule
 from .package import training_package
-
-
-def _number(value, default):
-    return value.value if isinstance(value, Number) else default
-
-
-def _plain(v):
-    if isinstance(v, (Number, Word, Text)):
-        return v.value
-    if isinstance(v, ListValue):
-        return [_plain(i) for i in v.items]
-    return v
-
-
-def call_of(value) -> tuple[str, dict]:
-    """A train setting as (name, plain keyword arguments): poisson(steps = 25) -> ("poisson", {"steps": 25.0})."""
-    if isinstance(value, Call):
-        return value.name, {k: _plain(v) for k, v in value.kwargs.items()}
-    if isinstance(value, (Word, Text)):
-        return value.value, {}
-    return "", {}
 
 
 class Network:
@@ -50,9 +28,9 @@ class Network:
     def __init__(self, model: Model, block: Settings, seed: int, params: Optional[dict] = None):
         pk = training_package(model, block)
         self.tp, self.package, self.training = pk.tp, pk.package, pk.training
-        precision = block.values.get("precision")
-        self.training.REAL = np.float32 if isinstance(precision, Word) and precision.value == "float32" else np.float64
-        kwargs = {"dt": block.values["dt"].value} if isinstance(block.values.get("dt"), Number) else {}
+        settings: Values = self.tp.settings
+        self.training.REAL = {"float32": np.float32, "float64": np.float64}[settings.precision]
+        kwargs = {"dt": settings.dt} if settings.dt is not None else {}  # else the simulate block's
         net = self.package.Network(seed=seed, params=params or {}, **kwargs)
         self.params, self.dt = dict(net.params), net.dt
         self.init, self.W, self.b = self.training.initial(net)
@@ -101,34 +79,23 @@ class Network:
 class Trainer:
     def __init__(self, spec: Path, model: Model, block: Settings, seed: Optional[int] = None,
                  params: Optional[dict] = None):
-        values = block.values
+        s = self.settings = training(model, block)  # typed, every default applied (snnlang.settings.TRAIN)
         self.spec, self.block = spec, block
-        self.seed = int(seed if seed is not None else _number(values.get("seed"), 0))
+        self.seed = seed if seed is not None else s.seed
         self.net = Network(model, block, self.seed, params)
         self.tp, self.training = self.net.tp, self.net.training
-        self.epochs = int(_number(values.get("epochs"), 10))
-        self.batch = int(_number(values.get("batch"), 64))
-        self.encoder, self.encode_args = call_of(values.get("encode"))
-        self.encoder = self.encoder or "poisson"
-        self.steps = int(self.encode_args.pop("steps", _number(values.get("steps"), self.tp.plan.steps)))
-        opt_name, opt_args = call_of(values.get("optimizer"))
-        opt_name = opt_name or "adam"
-        unknown = set(opt_args) - OPTIMIZER_SETTINGS.get(opt_name, set(opt_args))
-        if unknown:
-            raise ValueError(f"optimizer {opt_name}() has no setting {', '.join(sorted(unknown))}")
-        self.base_lr = float(opt_args.get("lr", 1e-3))
-        self.optimizer = Optimizer(opt_name, self.base_lr, momentum=float(opt_args.get("momentum", 0.9)),
-                                   betas=(float(opt_args.get("beta1", 0.9)), float(opt_args.get("beta2", 0.999))),
-                                   eps=float(opt_args.get("eps", 1e-8)),
-                                   weight_decay=float(_number(values.get("weight_decay"), 0.0)),
-                                   clip=_number(values.get("clip_grad"), None))
-        self.schedule, self.schedule_args = call_of(values.get("schedule"))
-        unknown = set(self.schedule_args) - SCHEDULE_SETTINGS.get(self.schedule or "constant", set(self.schedule_args))
-        if unknown:
-            raise ValueError(f"schedule {self.schedule}() has no setting {', '.join(sorted(unknown))}")
-        self.dropout = float(_number(values.get("dropout"), 0.0))
-        name, kwargs = call_of(values.get("data"))
-        self.X, self.y, self.X_test, self.y_test = datasets.load(name or "digits", kwargs, Path(spec).parent)
+        self.epochs, self.batch = s.epochs, s.batch
+        self.encoder = s.encode.name
+        self.encode_args = s.encode.arguments(skip=("steps",))
+        self.steps = s.encode.steps or s.steps or self.tp.plan.steps  # the encoder's, the block's, the simulation's
+        opt = s.optimizer
+        self.base_lr = opt.lr
+        self.optimizer = Optimizer(opt.name, opt.lr, weight_decay=s.weight_decay, clip=s.clip_grad or None,
+                                   **opt.arguments(skip=("lr",)))
+        self.schedule = s.schedule.name if s.schedule is not None else "constant"
+        self.schedule_args = s.schedule.arguments() if s.schedule is not None else {}
+        self.dropout = s.dropout
+        self.X, self.y, self.X_test, self.y_test = datasets.load(s.data.name, s.data.arguments(), Path(spec).parent)
         self.hidden = [layer for layer in self.training.LAYERS if layer != self.training.OUTPUT]
         self.prepare()
 
@@ -137,9 +104,7 @@ class Trainer:
         return self.net.trainable
 
     def lr(self, epoch: int) -> float:
-        a = self.schedule_args
-        return schedule(self.schedule, self.base_lr, epoch, self.epochs, int(a.get("step_size", 10)),
-                        float(a.get("gamma", 0.1)), float(a.get("min_lr", 0.0)))
+        return schedule(self.schedule, self.base_lr, epoch, self.epochs, **self.schedule_args)
 
     def encode(self, X, rng: np.random.Generator, steps: Optional[int] = None) -> np.ndarray:
         if isinstance(X, BinnedEvents):

@@ -33,7 +33,7 @@ import numpy as np
 import sympy
 
 from ..functions import symbol
-from ..model import Call, Model, Number, Settings
+from ..model import Model, Settings
 from ..plan.gradients import u_name
 from .bptt import Trainer, evaluate_network, plot
 from .optim import softmax_cross_entropy
@@ -167,7 +167,7 @@ def train_convert(spec: Path, model: Model, block: Settings, out: Path, epochs: 
         (ann.forward(trainer.X_test)[-1].argmax(1) == trainer.y_test).mean())
 
     # data-based normalisation, layer by layer
-    percentile = _percentile(block.values.get("normalise"))
+    percentile = trainer.settings.normalise.p  # normalise = percentile(p)
     acts = ann.forward(X)
     lambdas = [1.0]
     for a in acts[1:]:
@@ -182,7 +182,7 @@ def train_convert(spec: Path, model: Model, block: Settings, out: Path, epochs: 
         if not c.is_input and trainer.tp.bias:
             notes.append(f"the bias of '{c.target}' goes to its input variables, not to {c.variable}")
 
-    T_main = int(_number(block.values.get("T"), trainer.steps))
+    T_main = trainer.settings.T or trainer.steps
     snn = []
     for T in sorted(set(T_VALUES) | {T_main}):
         result = evaluate_network(trainer.net, trainer.X_test, trainer.y_test,
@@ -203,24 +203,6 @@ def train_convert(spec: Path, model: Model, block: Settings, out: Path, epochs: 
     plot(out, history)
     _plot_T(out, snn, ann_accuracy)
     return metrics
-
-
-def _number(value, default):
-    return value.value if isinstance(value, Number) else default
-
-
-def _percentile(value) -> float:
-    if value is None:
-        return 99.9
-    if isinstance(value, Call) and value.name == "percentile":
-        if value.args and isinstance(value.args[0], Number):
-            return float(value.args[0].value)
-        if isinstance(value.kwargs.get("p"), Number):
-            return float(value.kwargs["p"].value)
-        return 99.9
-    if isinstance(value, Number):
-        return float(value.value)
-    raise ValueError("normalise = percentile(99.9) (or another percentile of the activations)")
 
 
 def _plot_T(out: Path, snn: list, ann: float) -> None:

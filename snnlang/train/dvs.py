@@ -24,7 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..settings import form_arguments
 from .data import EventSet, split
+
+#: the emulator's settings: the arguments of ``data = dvs_digits(...)`` but the split's
+CAMERA = ("width", "height", "duration", "frames", "threshold", "jitter", "noise", "travel")
 
 
 def render(image: np.ndarray, width: int, height: int, x0, y0: float, background: float = 0.05) -> np.ndarray:
@@ -88,10 +92,13 @@ def events_of(frames: np.ndarray, times: np.ndarray, threshold: float = 0.25, ep
     return x[order].astype(np.int64), y[order].astype(np.int64), t[order], p[order].astype(np.int64)
 
 
-def digit_events(image: np.ndarray, rng: np.random.Generator, width: int = 16, height: int = 12,
-                 duration: float = 0.1, frames: int = 50, threshold: float = 0.25, jitter: float = 1.0,
-                 noise: float = 0.0, travel: float | None = None):
-    """Events of one 8x8 digit (values in [0, 1]) moving left to right across the field of view."""
+def digit_events(image: np.ndarray, rng: np.random.Generator, **settings):
+    """Events of one 8x8 digit (values in [0, 1]) moving left to right across the field of view.
+
+    ``settings``: those of :data:`CAMERA`; the others at the defaults of ``dvs_digits(...)``."""
+    a = form_arguments("data", "dvs_digits", settings)
+    width, height, duration, frames = a["width"], a["height"], a["duration"], a["frames"]
+    threshold, jitter, noise, travel = a["threshold"], a["jitter"], a["noise"], a["travel"]
     h, w = image.shape
     travel = float(width - w) if travel is None else travel
     start = (width - w - travel) / 2 + rng.uniform(-jitter, jitter)
@@ -101,14 +108,15 @@ def digit_events(image: np.ndarray, rng: np.random.Generator, width: int = 16, h
     return events_of(scenes, times, threshold=threshold, noise=noise, rng=rng)
 
 
-def dvs_digits(test_fraction: float = 0.25, seed: float = 0, width: float = 16, height: float = 12,
-               duration: float = 0.1, frames: float = 50, threshold: float = 0.25, jitter: float = 1.0,
-               noise: float = 0.0, travel: float | None = None, limit: float | None = None):
+def dvs_digits(**settings):
     """scikit-learn's digits through the emulated camera: (events_train, y_train, events_test, y_test).
 
-    The split is the digits' own (stratified, ``test_fraction``, ``seed``); ``limit``
-    keeps only the first samples of each part (for quick tests).
+    ``settings``: the arguments of ``data = dvs_digits(...)``, the others at their defaults
+    (snnlang.settings). The split is the digits' own (stratified, ``test_fraction``,
+    ``seed``); ``limit`` keeps only the first samples of each part (for quick tests).
     """
+    a = form_arguments("data", "dvs_digits", settings)
+    test_fraction, seed, limit = a["test_fraction"], a["seed"], a["limit"]
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -118,8 +126,7 @@ def dvs_digits(test_fraction: float = 0.25, seed: float = 0, width: float = 16, 
     if limit is not None:
         train, y_train = train[:int(limit)], y_train[:int(limit)]
         test, y_test = test[:int(limit)], y_test[:int(limit)]
-    settings = dict(width=int(width), height=int(height), duration=float(duration), frames=int(frames),
-                    threshold=float(threshold), jitter=float(jitter), noise=float(noise), travel=travel)
+    settings = {k: a[k] for k in CAMERA}
     return (make_set(images, train, int(seed), settings), y_train, make_set(images, test, int(seed), settings), y_test)
 
 

@@ -5,9 +5,7 @@ import math
 
 import numpy as np
 
-OPTIMIZER_SETTINGS = {"sgd": {"lr"}, "momentum": {"lr", "momentum", "nesterov"},
-                      "adam": {"lr", "beta1", "beta2", "eps"}}
-SCHEDULE_SETTINGS = {"constant": set(), "step": {"step_size", "gamma"}, "cosine": {"min_lr"}}
+from ..settings import form_arguments, loss_arguments
 
 
 class Optimizer:
@@ -22,13 +20,15 @@ class Optimizer:
                 w <- w - lr (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps)    (k: the step count)
     """
 
-    def __init__(self, kind: str, lr: float, momentum: float = 0.9, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, clip: float | None = None):
-        if kind not in OPTIMIZER_SETTINGS:
-            raise ValueError(f"unknown optimizer '{kind}'; choose sgd, momentum or adam")
+    def __init__(self, kind: str, lr: float, weight_decay: float = 0.0, clip: float | None = None, **settings):
+        """``settings``: momentum (momentum); beta1, beta2, eps (adam); the others at the defaults of
+        ``optimizer = <kind>(...)`` (snnlang.settings). Weight decay 0 and no clip are off."""
+        settings = form_arguments("optimizer", kind, settings | {"lr": lr})
         if lr <= 0:
             raise ValueError(f"the learning rate must be positive, not {lr}")
-        self.kind, self.lr, self.momentum, self.betas, self.eps = kind, lr, momentum, betas, eps
+        self.kind, self.lr = kind, lr
+        self.momentum = settings.get("momentum")
+        self.betas, self.eps = (settings.get("beta1"), settings.get("beta2")), settings.get("eps")
         self.weight_decay, self.clip = weight_decay, clip
         self.state: dict[str, np.ndarray] = {}
         self.steps = 0
@@ -71,20 +71,19 @@ class Optimizer:
         self.steps = int(data["optim_steps"])
 
 
-def schedule(kind: str, base: float, epoch: int, epochs: int, step_size: int = 10, gamma: float = 0.1,
-             min_lr: float = 0.0) -> float:
+def schedule(kind: str, base: float, epoch: int, epochs: int, **settings) -> float:
     """The learning rate of epoch ``epoch`` (0-based) of ``epochs``.
 
     constant: base;  step(step_size, gamma): base * gamma^floor(epoch / step_size);
     cosine(min_lr): min_lr + (base - min_lr) (1 + cos(pi epoch / epochs)) / 2.
+    ``settings`` not given take the defaults of ``schedule = <kind>(...)`` (snnlang.settings).
     """
     if kind in ("", "constant", "none"):
         return base
+    a = form_arguments("schedule", kind, settings, "bptt")
     if kind == "step":
-        return base * gamma ** (epoch // max(1, step_size))
-    if kind == "cosine":
-        return min_lr + (base - min_lr) * 0.5 * (1 + math.cos(math.pi * epoch / max(1, epochs)))
-    raise ValueError(f"unknown schedule '{kind}'; choose step(...) or cosine(...)")
+        return base * a["gamma"] ** (epoch // max(1, a["step_size"]))
+    return a["min_lr"] + (base - a["min_lr"]) * 0.5 * (1 + math.cos(math.pi * epoch / max(1, epochs)))
 
 
 def dropout_mask(rng: np.random.Generator, shape: tuple, rate: float) -> np.ndarray:
@@ -127,9 +126,6 @@ def target_trains(labels: np.ndarray, T: int, n: int, correct: float, incorrect:
     return (np.floor((t + 1) * rate[None] + 1e-9) > np.floor(t * rate[None] + 1e-9)).astype(float)
 
 
-LOSS_SETTINGS = {"correct", "incorrect", "scale"}
-
-
 def loss_and_grads(kind: str, readout: str, Z: np.ndarray, U: np.ndarray | None, labels: np.ndarray,
                    params: dict | None = None) -> tuple[float, np.ndarray | None, np.ndarray | None, np.ndarray]:
     """Loss, dL/dz (T, B, N) or None, dL/du (T, B, N) or None, and the scores used for prediction.
@@ -141,16 +137,15 @@ def loss_and_grads(kind: str, readout: str, Z: np.ndarray, U: np.ndarray | None,
       spike_count (targets times T, as snnTorch's mse_count_loss), rate, max_membrane
       (scale * max_t u) or spike_train (mean over steps too, against regular trains at
       those rates per step; see :func:`target_trains`).
-    Defaults: correct = 0.8, incorrect = 0.2 (1 and 0 for max_membrane), scale = 1.
+    ``params``: the arguments of the loss and of its readout (correct, incorrect, scale), the
+    others at the defaults of ``loss = <kind>(<readout>(...))`` (snnlang.settings); the
+    targets' defaults are 0.8 and 0.2, and 1 and 0 for max_membrane.
     """
-    params = params or {}
-    unknown = set(params) - LOSS_SETTINGS
-    if unknown:
-        raise ValueError(f"the loss has no setting {', '.join(sorted(unknown))}; settings: correct, incorrect, scale")
+    a = loss_arguments(kind, readout, params or {})
     T, B, N = Z.shape
     membrane = readout == "max_membrane"
-    correct = float(params.get("correct", 1.0 if membrane else 0.8))
-    incorrect = float(params.get("incorrect", 0.0 if membrane else 0.2))
+    correct = (1.0 if membrane else 0.8) if a.get("correct") is None else a["correct"]
+    incorrect = (0.0 if membrane else 0.2) if a.get("incorrect") is None else a["incorrect"]
     if readout in ("spike_count", "rate"):
         factor = 1.0 if readout == "spike_count" else 1.0 / T
         scores = Z.sum(axis=0) * factor
@@ -169,7 +164,7 @@ def loss_and_grads(kind: str, readout: str, Z: np.ndarray, U: np.ndarray | None,
     if membrane:
         if U is None:
             raise ValueError("max_membrane needs the output's membrane")
-        scale = float(params.get("scale", 1.0))
+        scale = a["scale"]
         idx = U.argmax(axis=0)
         scores = np.take_along_axis(U, idx[None], axis=0)[0] * scale
         if kind == "cross_entropy":

@@ -37,35 +37,12 @@ from typing import Optional
 
 import numpy as np
 
-from ..model import Call, ListValue, Model, Number, Settings, Word
+from ..model import Model, Settings
+from ..settings import form_arguments, training
 from . import data as datasets
 from .loop import run_epochs
 
 TEST_STEP_OFFSET = 1 << 40  # test samples draw their random numbers from steps far beyond training's
-
-
-def _number(value, default):
-    return value.value if isinstance(value, Number) else default
-
-
-def _words(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, Word):
-        return [value.value]
-    if isinstance(value, ListValue):
-        return [v.value for v in value.items if isinstance(v, Word)]
-    raise ValueError("expected a name or a list of names, such as keep = [theta]")
-
-
-def _call(value, what: str) -> tuple[str, dict]:
-    if value is None:
-        return "", {}
-    if isinstance(value, Call):
-        return value.name, {k: getattr(v, "value", v) for k, v in value.kwargs.items()}
-    if isinstance(value, Word):
-        return value.value, {}
-    raise ValueError(f"{what}: expected a setting such as name(key = value)")
 
 
 def _package(model: Model, network: str):
@@ -86,26 +63,18 @@ def _package(model: Model, network: str):
 
 class STDPTrainer:
     def __init__(self, spec: Path, model: Model, block: Settings, seed: Optional[int] = None):
-        values = block.values
-        network = values["network"].value
-        self.plan, self.package = _package(model, network)
-        self.seed = int(seed if seed is not None else _number(values.get("seed"), 0))
-        dt = _number(values.get("dt"), None)
-        self.net = self.package.Network(seed=self.seed, **({"dt": dt} if dt else {}))
+        s = self.settings = training(model, block)  # typed, checked, defaults applied (snnlang.settings.TRAIN)
+        self.plan, self.package = _package(model, s.network)
+        self.seed = seed if seed is not None else s.seed
+        self.net = self.package.Network(seed=self.seed, **({"dt": s.dt} if s.dt is not None else {}))
         self.dt = self.net.dt
-        self.epochs = int(_number(values.get("epochs"), 1))
+        self.epochs = s.epochs
 
-        sources = {s.name: s for s in self.plan.sources}
+        sources = {src.name: src for src in self.plan.sources}
         pops = {p.name: p for p in self.plan.populations}
-        inp = values.get("input")
-        self.input = inp.value if isinstance(inp, Word) else next((s.name for s in self.plan.sources if s.kind == "poisson"), None)
-        if self.input not in sources or sources[self.input].kind != "poisson":
-            raise ValueError("method = stdp needs input = <a poisson input of the network> (its rates are set per sample)")
-        readout = values.get("readout")
-        self.readout = readout.value if isinstance(readout, Word) else None
-        if self.readout not in pops:
-            raise ValueError(f"method = stdp needs readout = <a population of network '{network}'>"
-                             f"; populations: {', '.join(pops)}")
+        # the check made sure input is a poisson input and readout a population
+        self.input = s.input or next(src.name for src in self.plan.sources if src.kind == "poisson")
+        self.readout = s.readout
         self.monitor = next((k for k, m in enumerate(self.package.MONITORS)
                              if m[0] == "spikes" and m[1] == self.readout and (m[3], m[4], m[5]) == (0, pops[self.readout].size, 1)),
                             None)
@@ -113,57 +82,29 @@ class STDPTrainer:
             raise ValueError(f"method = stdp counts the spikes of '{self.readout}': add 'monitor spikes of {self.readout}'")
         self.n_out = pops[self.readout].size
 
-        kind, args = _call(values.get("encode"), "encode")
-        if kind not in ("", "poisson") or set(args) - {"rate"}:
-            raise ValueError("method = stdp encodes with poisson(rate = <rate of a pixel of value 1>)")
-        self.max_rate = float(args.get("rate", 63.75))
-        present = _number(values.get("present"), None)
-        steps = _number(values.get("steps"), None)
-        self.steps = int(steps) if steps else int(round((present or 0.35) / self.dt))
-        present_test = _number(values.get("present_test"), None)
-        self.test_steps = int(round(present_test / self.dt)) if present_test else self.steps
-        self.rest = int(round(_number(values.get("rest"), 0.0) / self.dt))
+        self.max_rate = s.encode.rate  # poisson(rate = ...): the rate of a pixel of value 1
+        self.steps = s.steps or int(round(s.present / self.dt))
+        self.test_steps = int(round(s.present_test / self.dt)) if s.present_test is not None else self.steps
+        self.rest = int(round(s.rest / self.dt))
 
         conns = {c.name: c for c in self.plan.connections}
-        plastic = _words(values.get("plasticity")) or [c.name for c in self.plan.connections
-                                                       if c.source == self.input and (c.on_post or c.syn_integrate)]
-        for name in plastic:
-            if name not in conns:
-                raise ValueError(f"plasticity = {name}: no such connection; connections: {', '.join(conns)}")
+        plastic = s.plasticity or [c.name for c in self.plan.connections
+                                   if c.source == self.input and (c.on_post or c.syn_integrate)]
         self.plastic = [conns[n] for n in plastic]
-        norm, nargs = _call(values.get("normalise"), "normalise")
-        if norm not in ("", "incoming") or set(nargs) - {"total", "variable"}:
-            raise ValueError("method = stdp normalises with normalise = incoming(total = <sum of the weights into a neuron>)")
-        self.total = float(nargs["total"]) if "total" in nargs else None
-        self.variable = str(nargs.get("variable", "w"))
+        norm = s.normalise.arguments() if s.normalise else form_arguments("normalise", "incoming", {}, "stdp")
+        self.total, self.variable = norm.get("total"), norm["variable"]  # total None: no normalisation
 
-        self.keep = set()
-        for name in _words(values.get("keep")):
-            found = [p.local[name] for p in self.plan.populations if name in p.local]
-            if not found:
-                raise ValueError(f"keep = {name}: no population has a state variable '{name}'")
-            self.keep.update(found)
-        # schedule = step(eta, gamma = 0.5, step_size = 1): parameters scaled by gamma every step_size epochs
-        schedule = values.get("schedule")
+        self.keep = {p.local[name] for name in s.keep for p in self.plan.populations if name in p.local}
+        # schedule = step(eta, gamma = 0.1, step_size = 1): parameters scaled by gamma every step_size epochs
+        schedule = s.schedule
         self.scheduled, self.gamma, self.step_size = {}, 1.0, 1
         if schedule is not None:
-            if not (isinstance(schedule, Call) and schedule.name == "step" and schedule.args
-                    and all(isinstance(a, Word) for a in schedule.args) and set(schedule.kwargs) <= {"gamma", "step_size"}):
-                raise ValueError("method = stdp: schedule = step(<parameter>, ..., gamma = 0.5, step_size = 1)")
-            self.gamma = float(_number(schedule.kwargs.get("gamma"), 0.1))
-            self.step_size = int(_number(schedule.kwargs.get("step_size"), 1))
-            for a in schedule.args:
-                keys = [k for k in self.net.params if k == a.value or k.split(".", 1)[1] == a.value]
-                if not keys:
-                    raise ValueError(f"schedule: no parameter '{a.value}'")
-                self.scheduled.update({k: self.net.params[k] for k in keys})
-        self.freeze = _words(values.get("freeze"))
-        for name in self.freeze:
-            if not any(k.split(".", 1)[1] == name or k == name for k in self.net.params):
-                raise ValueError(f"freeze = {name}: no parameter '{name}'")
+            self.gamma, self.step_size = schedule.gamma, schedule.step_size
+            for name in schedule.parameters:
+                self.scheduled.update({k: v for k, v in self.net.params.items() if _is(k, name)})
+        self.freeze = list(s.freeze)
 
-        name, kwargs = _call(values.get("data"), "data")
-        self.X, self.y, self.X_test, self.y_test = datasets.load(name or "digits", kwargs, spec.parent)
+        self.X, self.y, self.X_test, self.y_test = datasets.load(s.data.name, s.data.arguments(), spec.parent)
         if self.X.shape[1] != sources[self.input].size:
             raise ValueError(f"the data have {self.X.shape[1]} features, input '{self.input}' has {sources[self.input].size} neurons")
         self.classes = int(max(self.y.max(), self.y_test.max())) + 1
@@ -313,6 +254,11 @@ class STDPTrainer:
         W = np.zeros((connection.post_rows, connection.pre_rows))
         W[s[f"{connection.name}_post"], s[f"{connection.name}_pre"]] = s[f"{connection.name}_{self.variable}"]
         return W
+
+
+def _is(key: str, name: str) -> bool:
+    """Whether a parameter key of the simulator (``population.name``) is the parameter ``name``."""
+    return key == name or key.split(".", 1)[-1] == name
 
 
 def train_stdp(spec: Path, model: Model, block: Settings, out: Path, epochs: Optional[int] = None,
