@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..settings import form_arguments
+
 
 @dataclass
 class EventSet:
@@ -86,18 +88,16 @@ def digits(test_fraction: float = 0.25, seed: int = 0):
 
 
 def load(name: str, kwargs: dict, base: Path):
-    """(X_train, y_train, X_test, y_test) of a data set named in a train block."""
-    fraction = float(kwargs.get("test_fraction", 0.25))
-    seed = int(kwargs.get("seed", 0))
+    """(X_train, y_train, X_test, y_test) of a data set named in a train block (``data = <name>(...)``;
+    arguments not given take their defaults, snnlang.settings)."""
+    kwargs = form_arguments("data", name, kwargs)
+    fraction, seed = kwargs["test_fraction"], kwargs["seed"]
     if name == "digits":
-        unknown = set(kwargs) - {"test_fraction", "seed"}
-        if unknown:
-            raise ValueError(f"digits() has no setting {', '.join(sorted(unknown))}; it takes test_fraction and seed")
         return digits(fraction, seed)
     if name == "dvs_digits":
         return cached_dvs_digits(kwargs)
     if name == "npz":
-        if "file" not in kwargs:
+        if kwargs["file"] is None:
             raise ValueError('npz() needs file = "path.npz"')
         path = Path(kwargs["file"])
         path = path if path.is_absolute() else base / path
@@ -115,7 +115,6 @@ def load(name: str, kwargs: dict, base: Path):
                 Xt = data["X_test"].reshape(len(data["X_test"]), -1).astype(float)
                 return X, y, Xt, data["y_test"].astype(int)
         return split(X, y, fraction, seed)
-    raise ValueError(f"unknown data set '{name}'; choose digits(...), dvs_digits(...) or npz(file = \"...\")")
 
 
 def cached_dvs_digits(kwargs: dict):
@@ -124,7 +123,7 @@ def cached_dvs_digits(kwargs: dict):
     import inspect
     import json
 
-    from ..run import cache_dir
+    from ..cache import cache_dir
     from . import dvs
 
     digest = hashlib.sha256((json.dumps(kwargs, sort_keys=True, default=str)
@@ -141,14 +140,6 @@ def cached_dvs_digits(kwargs: dict):
     return train, y, test, y_test
 
 
-ENCODER_SETTINGS = {
-    "poisson": {"steps", "gain"},
-    "latency": {"steps", "tau", "threshold"},
-    "current": {"steps", "gain"},
-    "events": {"steps", "duration"},
-}
-
-
 def encode(kind: str, X, steps: int, rng: np.random.Generator, kwargs: dict, n_in: int | None = None) -> np.ndarray:
     """Input spikes (steps, batch, features) for a batch.
 
@@ -162,33 +153,27 @@ def encode(kind: str, X, steps: int, rng: np.random.Generator, kwargs: dict, n_i
         (the simulator's ``feed_events`` rule), events after the last step are dropped; the
         input index is polarity * width * height + y * width + x, a spike (1) where one or
         more events fell.
+    Arguments not in ``kwargs`` take the defaults of ``encode = <kind>(...)`` (snnlang.settings).
     """
-    unknown = set(kwargs) - ENCODER_SETTINGS.get(kind, set(kwargs))
-    if unknown:
-        raise ValueError(f"encoder {kind}() has no setting {', '.join(sorted(unknown))}; "
-                         f"it takes {', '.join(sorted(ENCODER_SETTINGS[kind]))}")
+    kwargs = form_arguments("encode", kind, kwargs, "bptt")
     if kind == "events":
         if not isinstance(X, EventSet):
             raise ValueError("encode = events(...) needs an event data set (dvs_digits(...) or an npz of events)")
-        return bin_events(X, steps, float(kwargs.get("duration", 0)) or None, n_in)
+        return bin_events(X, steps, kwargs["duration"], n_in)
     if isinstance(X, EventSet):
         raise ValueError(f"the data are event streams: use encode = events(steps = ..., duration = ...), not {kind}(...)")
     X = np.asarray(X, dtype=float)
     if kind == "poisson":
-        gain = float(kwargs.get("gain", 1.0))
-        return (rng.random((steps,) + X.shape) < np.clip(X * gain, 0, 1)).astype(float)
+        return (rng.random((steps,) + X.shape) < np.clip(X * kwargs["gain"], 0, 1)).astype(float)
     if kind == "latency":
-        tau = float(kwargs.get("tau", steps - 1))
-        threshold = float(kwargs.get("threshold", 0.01))
+        tau = steps - 1 if kwargs["tau"] is None else kwargs["tau"]
+        threshold = kwargs["threshold"]
         t = np.where(X > threshold, np.round((1 - np.clip(X, 0, 1)) * tau), steps).astype(int)
         out = np.zeros((steps,) + X.shape)
         b, f = np.nonzero(t < steps)
         out[t[b, f], b, f] = 1.0
         return out
-    if kind == "current":
-        gain = float(kwargs.get("gain", 1.0))
-        return np.repeat((X * gain)[None], steps, axis=0)
-    raise ValueError(f"unknown encoder '{kind}'; choose poisson, latency, current or events")
+    return np.repeat((X * kwargs["gain"])[None], steps, axis=0)  # current
 
 
 def event_steps(t: np.ndarray, dt: float) -> np.ndarray:

@@ -1,8 +1,7 @@
 """The generated package a train block runs: the simulator plus ``training.py``, built once and cached.
 
-The cache key is the spec's hash, the train block, the snnlang version and a hash
-of the code generators themselves, so that a changed backend never reuses a
-stale package.
+It is cached as every package is (:func:`snnlang.driver.package`): by the spec's
+files as the compiler reads them, the train block, and the whole compiler's source.
 """
 from __future__ import annotations
 
@@ -23,30 +22,33 @@ class TrainingPackage:
     folder: Path
 
 
-def training_package(model: Model, block: Settings) -> TrainingPackage:
-    """Plan, emit (cached) and import the package of one train block."""
-    from .. import __version__
-    from ..build import render, render_training, write_package
+def training_package(model: Model, block: Settings, spec: Optional[Path] = None) -> TrainingPackage:
+    """Plan, emit (cached) and import the package of one train block.
+
+    ``spec``: the file the model was loaded from (default: ``model.source``, as the
+    working directory shows it).
+    """
+    from ..build import render, render_training
+    from ..driver import package
     from ..plan.train import make_training_plan
-    from ..cache import cache_dir, generator_hash
-    from ..run import _import
 
     tp = make_training_plan(model, block)
-    name = f"train_{model.spec_hash}_{block.name}_{__version__.replace('.', '_')}_{generator_hash()}"
-    folder = cache_dir() / name / "net"
-    if not (folder / "training.py").exists():
-        files = render(tp.plan, "numpy", "net")
-        files.update(render_training(tp, "net"))
-        write_package(files, folder)
-    package = _import(folder, name)
-    training = importlib.import_module(name + ".training")
-    return TrainingPackage(tp=tp, package=package, training=training, folder=folder)
+
+    def files(_model: Model) -> dict[str, str]:
+        built = render(tp.plan, "numpy", "net")
+        built.update(render_training(tp, "net"))
+        return built
+
+    module, _ = package(Path(model.source) if spec is None else spec, "numpy", "train", block.name,
+                        model=model, files=files)
+    training = importlib.import_module(module.__name__ + ".training")
+    return TrainingPackage(tp=tp, package=module, training=training, folder=Path(module.__path__[0]))
 
 
 def load_block(spec: Path, name: Optional[str] = None) -> tuple[Model, Settings]:
     """The model of a spec and one of its train blocks (the first by default)."""
     from ..diagnostics import Diagnostics, SpecError
-    from ..frontend import load
+    from ..driver import load
     from ..model import Loc
 
     model = load(spec)
