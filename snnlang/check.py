@@ -17,31 +17,14 @@ from .dims import BaseUnit, DimensionError, Poison, constant_value, dimension
 from .functions import is_random
 from .model import (
     Call, Connection, Expr, ListValue, Loc, Model, Network, NeuronModel, Number, Settings,
-    Statement, SynapseModel, Text, Variable, Word,
+    Statement, SynapseModel, Variable,
 )
+from .settings import check_simulation, check_training
 from .units import DIMENSIONLESS, Dim, dim, dim_add, format_dim
 
 SECOND = dim(s=1)
 PER_SECOND = dim(s=-1)
 METHODS = ("exact", "exponential_euler", "euler", "rk2", "heun", "rk4")
-SIMULATE_KEYS = ("network", "dt", "duration", "seed", "steps")
-TRAIN_KEYS = {
-    "network": "the network to train", "method": "bptt, stdp or convert", "precision": "float64 or float32", "data": "digits(...) or npz(...)",
-    "encode": "poisson(...), latency(...), current(...) or events(...)", "surrogate": "fast_sigmoid(...), ...",
-    "loss": "cross_entropy(...) or mse(...)", "optimizer": "sgd(...), momentum(...) or adam(...)",
-    "schedule": "step(...) or cosine(...)", "epochs": "a whole number", "batch": "a whole number",
-    "dt": "the time step", "steps": "time steps per sample", "seed": "a whole number",
-    "weight_decay": "a number", "dropout": "a number", "clip_grad": "a number", "reset": "subtract or zero",
-    "detach_reset": "true or false", "readout": "the output population", "input": "the input population",
-    "present": "time per sample", "rest": "time between samples", "labels": "how neurons are labelled",
-    "present_test": "time per test sample (stdp; default: present)",
-    "normalise": "percentile(...) (convert) or incoming(total = ...) (stdp)",
-    "keep": "state kept from sample to sample (stdp: adaptive thresholds)",
-    "freeze": "parameters set to 0 while testing (stdp: learning rates)",
-    "T": "time steps of the converted SNN", "plasticity": "connection name",
-    "bias": "true or false: a trained bias per neuron",
-}
-TRAIN_METHODS = ("bptt", "stdp", "convert")
 
 _TIME_BUILTINS: dict[str, Dim] = {"t": SECOND, "dt": SECOND, "i": DIMENSIONLESS, "j": DIMENSIONLESS,
                                   "N": DIMENSIONLESS, "N_pre": DIMENSIONLESS, "N_post": DIMENSIONLESS,
@@ -447,25 +430,13 @@ class Checker:
     def simulation(self, sim: Settings) -> None:
         if sim.name not in self.model.networks:
             self.diags.error(sim.loc, f"unknown network '{sim.name}'" + did_you_mean(sim.name, self.model.networks))
-        for key, value in sim.values.items():
-            loc = sim.locs.get(key, sim.loc)
-            if key not in SIMULATE_KEYS:
-                self.diags.error(loc, f"unknown simulate setting '{key}'" + did_you_mean(key, SIMULATE_KEYS))
-            elif key in ("dt", "duration"):
-                self.expect_value(value, SECOND, key)
-                if isinstance(value, Number) and value.value <= 0:
-                    self.diags.error(value.loc, f"{key} must be positive")
-            elif key == "seed":
-                self.whole(value, key, 0, _MAX_SEED)
-            elif key == "steps":
-                self.whole(value, key, 1, _MAX_COUNT)
+        net = self.model.networks.get(sim.name)
+        discrete = net is not None and bool(net.populations) and all(
+            self.model.neurons[p.neuron].discrete for p in net.populations if p.neuron in self.model.neurons)
+        check_simulation(sim, discrete, self.diags)  # settings.SIMULATE: types, units, ranges
         dt = sim.values.get("dt")
         if isinstance(dt, Number) and dt.dim == SECOND and sim.name in self.model.networks:
             self.time_constants(self.model.networks[sim.name], dt.value, dt.loc)
-
-    def whole(self, value, key: str, low: int, high: int) -> None:
-        if not (isinstance(value, Number) and value.is_int and low <= value.value <= high):
-            self.diags.error(value.loc, f"{key} must be a whole number from {low} to {high}")
 
     def time_constants(self, net: Network, dt: float, loc: Loc) -> None:
         """Warn when dt is above a tenth of the smallest time constant the equations use: a
@@ -490,49 +461,13 @@ class Checker:
                                         f"{name} = {value * 1e3:g} ms ({where}); results may be inaccurate")
 
     def training(self, train: Settings) -> None:
-        for key, value in train.values.items():
-            loc = train.locs.get(key, train.loc)
-            if key not in TRAIN_KEYS:
-                self.diags.error(loc, f"unknown train setting '{key}'" + did_you_mean(key, TRAIN_KEYS))
-            elif key in ("epochs", "batch", "steps", "T"):
-                self.whole(value, key, 1, _MAX_COUNT)
-            elif key == "seed":
-                self.whole(value, key, 0, _MAX_SEED)
-            elif key in ("dt", "present", "rest", "present_test"):
-                self.expect_value(value, SECOND, key)
-                if isinstance(value, Number) and (value.value < 0 or (value.value == 0 and key != "rest")):
-                    self.diags.error(value.loc, f"{key} must be {'at least 0' if key == 'rest' else 'positive'}")
-            elif key in ("weight_decay", "dropout", "clip_grad"):
-                self.expect_value(value, DIMENSIONLESS, key)
-                if isinstance(value, Number) and (value.value < 0 or (key == "dropout" and value.value >= 1)):
-                    self.diags.error(value.loc, f"{key} must be " + ("in [0, 1)" if key == "dropout" else "at least 0"))
-        net = train.values.get("network")
-        if net is None:
-            self.diags.error(train.loc, "train needs network = <name of a network>")
-        elif not isinstance(net, Word):
-            self.diags.error(net.loc, "network = ... must be the name of a network, without quotes")
-        elif net.value not in self.model.networks:
-            self.diags.error(net.loc, f"unknown network '{net.value}'" + did_you_mean(net.value, self.model.networks))
-        method = train.values.get("method")
-        if method is None:
-            self.diags.error(train.loc, "train needs method = bptt, stdp or convert")
-        elif not isinstance(method, Word) or method.value not in TRAIN_METHODS:
-            name = method.value if isinstance(method, (Word, Text)) else "?"
-            self.diags.error(method.loc, f"unknown training method '{name}'; choose bptt, stdp or convert (without quotes)"
-                             + did_you_mean(name, TRAIN_METHODS))
-        precision = train.values.get("precision")
-        if precision is not None and not (isinstance(precision, Word) and precision.value in ("float64", "float32")):
-            self.diags.error(precision.loc, "precision is float64 (the default) or float32")
+        check_training(self.model, train, self.diags)  # settings.TRAIN: types, units, ranges, names
 
 
 def _span_size(span, size: int) -> int:
     if span is None:
         return size
     return (size if span[1] is None else span[1]) - span[0]
-
-
-_MAX_SEED = 2**32 - 1
-_MAX_COUNT = 2**31 - 1
 
 
 def _constant(expr: Expr) -> Optional[float]:
@@ -569,5 +504,33 @@ def _time_constants(odes, aliases, parameters, overrides: dict, where: str) -> l
     return out
 
 
+def positive_time_constants(model: Model, diags: Diagnostics) -> None:
+    """A time constant (a parameter in seconds that divides a variable's decay rate in its
+    equations, see plan/validate.py) given as a constant <= 0 is an error at its value: in the
+    neuron's or synapse's defaults, or in a population's or connection's overrides."""
+    from .plan.validate import describe, message, model_time_constants, seconds, spec_name
+
+    found, reported = {}, set()  # a synapse and its copies for connections share their defaults' places
+    for kind, models in (("neuron", model.neurons), ("synapse", model.synapses)):
+        for m in models.values():
+            name = spec_name(model, m.name)
+            found[kind, m.name] = {p: describe(xs, kind, name) for p, xs in model_time_constants(m).items()}
+            for v in m.parameters:
+                value = seconds(v.value) if v.name in found[kind, m.name] else None
+                if value is not None and value <= 0 and v.value.loc not in reported:
+                    reported.add(v.value.loc)
+                    diags.error(v.value.loc, message(v.name, value, found[kind, m.name][v.name]))
+    for net in model.networks.values():
+        owners = [(("neuron", p.neuron), p.overrides) for p in net.populations]
+        owners += [(("synapse", c.synapse), c.overrides) for c in net.connections]
+        for key, overrides in owners:
+            for o in overrides:
+                description = found.get(key, {}).get(o.name)
+                value = seconds(o.value) if description else None
+                if value is not None and value <= 0:
+                    diags.error(o.value.loc, message(o.name, value, description))
+
+
 def check(model: Model, diags: Diagnostics) -> None:
     Checker(model, diags).run()
+    positive_time_constants(model, diags)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .backends import TARGETS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check", help="report every error and warning of the specs; exit 1 on errors")
     p.add_argument("specs", nargs="+", type=Path)
     p.add_argument("--emit-ir", action="store_true", help="print the checked model as JSON")
+    _include(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("schema", help="print the JSON schema of the model (IR)")
@@ -24,21 +26,24 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("build", help="generate a standalone simulator package")
     p.add_argument("spec", type=Path)
-    p.add_argument("--target", default="numpy", choices=["numpy", "cupy", "lava"], help="the runtime the package uses")
+    p.add_argument("--target", default="numpy", choices=list(TARGETS),
+                   help="; ".join(f"{t.name}: {t.summary}" for t in TARGETS.values()))
     p.add_argument("-o", "--out", type=Path, required=True, help="folder of the package (replaced only on success)")
     p.add_argument("--network", help="which network, if the spec has several")
+    _include(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("run", help="build (cached), simulate, and write spikes, a summary and plots")
     p.add_argument("spec", type=Path)
     p.add_argument("-o", "--out", type=Path, help="run folder (default: runs/<spec name>)")
-    p.add_argument("--target", default="numpy", choices=["numpy", "cupy"])
+    p.add_argument("--target", default="numpy", choices=[t.name for t in TARGETS.values() if t.runs])
     p.add_argument("--duration", help="model time, e.g. 2s or 500ms (default: the spec's)")
     p.add_argument("--seed", type=int)
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
                    help="a parameter value, e.g. tau_m=10ms or exc.tau_m=10ms (repeatable)")
     p.add_argument("--weights", type=Path, help="an .npz of synaptic state arrays to load before running")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="skip raster.png and traces.png")
+    _include(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("train", help="train the network of a spec's train block")
@@ -54,13 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
                    help="with --evaluate: a parameter value, e.g. thr=1.5 or hidden.thr=1.5 (repeatable)")
     p.add_argument("--quantize", type=int, metavar="BITS", help="with --evaluate: weights as signed BITS-bit integers")
+    _include(p)
     p.set_defaults(func=cmd_train)
 
     args = parser.parse_args(argv)
     from .diagnostics import SpecError
+    from .resources import include_dirs
 
+    for folder in getattr(args, "include", []):
+        if not folder.is_dir():
+            print(f"snnlang {args.command}: --include {str(folder)!r} is not a folder", file=sys.stderr)
+            return 2
     try:
-        return args.func(args)
+        with include_dirs(getattr(args, "include", [])):
+            return args.func(args)
     except SpecError as e:
         print(e.diagnostics.render(), file=sys.stderr)
         return 1
@@ -69,8 +81,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _shown(path) -> str:
+    """A path for the terminal: control characters, Unicode line breaks and bytes that are not
+    UTF-8 written as escapes (a file name must not move the cursor or fail to print)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
+
+
+def _include(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--include", action="append", default=[], type=Path, metavar="DIR",
+                   help="also allow imports from this folder (repeatable); by default a spec imports only "
+                        "from its own folder (and below) and the standard library")
+
+
 def cmd_check(args) -> int:
-    from .frontend import analyse
+    from .driver import analyse
 
     failed = False
     models = []
@@ -88,7 +112,7 @@ def cmd_check(args) -> int:
     if failed:
         return 1
     if not args.emit_ir:
-        names = ", ".join(str(s) for s in args.specs)
+        names = ", ".join(_shown(s) for s in args.specs)
         print(f"ok: {names}")
     return 0
 
@@ -112,7 +136,7 @@ def cmd_build(args) -> int:
         print(f"snnlang build: {e}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - start
-    print(f"built {args.out} ({args.target}) from {args.spec}: network '{plan.network}', "
+    print(f"built {_shown(args.out)} ({args.target}) from {_shown(args.spec)}: network '{plan.network}', "
           f"{len(plan.populations)} populations, {len(plan.connections)} connections, in {elapsed:.2f} s")
     for pop in plan.populations:
         print(f"  {pop.name}: {pop.size} x {pop.neuron}, {pop.method_reason}")
@@ -149,7 +173,7 @@ def cmd_run(args) -> int:
         print(f"snnlang run: {e}", file=sys.stderr)
         return 2
     print(f"{summary['network']}: {summary['steps']} steps of {summary['dt'] * 1e3:g} ms in {summary['run_s']:.2f} s "
-          f"(build {summary['build_s']:.2f} s), {summary['synops']} synaptic events -> {out}")
+          f"(build {summary['build_s']:.2f} s), {summary['synops']} synaptic events -> {_shown(out)}")
     for name, pop in summary["populations"].items():
         print(f"  {name}: {pop['n']} neurons, {pop['spikes']} spikes, {pop['rate_hz']:.2f} Hz")
     return 0
@@ -171,7 +195,7 @@ def cmd_train(args) -> int:
         print(f"snnlang train: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
     last = metrics["epochs"][-1] if metrics["epochs"] else {}
-    print(f"trained {len(metrics['epochs'])} epochs -> {out}: test accuracy {metrics['test_accuracy']}"
+    print(f"trained {len(metrics['epochs'])} epochs -> {_shown(out)}: test accuracy {metrics['test_accuracy']}"
           + (f", last epoch {last.get('seconds', 0):.2f} s" if last else ""))
     for key in ("synops_per_sample", "spikes_per_sample", "test_accuracy_8bit"):
         if key in metrics:
@@ -185,7 +209,15 @@ def cmd_train_evaluate(args, out: Path) -> int:
 
     weights = out / "weights.npz"
     if not weights.exists():
-        print(f"snnlang train: {weights} does not exist; train first", file=sys.stderr)
+        print(f"snnlang train: {_shown(weights)} does not exist; train first", file=sys.stderr)
+        return 2
+    path = out / "evaluation.json"
+    try:
+        runs = json.loads(path.read_text()) if path.exists() else []
+    except (OSError, ValueError):
+        runs = None
+    if not isinstance(runs, list):  # not the list of evaluations this command writes: keep it
+        print(f"snnlang train: {_shown(path)} is not a list of evaluations snnlang wrote; move it away", file=sys.stderr)
         return 2
     try:
         params = {}
@@ -197,14 +229,12 @@ def cmd_train_evaluate(args, out: Path) -> int:
     except (ValueError, KeyError) as e:
         print(f"snnlang train: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
-    path = out / "evaluation.json"
-    runs = json.loads(path.read_text()) if path.exists() else []
     runs.append(result)
     path.write_text(json.dumps(runs, indent=2) + "\n")
-    print(f"evaluated {weights}: accuracy {result['accuracy']:.4f} with {result['steps']} steps"
+    print(f"evaluated {_shown(weights)}: accuracy {result['accuracy']:.4f} with {result['steps']} steps"
           + (f", {args.quantize}-bit weights" if args.quantize else "")
           + (f", {', '.join(args.settings)}" if args.settings else "")
-          + f"; {result['synops_per_sample']:.0f} SynOps and {result['spikes_per_sample']:.1f} spikes per sample -> {path}")
+          + f"; {result['synops_per_sample']:.0f} SynOps and {result['spikes_per_sample']:.1f} spikes per sample -> {_shown(path)}")
     return 0
 
 if __name__ == "__main__":

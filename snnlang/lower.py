@@ -27,7 +27,7 @@ from .model import (
     Variable, Word,
 )
 from .parse import parse
-from .resources import find_import, stdlib_dir
+from .resources import SpecFileError, import_roots, read_spec, resolve_import, stdlib_dir
 
 _MAX_EXPONENT = 64
 _MAX_COUNT = 2**31 - 1  # sizes and indices: int32 on every target
@@ -51,16 +51,21 @@ class Lowering:
 
     # ---- files and imports ------------------------------------------------
     def load_file(self, path: Path, seen: set[Path], importer: Optional[Loc] = None) -> None:
-        resolved = path.resolve()
+        if importer is None:  # the spec itself: its folder (and --include) bounds what it may import
+            self.roots = import_roots(path)
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):  # a loop of symbolic links: read_spec says so
+            resolved = None
         if resolved in seen:
             return
         seen.add(resolved)
-        file = display_path(path)
+        file = display_path(path) if resolved is not None else str(path)
         try:
-            text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not part of the text
-        except OSError as e:
+            text = read_spec(path).decode("utf-8-sig")  # a byte-order mark is not part of the text
+        except SpecFileError as e:  # missing, a folder, a device or FIFO (never opened), over 10 MiB
             loc = importer or Loc(file=file, line=1, column=1)
-            self.diags.error(loc, f"cannot read '{file}': {e.strerror or e}")
+            self.diags.error(loc, f"cannot read '{file}': {e}")
             return
         except UnicodeDecodeError as e:
             self.diags.error(Loc(file=file, line=1, column=1), f"the file is not UTF-8 text ({e.reason} at byte {e.start})")
@@ -84,12 +89,15 @@ class Lowering:
     def _import(self, item: lark.Tree, path: Path, seen: set[Path]) -> None:
         name = str(item.children[0])[1:-1]
         loc = self.loc(item)
-        found, itself = find_import(name, path)
+        found, why = resolve_import(name, path, self.roots)
         if found is not None:
             self.load_file(found, seen, loc)
             return
-        if itself:
+        if why == "imports itself":
             self.diags.error(loc, f"'{name}' imports itself")
+            return
+        if why:  # outside the allowed folders, or not a regular file: nothing of it is read
+            self.diags.error(loc, f"cannot import '{name}': {why}")
             return
         available = sorted(p.name for p in stdlib_dir().glob("*.snn"))
         self.diags.error(loc, f"cannot find '{name}' beside this file or in the standard library"
@@ -179,7 +187,9 @@ class Lowering:
 
     def variable(self, decl: lark.Tree, kind: str) -> Variable:
         name_tok, value = decl.children
-        self._check_name(name_tok)
+        if self._check_name(name_tok) and str(name_tok) in BUILTINS:
+            self.diags.error(self.loc(name_tok), f"'{name_tok}' is a built-in name ({BUILTINS[str(name_tok)]}); "
+                                                 "choose another name")
         return Variable(name=str(name_tok), kind=kind, value=self.expr_of(value), loc=self.loc(name_tok))
 
     def ode(self, tree: lark.Tree) -> ODE:
@@ -459,6 +469,8 @@ class Lowering:
                     if a is None:
                         continue
                     if isinstance(a, lark.Tree) and a.data == "kwarg":
+                        if str(a.children[0]) in kw:
+                            self.diags.error(self.loc(a.children[0]), f"'{a.children[0]}' is given twice")
                         kw[str(a.children[0])] = self.value(a.children[1])
                     else:
                         pos.append(self.value(a))

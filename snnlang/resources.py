@@ -5,7 +5,13 @@ in a source checkout they sit beside it, at the top of the repository.
 """
 from __future__ import annotations
 
+import errno
+import os
+import stat
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Sequence
 
 _HERE = Path(__file__).resolve().parent
 
@@ -29,18 +35,129 @@ def stdlib_dir() -> Path:
     return _HERE / "stdlib"
 
 
-def find_import(name: str, importer: Path) -> tuple[Path | None, bool]:
-    """Where ``import "name"`` in the file ``importer`` leads: beside it, else the standard
-    library. Returns (path or None, whether the only match was the importer itself)."""
+#: The largest spec file read (a spec is text a person writes; 10 MiB is far beyond any).
+MAX_SPEC_BYTES = 10 * 2**20
+
+_included: ContextVar[tuple[Path, ...]] = ContextVar("snnlang_include", default=())
+
+
+class SpecFileError(Exception):
+    """A spec file that is not read: missing, a folder, a device or FIFO, or too large."""
+
+
+@contextmanager
+def include_dirs(folders: Sequence[str | Path]):
+    """Allow imports from these folders (``--include DIR``) too, inside the ``with``."""
+    token = _included.set(tuple(Path(f).resolve() for f in folders))
+    try:
+        yield
+    finally:
+        _included.reset(token)
+
+
+def import_roots(spec: Path) -> tuple[Path, ...]:
+    """The folders the imports of ``spec`` may come from: its own folder (and what is below it),
+    then the ``--include`` folders. The standard library is always allowed as well."""
+    return (Path(spec).parent.resolve(), *_included.get())
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _refusal(mode: int, size: int) -> str | None:
+    if not stat.S_ISREG(mode):
+        return f"it is {_kind(mode)}, not a spec file"
+    if size > MAX_SPEC_BYTES:
+        return f"it is {size / 2**20:.1f} MiB; a spec file may be at most {MAX_SPEC_BYTES // 2**20} MiB"
+    return None
+
+
+def _reason(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "a loop of symbolic links"
+    return error.strerror or str(error)
+
+
+def read_spec(path: Path) -> bytes:
+    """The bytes of a spec file; SpecFileError (with the reason) for anything but a regular file
+    of at most MAX_SPEC_BYTES. A device or FIFO is refused before it is opened for reading."""
+    try:
+        info = os.stat(path)
+        problem = _refusal(info.st_mode, info.st_size)
+        if problem:
+            raise SpecFileError(problem)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO swapped in must not block
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            problem = _refusal(info.st_mode, info.st_size)
+            if problem:
+                raise SpecFileError(problem)
+            data = f.read(MAX_SPEC_BYTES + 1)  # a file that grows, or reports no size, stops here
+    except OSError as e:
+        raise SpecFileError(_reason(e)) from None
+    except ValueError as e:  # a NUL in the path
+        raise SpecFileError(str(e)) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecFileError(f"it is larger than {MAX_SPEC_BYTES // 2**20} MiB, the most a spec file may be")
+    return data
+
+
+def _inside(path: Path, folders) -> bool:
+    return any(path == f or f in path.parents for f in folders)
+
+
+def resolve_import(name: str, importer: Path, roots: Sequence[Path] | None = None) -> tuple[Path | None, str | None]:
+    """Where ``import "name"`` in the file ``importer`` leads: beside it, else in an ``--include``
+    folder (``roots[1:]``), else the standard library.
+
+    ``roots`` (see :func:`import_roots`): the folders an import may come from; a file outside them
+    and the standard library (after following symbolic links) is refused, as is anything but a
+    regular file. None: anywhere. Returns (path, None), or (None, why) where ``why`` is None when
+    nothing of that name exists, else a sentence.
+    """
+    library = stdlib_dir().resolve()
+    bases = [importer.parent, *(roots[1:] if roots else ()), library]
+    allowed = None if roots is None else [Path(r).resolve() for r in roots] + [library]
+    try:
+        me = importer.resolve()
+    except (OSError, RuntimeError):
+        me = None
     itself = False
-    for base in (importer.parent, stdlib_dir()):
+    for base in bases:
         candidate = base / name
         try:
-            found = candidate.is_file()
-        except (OSError, ValueError):  # a name the file system refuses
-            found = False
-        if found and candidate.resolve() == importer.resolve():
-            itself = True  # a spec named like a library file imports the library file
-        elif found:
-            return candidate, False
-    return None, itself
+            info = os.stat(candidate)
+            real = candidate.resolve()
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return None, "it is a loop of symbolic links"
+            continue  # missing
+        except (ValueError, RuntimeError):  # a name the file system refuses, a loop further down
+            continue
+        if real == me:
+            itself = True
+            continue  # a spec named like a library file imports the library file
+        if allowed is not None and not _inside(real, allowed):
+            return None, ("it is outside the spec's folder and the standard library; "
+                          "allow its folder with --include DIR")
+        problem = _refusal(info.st_mode, info.st_size)
+        if problem:
+            return None, problem
+        return candidate, None
+    return None, ("imports itself" if itself else None)
+
+
+def find_import(name: str, importer: Path, roots: Sequence[Path] | None = None) -> tuple[Path | None, bool]:
+    """Where ``import "name"`` in the file ``importer`` leads (see :func:`resolve_import`).
+    Returns (path or None, whether the only match was the importer itself)."""
+    found, why = resolve_import(name, importer, roots)
+    return found, why == "imports itself"

@@ -1,48 +1,29 @@
-"""``snnlang run``: build (cached by spec hash), simulate, write spikes, summary and plots."""
+"""``snnlang run``: build (cached, :mod:`snnlang.driver`), simulate, write spikes, summary and plots."""
 from __future__ import annotations
 
-import importlib.util
+import errno
 import json
+import os
 import re
+import stat
 import sys
 import time
 from pathlib import Path
 from typing import Optional
 
-from .cache import cache_dir, spec_key
+from . import __version__
+from .driver import import_package, package
 from .units import DIMENSIONLESS, dim_add, dim_scale, format_dim, lookup
 
 
 def built_package(spec: Path, target: str = "numpy"):
-    """The generated package of a spec, built once per spec text and generator, and imported.
-
-    A cached package is found from the spec's text alone: the compiler (and SymPy) is
-    loaded only when a package has to be built.
-    """
-    start = time.perf_counter()
-    try:
-        key = spec_key(spec, target)
-    except OSError:  # an unreadable file: the compiler reports it with its place
-        key = None
-    package_dir = cache_dir() / f"run_{key}" / "net"
-    if key is None or not (package_dir / "__init__.py").exists():
-        from .build import render, write_package
-        from .frontend import load
-        from .plan import make_plan
-
-        plan = make_plan(load(spec))
-        write_package(render(plan, target, "net"), package_dir)
-    module = _import(package_dir, f"snn_run_{key}")
-    return module, time.perf_counter() - start
+    """The generated package of a spec, built once into the cache and imported, and the
+    seconds that took (see :func:`snnlang.driver.package`)."""
+    return package(spec, target)
 
 
 def _import(package_dir: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, package_dir / "__init__.py",
-                                                  submodule_search_locations=[str(package_dir)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_package(package_dir, name)
 
 
 _NUMBER = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
@@ -76,6 +57,63 @@ def parse_setting(text: str) -> tuple[str, float, tuple]:
     return key, number * scale, dim
 
 
+#: The file that marks a folder as a run folder snnlang made (``run -o``, ``train -o``).
+RUN_MARKER = ".snnlang-run"
+#: What ``snnlang run`` writes into its run folder.
+RUN_FILES = ("spikes.npz", "state.npz", "summary.json", "raster.png", "traces.png", "plots-skipped.txt")
+
+
+def _made_by_snnlang(folder: Path) -> bool:
+    """A run folder of snnlang: the marker, or (from before the marker) a summary.json of
+    ``snnlang run`` or a metrics.json of ``snnlang train``."""
+    if (folder / RUN_MARKER).is_file():
+        return True
+    for name, keys in (("summary.json", {"network", "spec_hash", "steps"}), ("metrics.json", {"method", "epochs"})):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and keys <= data.keys():
+            return True
+    return False
+
+
+def run_folder(out: Path, writes: tuple[str, ...], command: str = "run") -> Path:
+    """Make ``out`` the run folder of ``snnlang <command>``, which writes the files ``writes``
+    into it (over earlier ones of the same name) and deletes nothing.
+
+    A missing folder is created. An existing folder is used when snnlang made it (its
+    RUN_MARKER) or none of ``writes`` is in it yet; a file, or a folder holding files of those
+    names that snnlang did not write, is refused with ValueError, before anything is written."""
+    out = Path(out)
+    shown = repr(str(out))
+    try:
+        info = os.stat(out)
+    except FileNotFoundError:
+        info = None
+    except NotADirectoryError:
+        above = next((str(p) for p in reversed(out.parents) if p.exists() and not p.is_dir()), "a part of it")
+        raise ValueError(f"-o {shown}: {above!r} is a file, not a folder") from None
+    except (OSError, ValueError) as e:
+        reason = "a loop of symbolic links" if getattr(e, "errno", None) == errno.ELOOP else getattr(e, "strerror", e)
+        raise ValueError(f"-o {shown}: {reason}") from None
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        raise ValueError(f"-o {shown}: it is a file, not a folder; {command} writes its results into a folder")
+    if info is not None and not _made_by_snnlang(out):
+        clash = [name for name in writes if os.path.lexists(out / name)]
+        if clash:
+            raise ValueError(f"-o {shown}: it holds {', '.join(clash)}, which snnlang did not write and {command} "
+                             "would overwrite; choose another folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        marker = out / RUN_MARKER
+        if not marker.is_file():
+            marker.write_text(f"snnlang {__version__} {command} folder\n", encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"-o {shown}: cannot write there: {e.strerror or e}") from None
+    return out
+
+
 def run(spec: Path, out: Path, duration: Optional[float] = None, seed: Optional[int] = None,
         settings: tuple[str, ...] = (), target: str = "numpy", weights: Optional[Path] = None,
         progress: bool = False, plots: bool = True) -> dict:
@@ -88,6 +126,7 @@ def run(spec: Path, out: Path, duration: Optional[float] = None, seed: Optional[
             raise ValueError(f"--set {text!r}: no parameter {key!r}; parameters: {', '.join(module.PARAMETERS)}")
         params[key] = value
         _check_unit(module, owners, dim, text)
+    run_folder(out, RUN_FILES)  # before the simulation: a folder it may not write is refused at once
     kwargs = {"params": params}
     if seed is not None:
         kwargs["seed"] = seed

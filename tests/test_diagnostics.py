@@ -397,8 +397,7 @@ def test_train_settings(specs):
     assert errors_of(specs, "network n { }\ntrain t { network = nn; method = bpt; epoch = 3; batch = 0 }\n"
                             "train u { }") == [
         "spec.snn:2:21: unknown network 'nn' (did you mean 'n'?)",
-        "spec.snn:2:34: unknown training method 'bpt'; choose bptt, stdp or convert (without quotes) "
-        "(did you mean 'bptt'?)",
+        "spec.snn:2:34: unknown training method 'bpt'; choose bptt, stdp or convert (did you mean 'bptt'?)",
         "spec.snn:2:39: unknown train setting 'epoch' (did you mean 'epochs'?)",
         "spec.snn:2:58: batch must be a whole number from 1 to 2147483647",
         "spec.snn:3:7: train needs network = <name of a network>",
@@ -545,3 +544,65 @@ def test_every_shipped_spec_checks_clean(capsys):
     stdlib = sorted(str(p) for p in (ROOT / "snnlang" / "stdlib").glob("*.snn"))
     assert main(["check", *specs, *stdlib]) == 0
     assert capsys.readouterr().err == ""
+
+
+TIME_CONSTANT_SPEC = """
+    import "stdp.snn"
+    neuron Cuba {
+        parameters { tau_m = -20 ms; tau_e = 0 ms; tau_i = 10 ms; tau_s = -1 ms; t_ref = 2 ms; E_l = -49 mV }
+        state { v = E_l; ge = 0 mV; gi = 0 mV; q = 0 mV }
+        equations {
+            dv/dt  = (ge + gi - (v - E_l)) / tau_m
+            dge/dt = -ge / tau_e
+            dgi/dt = -gi / tau_i
+            dq/dt  = v / tau_s
+        }
+        spike when v > -50 mV
+        reset { v = E_l }
+        refractory t_ref
+    }
+    network n {
+        population a = Cuba(4) { tau_i = -5 ms; tau_e = 3 ms }
+        population b = Cuba(4) { tau_i = 2 * 5 ms }
+        connect a -> b using STDP { p = 0.5; tau_minus = 0 ms; on_pre: ge_post += w * mV }
+    }
+    simulate n { dt = 0.1 ms; duration = 10 ms }
+"""
+
+
+def test_non_positive_time_constants_are_errors_at_their_values(specs):
+    """A parameter in seconds that divides a variable's decay rate (d(dx/dt)/dx) is a time
+    constant: zero or negative is an error at the default or override that gives it. tau_s
+    divides dq/dt but not q's own decay (q does not decay): not a time constant."""
+    found = specs.analyse(TIME_CONSTANT_SPEC)
+    flagged = [e for e in found.errors if "time constant" in e]
+    assert flagged == [
+        "spec.snn:3:26: tau_m = -20 ms, but it is a time constant of v in neuron 'Cuba': it must be positive",
+        "spec.snn:3:42: tau_e = 0 ms, but it is a time constant of ge in neuron 'Cuba': it must be positive",
+        "spec.snn:16:38: tau_i = -5 ms, but it is a time constant of gi in neuron 'Cuba': it must be positive",
+        "spec.snn:18:54: tau_minus = 0 ms, but it is a time constant of y in synapse 'STDP': it must be positive",
+    ]
+    assert found.errors == flagged  # nothing else is wrong with the spec
+
+
+def test_positive_time_constants_and_other_parameters_pass(specs):
+    fixed = (TIME_CONSTANT_SPEC.replace("tau_m = -20 ms", "tau_m = 20 ms").replace("tau_e = 0 ms", "tau_e = 5 ms")
+             .replace("tau_i = -5 ms", "tau_i = 5 ms").replace("tau_minus = 0 ms", "tau_minus = 30 ms"))
+    specs.analyse(fixed).ok()
+
+
+def test_time_constants_of_a_network_for_run_time_values(specs):
+    """What `snnlang run --set` checks its values against: the plan's parameter keys."""
+    from snnlang.plan.validate import refuse_non_positive, time_constants
+
+    model = specs.analyse(TIME_CONSTANT_SPEC.replace("-20 ms", "20 ms").replace("= 0 ms", "= 5 ms")
+                          .replace("-5 ms", "5 ms")).ok()
+    found = time_constants(model)
+    assert sorted(found) == ["a.tau_e", "a.tau_i", "a.tau_m", "a_b.tau_minus", "a_b.tau_plus",
+                             "b.tau_e", "b.tau_i", "b.tau_m"]
+    assert found["a_b.tau_minus"] == "a time constant of y in synapse 'STDP'"
+    assert refuse_non_positive(found, {"a.tau_m": -0.02, "b.tau_m": 0.0, "a.tau_i": 1e-3, "a.E_l": -0.07,
+                                       "a.t_ref": -1.0, "b.tau_e": None}) == [
+        "a.tau_m = -20 ms, but it is a time constant of v in neuron 'Cuba': it must be positive",
+        "b.tau_m = 0 ms, but it is a time constant of v in neuron 'Cuba': it must be positive",
+    ]

@@ -12,6 +12,7 @@ import sympy
 import sympy.parsing.sympy_parser
 
 from snnlang.frontend import analyse
+from snnlang.resources import include_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 FRONT_END = ["parse", "lower", "check", "dims", "units", "diagnostics", "functions", "frontend", "model"]
@@ -178,3 +179,151 @@ def test_the_front_end_source_has_no_call_that_evaluates_text(module):
             if name in banned:
                 found.append(f"{module}.py:{node.lineno}: {name}()")
     assert found == []
+
+
+# ---------------------------------------------------------------------------------------
+# Reading: only the spec's folder (and below), --include folders and the standard library;
+# only regular files of at most 10 MiB.
+# ---------------------------------------------------------------------------------------
+
+SECRET = "SECRET-FIRST-LINE not a spec"  # a syntax error: a diagnostic would quote it if the file were read
+
+
+def _imports(tmp_path, *names: str) -> Path:
+    spec = tmp_path / "project" / "main.snn"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text("".join(f'import "{n}"\n' for n in names) + "network n { population p = LIF(1) }\n")
+    return spec
+
+
+@pytest.fixture
+def secret(tmp_path) -> Path:
+    path = tmp_path / "outside" / "secret.snn"
+    path.parent.mkdir()
+    path.write_text(SECRET + "\n")
+    return path
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink", "symlinked_folder"])
+def test_an_import_outside_the_specs_folder_is_refused_unread(tmp_path, monkeypatch, secret, how):
+    monkeypatch.chdir(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    name = {"absolute": str(secret), "dotdot": "../outside/secret.snn", "symlink": "link.snn",
+            "symlinked_folder": "linked/secret.snn"}[how]
+    if how == "symlink":
+        (project / "link.snn").symlink_to(secret)
+    if how == "symlinked_folder":
+        (project / "linked").symlink_to(secret.parent, target_is_directory=True)
+    spec = _imports(tmp_path, "lif.snn", name)
+    model, diags = analyse(spec.relative_to(tmp_path))
+    text = diags.render()
+    assert model is None
+    assert f"project/main.snn:2:1: error: cannot import '{name}': it is outside the spec's folder" in text
+    assert "--include DIR" in text and "SECRET" not in text
+
+
+def test_include_allows_a_folder(tmp_path, monkeypatch, secret, capsys):
+    from snnlang.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    spec = _imports(tmp_path, "lif.snn", "../outside/secret.snn")
+    assert main(["check", str(spec)]) == 1
+    assert "outside the spec's folder" in capsys.readouterr().err
+    assert main(["check", str(spec), "--include", str(secret.parent)]) == 1  # allowed, so read: its syntax error
+    err = capsys.readouterr().err
+    assert "secret.snn:1:" in err and "SECRET-FIRST-LINE" in err and "outside the spec's folder" not in err
+    secret.write_text("neuron Secret { state { v = 0 } }\n")
+    bare = _imports(tmp_path, "lif.snn", "secret.snn")  # an --include folder is searched as well
+    assert main(["check", str(bare)]) == 1
+    assert main(["check", str(bare), "--include", str(secret.parent)]) == 0, capsys.readouterr().err
+    assert main(["check", str(bare), "--include", str(tmp_path / "missing")]) == 2
+    assert "--include" in capsys.readouterr().err
+
+
+def test_imports_may_go_up_and_down_inside_the_specs_folder(specs):
+    specs.write("common/base.snn", "neuron Base { state { v = 0 } }\n")
+    specs.write("models/cell.snn", 'import "../common/base.snn"\nneuron Cell { state { v = 0 } }\n')
+    result = specs.analyse('import "models/cell.snn"\nnetwork n { population a = Base(1)\n population b = Cell(1) }\n')
+    assert set(result.ok().neurons) == {"Base", "Cell"}
+
+
+def test_an_imported_file_cannot_leave_the_specs_folder(tmp_path, monkeypatch):
+    """An import of an imported file is bound by the folder of the spec itself."""
+    monkeypatch.chdir(tmp_path)
+    Path("elsewhere.snn").write_text("neuron E { state { v = 0 } }\n")
+    Path("a/sub").mkdir(parents=True)
+    Path("a/sub/b.snn").write_text('import "../../elsewhere.snn"\n')
+    Path("a/main.snn").write_text('import "sub/b.snn"\nnetwork n { population p = E(1) }\n')
+    model, diags = analyse("a/main.snn")
+    assert model is None
+    assert [f"{d.loc}: {d.message}" for d in diags.errors][0] == (
+        "a/sub/b.snn:1:1: cannot import '../../elsewhere.snn': it is outside the spec's folder and the "
+        "standard library; allow its folder with --include DIR")
+    assert analyse("a/main.snn")[0] is None
+    with include_dirs([tmp_path]):
+        assert analyse("a/main.snn")[0] is not None
+
+
+def _check_process(tmp_path, *args):
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "snnlang", "check", *map(str, args)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)  # a read of a FIFO or /dev/zero would never end
+
+
+def test_non_regular_files_are_refused_before_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.snn"
+    os.mkfifo(fifo)
+    proc = _check_process(tmp_path, "pipe.snn")
+    assert proc.returncode == 1 and "pipe.snn:1:1: error: cannot read 'pipe.snn': it is a FIFO" in proc.stderr
+    proc = _check_process(tmp_path, "/dev/zero")
+    assert proc.returncode == 1 and "/dev/zero:1:1: error: cannot read '/dev/zero': it is a device" in proc.stderr
+    proc = _check_process(tmp_path, ".")
+    assert proc.returncode == 1 and "it is a folder, not a spec file" in proc.stderr
+    spec = _imports(tmp_path, "lif.snn", "/dev/zero", "../pipe.snn")
+    proc = _check_process(tmp_path, spec, "--include", "/dev", "--include", tmp_path)
+    assert proc.returncode == 1
+    assert "main.snn:2:1: error: cannot import '/dev/zero': it is a device, not a spec file" in proc.stderr
+    assert "main.snn:3:1: error: cannot import '../pipe.snn': it is a FIFO" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_spec_files_over_the_limit_are_refused(specs, monkeypatch):
+    from snnlang import resources
+
+    monkeypatch.setattr(resources, "MAX_SPEC_BYTES", 100)
+    text = "network n { }\n"
+    ok = text + "#" * (99 - len(text)) + "\n"
+    assert len(ok.encode()) == 100
+    assert specs.analyse(ok).model is not None
+    result = specs.analyse(ok + "#")
+    assert result.errors == ["spec.snn:1:1: cannot read 'spec.snn': it is 0.0 MiB; a spec file may be at most 0 MiB"]
+    specs.write("big.snn", ok + "#")
+    result = specs.analyse('import "big.snn"\nnetwork m { }\n', name="main.snn")
+    assert result.errors[0].startswith("main.snn:1:1: cannot import 'big.snn': it is")
+
+
+def test_the_real_limit_is_ten_mib(specs):
+    path = specs.write("big.snn", b"#" * (10 * 2**20) + b"\n")
+    model, diags = analyse(path.name)
+    assert [d.message for d in diags.errors] == ["cannot read 'big.snn': it is 10.0 MiB; a spec file may be at most 10 MiB"]
+
+
+@pytest.mark.parametrize("command", ["check", "build", "run", "train"])
+def test_a_symlink_loop_is_a_message(tmp_path, monkeypatch, capsys, command):
+    from snnlang.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SNNLANG_CACHE", str(tmp_path / "cache"))
+    Path("a.snn").symlink_to("b.snn")
+    Path("b.snn").symlink_to("a.snn")
+    args = [command, "a.snn"] + ([] if command == "check" else ["-o", "out"])
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("a.snn:1:1: error: cannot read 'a.snn': a loop of symbolic links") and "Traceback" not in err
+    Path("main.snn").write_text('import "a.snn"\nnetwork n { }\n')
+    assert main(["check", "main.snn"]) == 1
+    assert "main.snn:1:1: error: cannot import 'a.snn': it is a loop of symbolic links" in capsys.readouterr().err

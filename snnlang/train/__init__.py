@@ -11,7 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..model import Word
+from ..settings import training
+
+#: What ``snnlang train`` writes into its run folder (each method some of them).
+TRAIN_FILES = ("metrics.json", "weights.npz", "checkpoints", "training.png", "labels.json", "receptive_fields.png",
+               "ann.npz", "conversion.png")
 
 
 def blas_threads():
@@ -32,9 +36,8 @@ def blas_threads():
     return threadpool_limits(limits=None if value in ("", "0", "all") else int(value), user_api="blas")
 
 
-def _method(block) -> str:
-    value = block.values.get("method")
-    return value.value if isinstance(value, Word) else "bptt"
+def _method(model, block) -> str:
+    return training(model, block).method
 
 
 def train(spec: Path, out: Path, name: Optional[str] = None, epochs: Optional[int] = None,
@@ -45,7 +48,10 @@ def train(spec: Path, out: Path, name: Optional[str] = None, epochs: Optional[in
 
     spec, out = Path(spec), Path(out)
     model, block = load_block(spec, name)
-    method = _method(block)
+    method = _method(model, block)
+    from ..run import run_folder
+
+    run_folder(out, TRAIN_FILES, "train")  # a file, or a folder of other files, is refused before training
     with blas_threads():
         return _train(method, spec, model, block, out, epochs, resume, seed, progress, stop_after)
 
@@ -83,12 +89,13 @@ def evaluate(spec: Path, weights: Path, name: Optional[str] = None, steps: Optio
 
     spec = Path(spec)
     model, block = load_block(spec, name)
-    if _method(block) not in ("bptt", "convert"):
-        raise ValueError(f"evaluation is for method = bptt or convert, not {_method(block)}")
+    method = _method(model, block)
+    if method not in ("bptt", "convert"):
+        raise ValueError(f"evaluation is for method = bptt or convert, not {method}")
     trainer = Trainer(spec, model, block, seed)
     trainer.net.load_arrays(Path(weights))
     with blas_threads():
-        result = trainer.evaluate(0, steps=steps, params=params, bits=bits, strict=_method(block) == "convert")
+        result = trainer.evaluate(0, steps=steps, params=params, bits=bits, strict=method == "convert")
     result.update({"steps": steps or trainer.steps, "params": params or {}, "bits": bits})
     if bits:  # the quantised weights, for the simulator (snnlang run --weights)
         import numpy as np
