@@ -152,19 +152,15 @@ def shim(package, workdir: Path, serial: bool = True) -> ShimDevice:
 
 def render_float(spec: Path, out: Path) -> None:
     """A CuPy package in single precision (CupyEmitter(precision="float"))."""
-    import jinja2
-
+    from snnlang.backends import environment, templates
     from snnlang.backends.cupy import CupyEmitter
     from snnlang.plan.randomness import constants
-    from snnlang.resources import templates_dir
 
     plan = make_plan(load(spec))
     context = CupyEmitter(plan, precision="float").context()
     context.update(header=header(plan), package=out.name, rng=constants())
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "cupy")),
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    write_package({n[:-3]: env.get_template(n).render(**context) for n in env.list_templates(extensions=["j2"])},
-                  out)
+    env = environment()
+    write_package({n[:-3]: env.get_template(f"cupy/{n}").render(**context) for n in templates("cupy")}, out)
 
 
 def assert_same_results(a, b, monitors, state_rtol=1e-9):
@@ -447,7 +443,7 @@ def test_package_imports_only_cupy_numpy_and_the_standard_library(workdir):
     _, cu_pkg = build_pair("plastic", workdir)
     folder = Path(cu_pkg.__path__[0])
     assert sorted(p.name for p in folder.iterdir() if p.is_file()) == [
-        "__init__.py", "__main__.py", "device.py", "host.py", "kernels.cu", "network.py"]
+        ".snnlang-package", "__init__.py", "__main__.py", "device.py", "host.py", "kernels.cu", "network.py"]
     stdlib = set(sys.stdlib_module_names)
     for path in folder.glob("*.py"):
         text = path.read_text()

@@ -962,10 +962,8 @@ class CupyEmitter:
         return {name: ("REAL" if a.kind == "real" else DTYPES[a.kind]) for name, a in self.arrays.items() if a.store == "s"}
 
     def context(self) -> dict:
-        from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
         from ..plan.randomness import constants
-        from ..resources import templates_dir
+        from . import environment
         from .numpy import NumpyEmitter
 
         self.build_kernels()
@@ -974,14 +972,15 @@ class CupyEmitter:
         numpy_emitter = NumpyEmitter(plan)
         numpy_context = numpy_emitter.context()
         numpy_context.update(header="", package="", rng=constants())
-        numpy_env = Environment(loader=FileSystemLoader(str(templates_dir() / "numpy")), keep_trailing_newline=True,
-                                undefined=StrictUndefined)
-        host_runtime = numpy_env.get_template("runtime.py.j2").render(**numpy_context).lstrip("\n")
+        host_runtime = environment().get_template("numpy/runtime.py.j2").render(**numpy_context).lstrip("\n")
         fixed = [self.n(c.name, k) for c in self.conns
                  for k in ("pre", "post", "group_ptr", "group_delay", "by_post", "post_ptr")]
         return {
             **numpy_emitter.describe(),
             "precision": self.precision,
+            "group_delays": [self.n(c.name, "group_delay") for c in self.conns],
+            "due": {src.name: ((self.n(src.name, "event_step"), self.n(src.name, "event_index")), self.n(src.name, "due"))
+                    for src in plan.sources if src.kind != "poisson"},
             "real": "np.float64" if self.precision == "double" else "np.float32",
             "dtypes": self.dtypes(),
             "fixed": [n for n in fixed if n in self.arrays],

@@ -346,10 +346,10 @@ class NumpyEmitter:
             _assign(out, a)
 
     def print_CheckFinite(self, out: Lines, op) -> None:
-        out("if check:")
+        out("if careful:")
         with out.indent():
-            for pop, v in op.variables:
-                out(f"self._check_finite({v}, {pop!r}, {self.spec_name[v]!r}, step)")
+            for _, v in op.variables:
+                out(f"self._check_finite({v}, {v!r}, step)")
 
     def print_Threshold(self, out: Lines, op) -> None:
         self.spikes(out, self.pops[op.population])
@@ -615,6 +615,7 @@ class NumpyEmitter:
                            for s in plan.sources if s.kind == "events"},
             "monitors": plan.monitors,
             "finite": {p.name: p.finite_check for p in plan.populations},
+            "finite_labels": {v: (p.name, self.spec_name[v]) for p in plan.populations for v in p.finite_check},
         }
 
     def context(self) -> dict:

@@ -16,7 +16,8 @@ from .. import __version__
 from ..diagnostics import Diagnostics, SpecError
 from ..dims import DimensionError, dimension
 from ..functions import normal, rand, randn, symbol, uniform
-from ..model import Connection, Model, Network, NeuronModel, Number, Settings, SynapseModel
+from ..model import Connection, Model, Network, NeuronModel, Settings, SynapseModel
+from ..settings import simulation
 from ..dims import BaseUnit
 from ..units import DIMENSIONLESS, format_dim
 from .integrate import DT, IntegrationError, integrate
@@ -351,14 +352,9 @@ class Planner:
 
     # ---- the network ---------------------------------------------------------------------
     def plan(self, net: Network, sim: Optional[Settings]) -> Plan:
-        settings = sim.values if sim else {}
         discrete = all(self.model.neurons[p.neuron].discrete for p in net.populations) and bool(net.populations)
-        dt = _number(settings.get("dt"), 1e-3 if discrete else 1e-4)
-        if "steps" in settings:
-            steps = int(_number(settings["steps"], 1))
-        else:
-            steps = int(round(_number(settings.get("duration"), 1.0 if not discrete else 0.1) / dt))
-        seed = int(_number(settings.get("seed"), 0))
+        timing = simulation(sim, discrete)  # checked, every default from settings.SIMULATE
+        dt, steps, seed = timing.dt, timing.steps, timing.seed
         # the spec's names first, in the spec's order: they keep their spelling where it is free
         for p in net.populations:
             for v in self.model.neurons[p.neuron].variables():
@@ -583,10 +579,6 @@ def _constant(expr: sympy.Basic) -> Optional[float]:
         return float(expr)
     except (TypeError, ValueError):
         return None
-
-
-def _number(value, default: float) -> float:
-    return value.value if isinstance(value, Number) else default
 
 
 def _units(variables) -> dict[str, str]:
