@@ -184,3 +184,30 @@ def test_include_reaches_the_imports_of_every_command(work, capsys, command):
     err = capsys.readouterr().err
     assert "main.snn:3:1: error: cannot import '../shared/cell.snn': it is outside the spec's folder" in err
     assert main(args + ["--include", "shared"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("tau_m=-20ms", "cells.tau_m = -0.02 s, but it is a time constant of v in neuron 'CubaLIF': it must be positive"),
+    ("tau_m=0ms", "cells.tau_m = 0 s, but it is a time constant of v"),
+    ("tau_m=1e400ms", "tau_m = inf: a parameter must be a finite number"),
+])
+def test_a_bad_time_constant_from_the_command_line_is_a_message(tmp_path, capsys, monkeypatch, setting, message):
+    from helpers import SPECS
+
+    monkeypatch.setenv("SNNLANG_CACHE", str(tmp_path / "cache"))
+    code = main(["run", str(SPECS / "cuba.snn"), "-o", str(tmp_path / "out"), "--no-plots", "--duration", "10ms",
+                 "--set", setting])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_the_network_refuses_a_non_positive_time_constant(tmp_path):
+    from helpers import SPECS, build_package
+
+    cuba = build_package(SPECS / "cuba.snn", tmp_path)
+    net = cuba.Network(params={"tau_m": 0.01})  # equal to tau_i: the confluent propagator
+    with pytest.raises(ValueError, match="it must be positive"):
+        net.set_params({"cells.tau_e": -0.005})
+    with pytest.raises(ValueError, match="it must be positive"):
+        cuba.Network(params={"tau_m": 0.0})
+    assert net.params["cells.tau_e"] == cuba.PARAMETERS["cells.tau_e"]  # unchanged by the refusal

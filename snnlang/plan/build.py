@@ -23,6 +23,7 @@ from ..units import DIMENSIONLESS, format_dim
 from .integrate import DT, IntegrationError, integrate
 from .schedule import make_schedule
 from .symbols import SymbolTable
+from .validate import time_constants
 from .ir import (
     ArrayInit, Assign, ConnectionPlan, Draw, EventStatement, MonitorPlan, Param, Plan,
     PopulationPlan, Propagator, SourcePlan,
@@ -601,4 +602,6 @@ def make_plan(model: Model, network: Optional[str] = None, diags: Optional[Diagn
             raise ValueError("the spec defines no network")
         network = candidates[0]
     net = model.networks[network]
-    return Planner(model, diags).plan(net, model.simulations.get(network))
+    plan = Planner(model, diags).plan(net, model.simulations.get(network))
+    plan.time_constants = time_constants(model, network)
+    return plan

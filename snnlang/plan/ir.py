@@ -192,3 +192,5 @@ class Plan:
     symbols: SymbolTable = field(default_factory=SymbolTable)
     #: one step as ordered phases of operations, every target's order (schedule.py)
     schedule: Optional["Schedule"] = None
+    #: parameter key -> what it is the time constant of: a run refuses a value <= 0 (validate.py)
+    time_constants: dict[str, str] = field(default_factory=dict)
