@@ -114,7 +114,9 @@ REPO_SPECS = sorted(p.stem for p in SPECS.glob("*.snn"))
 
 def spec_path(name: str, folder: Path) -> Path:
     if name in EXTRA_SPECS:
-        return write_spec(EXTRA_SPECS[name], folder / "specs", name)
+        # a folder of its own: a spec named like a library file (lif.snn) must not shadow the
+        # library for the specs written beside it (import "lif.snn" looks beside the importer first)
+        return write_spec(EXTRA_SPECS[name], folder / "specs" / name, name)
     if (TEST_SPECS / f"{name}.snn").exists():
         return TEST_SPECS / f"{name}.snn"
     return SPECS / f"{name}.snn"
