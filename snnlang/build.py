@@ -59,7 +59,7 @@ def render(plan: Plan, target: str, package: str) -> dict[str, str]:
 def render_training(tp, package: str) -> dict[str, str]:
     """The training module of a package built for a train block (NumPy)."""
     from .backends import environment
-    from .backends.numpy_train import TrainingEmitter
+    from .backends.numpy.train import TrainingEmitter
 
     check_package_name(package)
     context = TrainingEmitter(tp).context()

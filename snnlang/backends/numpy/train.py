@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import sympy
 
-from ..functions import symbol
-from ..plan.gradients import C, Z, reset_update, u_name
-from ..plan.train import TrainingPlan
-from .lines import Lines
-from .numpy import _assign
-from .printer import NumpyPrinter
+from ...functions import symbol
+from ...plan.gradients import C, Z, reset_update, u_name
+from ...plan.train import TrainingPlan
+from ..lines import Lines
+from ..printer import NumpyPrinter
+from .code import _assign
 
 TIME = symbol("t")
 

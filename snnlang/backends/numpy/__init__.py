@@ -1,0 +1,83 @@
+"""The NumPy target: prints a Plan as a standalone, vectorised NumPy package.
+
+Decisions live in the plan and its schedule; this package only lays the plan's statements out
+as Python lines (through :mod:`..printer`) and fills the templates of ``templates/numpy/``:
+``state.py`` prints what a run holds (initial state, connectivity, the loads before the loop),
+``step.py`` one step (a method per operation of the schedule).
+"""
+from __future__ import annotations
+
+from ...plan.ir import ConnectionPlan, Plan
+from ...plan.schedule import Deliver
+from .state import State
+from .step import Step
+
+TARGET = "numpy"
+
+
+class NumpyEmitter(State, Step):
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.n = plan.symbols  # every name this target makes: n(owner, role)
+        #: generated name -> the spec's name (for messages and comments)
+        self.spec_name = {q: v for owner in plan.populations + plan.connections for v, q in owner.local.items()}
+        self.pops = {p.name: p for p in plan.populations}
+        self.sources = {s.name: s for s in plan.sources}
+        self.conns = {c.name: c for c in plan.connections}
+        self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
+        schedule = plan.schedule
+        #: connection -> how the plan delivers it (members of a stacked group: the group's delivery)
+        self.route = {}
+        for op in schedule.ops(Deliver):
+            for name in op.group or (op.connection,):
+                self.route[name] = op
+        #: stacked groups by their first connection
+        self.together = {op.connection: [self.conns[n] for n in op.group] for op in schedule.ops(Deliver) if op.group}
+        self.delayed = {name for name, h in schedule.history.items() if h.every_step}
+
+    def _gathered(self, c: ConnectionPlan) -> bool:
+        """Delivered from each spiking neuron's list of targets (gathered or stacked)."""
+        return c.name in self.route and self.route[c.name].strategy in ("gathered", "stacked")
+
+    def _weighted(self, c: ConnectionPlan) -> bool:
+        return c.name in self.route and self.route[c.name].weighted
+
+    def describe(self) -> dict:
+        """What every target's templates show of the plan: parameters, sizes, monitors."""
+        plan = self.plan
+        params = {}
+        units = {}
+        for owner in plan.populations + plan.connections:
+            for prm in owner.params:
+                params[prm.key] = prm.value
+                units[prm.key] = prm.unit or "1 (dimensionless)"
+        return {
+            "plan": plan,
+            "params": params,
+            "units": units,
+            "sizes": self.sizes,
+            "populations": [p.name for p in plan.populations],
+            "sources": [s.name for s in plan.sources],
+            "event_sources": [s for s in plan.sources if s.kind == "events"],
+            # state keys of each event source's queue: (steps, indices)
+            "event_keys": {s.name: (self.n(s.name, "event_step"), self.n(s.name, "event_index"))
+                           for s in plan.sources if s.kind == "events"},
+            "monitors": plan.monitors,
+            "finite": {p.name: p.finite_check for p in plan.populations},
+            "finite_labels": {v: (p.name, self.spec_name[v]) for p in plan.populations for v in p.finite_check},
+        }
+
+    def context(self) -> dict:
+        plan = self.plan
+        loop, epilogue = self.loop(), self.epilogue()
+        return {
+            **self.describe(),
+            "fixed": [self.n(c.name, k) for c in plan.connections
+                      for k in ("pre", "post", "group_delay", "group_ptr") + (("by_post", "post_ptr") if c.on_post else ())]
+            + [c.delay_array for c in plan.connections if c.delay_array],
+            "reset_code": self.reset(),
+            "prologue_code": self.prologue(loop + "\n" + epilogue),
+            "loop_code": loop,
+            "epilogue_code": epilogue,
+            "index_code": self.index(),
+        }

@@ -1,0 +1,262 @@
+"""What a run of the NumPy package holds: initial state and connectivity (``reset``), each
+neuron's list of targets (``_index``), what a run loads before its loop (``prologue``) and
+stores after it (``epilogue``)."""
+from __future__ import annotations
+
+from ...functions import symbol
+from ...plan.ir import ConnectionPlan, PopulationPlan
+from ..lines import Lines
+from .code import _array, _assign, _draws, code
+
+
+class State:
+    def index(self) -> str:
+        """Network._index: each source neuron's targets, for the connections delivered by gathering."""
+        out = Lines()
+        out("self.targets = {}")
+        for c in self.plan.connections:
+            if not self._gathered(c) or self.route[c.name].connection != c.name:
+                continue
+            group = self.together.get(c.name, [c])
+            if c.name in self.together:
+                n, rows = self.pops[c.target].size, self.pops[c.target].propagator.variables
+                out(f"# {', '.join(g.name for g in group)}: as index row * {n} + neuron in the stacked state of {c.target}")
+                posts = ", ".join(f"s[{self.n(g.name, 'post')!r}] + {rows.index(g.linear[0]) * n}" for g in group)
+            else:
+                posts = f"s[{self.n(c.name, 'post')!r}]"
+            pres = ", ".join(f"s[{self.n(g.name, 'pre')!r}]" for g in group)
+            out(f"self.targets[{c.name!r}] = rt.rows_by_source([{pres}], [{posts}], {c.pre_rows})")
+        if len(out.lines) > 1:
+            out.lines.insert(0, "s = self.state")
+        return out.text(2)
+
+    def _stacked_weights(self, group: list[ConnectionPlan]) -> str:
+        """What one spike adds to each stacked variable of the target, as one value per row."""
+        target = self.pops[group[0].target]
+        by_row = {c.linear[0]: code(c.linear[1]) for c in group}
+        return ", ".join(by_row.get(v, "0.0") for v in target.propagator.variables)
+
+    # ---- reset: initial state and connectivity ----------------------------------------
+    def reset(self) -> str:
+        out = Lines()
+        for pop in self.plan.populations:
+            out(f"# population {pop.name}: {pop.size} x {pop.neuron}")
+            out(f"N = {pop.size}")
+            out("i = np.arange(N)")
+            for prm in pop.params:
+                if prm.value is not None:
+                    out(f"{prm.name} = p[{prm.key!r}]")
+            for a in pop.arrays:
+                _draws(out, a.draws, "0", "i")
+                prm = next((x for x in pop.params if x.name == a.name), None)
+                if prm is not None:
+                    out(f"{a.name} = {_array(a.expr, 'N')} if p[{prm.key!r}] is None else np.full(N, p[{prm.key!r}])")
+                else:
+                    out(f"{a.name} = {_array(a.expr, 'N')}")
+                out(f"s[{a.name!r}] = {a.name}")
+            if pop.refractory is not None:
+                out(f"s[{self.n(pop.name, 'refractory_until')!r}] = np.full(N, -1, dtype=np.int64)  # last refractory step")
+            out()
+        for src in self.plan.sources:
+            if src.kind == "spike_times":
+                out(f"# input {src.name}: spike times, as steps")
+                out(f"steps_ = np.rint(np.array({src.times!r}) / dt).astype(np.int64)")
+                out("order_ = np.argsort(steps_, kind='stable')")
+                out(f"s[{self.n(src.name, 'event_step')!r}] = steps_[order_]")
+                out(f"s[{self.n(src.name, 'event_index')!r}] = np.array({src.indices!r}, dtype=np.int64)[order_]")
+            elif src.kind == "events":
+                out(f"# input {src.name}: an event stream fed with feed_events()")
+                out(f"s[{self.n(src.name, 'event_step')!r}] = np.zeros(0, dtype=np.int64)")
+                out(f"s[{self.n(src.name, 'event_index')!r}] = np.zeros(0, dtype=np.int64)")
+        for c in self.plan.connections:
+            self.connect(out, c)
+        out("# spike history of each source, as long as its longest outgoing delay")
+        for name, size in self.sizes.items():
+            history = self.plan.schedule.history[name]
+            delays = [f"int(s[{a!r}].max(initial=1))" for a in history.delay_arrays]
+            length = f"max({', '.join(delays)}, {history.steps})" if delays else str(history.steps)
+            out(f"s[{self.n(name, 'history')!r}] = np.zeros(({length}, {size}), dtype=bool)")
+        return out.prune().text(2)
+
+    def connect(self, out: Lines, c: ConnectionPlan) -> None:
+        out(f"# connection {c.name}: {c.source} -> {c.target} ({c.synapse}, {c.pattern}, {c.storage})")
+        out(f"N_pre, N_post = {c.n_pre}, {c.n_post}")
+        for prm in c.params:
+            out(f"{prm.name} = p[{prm.key!r}]")
+        if c.pattern == "all_to_all":
+            out("pre, post = rt.all_to_all(N_pre, N_post)")
+        elif c.pattern == "one_to_one":
+            out("pre, post = rt.one_to_one(N_pre, N_post)")
+        elif c.pattern == "indegree":
+            out(f"pre, post = rt.fixed_indegree(seed, {c.connect_stream}, N_pre, N_post, {c.indegree})")
+        elif c.p is not None and not ({s.name for s in c.p.free_symbols} & {"i", "j"}):
+            out(f"pre, post = rt.fixed_probability(seed, {c.connect_stream}, N_pre, N_post, {code(c.p)})")
+        else:
+            out(f"pre, post = rt.pairwise_probability(seed, {c.connect_stream}, N_pre, N_post, "
+                f"lambda i, j: {code(c.p)})")
+        if c.condition is not None:
+            out("i, j = pre, post  # the condition is on the pair's indices")
+            out(f"keep = np.broadcast_to({code(c.condition)}, pre.shape)")
+            out("pre, post = pre[keep], post[keep]")
+        out("n_syn = pre.size")
+        out("i, j, syn = pre, post, np.arange(n_syn)")
+        for a in c.arrays:
+            _draws(out, a.draws, "0", "syn")
+            if a.dtype == "int":
+                out(f"{a.name} = np.broadcast_to({code(a.expr)}, (n_syn,)).astype(np.int64)")
+            else:
+                out(f"{a.name} = {_array(a.expr, 'n_syn')}")
+        shifts = [(side, offset) for side, offset in (("pre", c.pre_offset), ("post", c.post_offset)) if offset]
+        if shifts:
+            out(f"{', '.join(side for side, _ in shifts)} = {', '.join(f'{side} + {o}' for side, o in shifts)}"
+                "  # slices: indices in the whole populations")
+        if c.delay_array:
+            delays = c.delay_array
+        else:
+            steps = str(int(c.delay)) if c.delay.is_Integer else f"int({code(c.delay)})"
+            delays = f"np.full(n_syn, {steps}, dtype=np.int64)"
+        out(f"order, s[{self.n(c.name, 'group_delay')!r}], s[{self.n(c.name, 'group_ptr')!r}] = rt.delay_groups({delays}, pre, {c.pre_rows})")
+        out(f"s[{self.n(c.name, 'pre')!r}], s[{self.n(c.name, 'post')!r}] = pre[order], post[order]")
+        for a in c.arrays:
+            out(f"s[{a.name!r}] = {a.name}[order]")
+        if c.on_post:
+            out(f"s[{self.n(c.name, 'by_post')!r}] = np.argsort(post[order], kind='stable')")
+            out(f"s[{self.n(c.name, 'post_ptr')!r}] = rt.row_pointers(post[order][s[{self.n(c.name, 'by_post')!r}]], {c.post_rows})")
+        for tr in c.traces:
+            size = tr.size
+            if tr.dtype == "int":
+                out(f"s[{tr.name!r}] = np.zeros({size}, dtype=np.int64)  # step of the last update")
+                continue
+            if size == "n_syn":  # a pre trace kept per synapse (per-synapse delays); i: its presynaptic neuron
+                out(f"i = s[{self.n(c.name, 'pre')!r}] - {c.pre_offset}")
+                _draws(out, tr.draws, "0", "np.arange(n_syn)")
+            else:
+                out(f"i = np.arange({size})")
+                _draws(out, tr.draws, "0", "i")
+            out(f"s[{tr.name!r}] = {_array(tr.expr, size)}")
+        out()
+
+    # ---- one step ------------------------------------------------------------------------------
+    def prologue(self, uses: str = "") -> str:
+        """Parameters, constants and state of one run; ``uses``: the code that reads them."""
+        out = Lines()
+        for pop in self.plan.populations:
+            out(f"# {pop.name}: parameters, constants of the {pop.method} scheme, state")
+            for prm in pop.params:
+                if prm.value is None:
+                    out(f"{prm.name} = s[{prm.name!r}]")
+                else:
+                    out(f"{prm.name} = p[{prm.key!r}]")
+            for a in pop.constants:
+                _assign(out, a)
+            for name in pop.state:
+                out(f"{name} = s[{name!r}]")
+
+            if pop.refractory is not None:
+                self.refractory_prologue(out, pop)
+            if pop.propagator is not None:
+                self.stack(out, pop)
+            if pop.inputs or any(d for d in pop.input_draws):
+                out(f"{self.n(pop.name, 'index')} = np.arange({pop.size})")
+            for a in pop.inputs:
+                out(f"{self.n(a.name, 'outside')} = self.inputs.get({pop.name + '.' + self.spec_name[a.name]!r})")
+        for src in self.plan.sources:
+            out(f"# input {src.name} ({src.kind})")
+            if src.kind == "poisson":
+                out(f"{self.n(src.name, 'index')} = np.arange({src.size})")
+                out(f"{self.n(src.name, 'from')}, {self.n(src.name, 'u')} = start, np.zeros((0, {src.size}))  # uniforms of steps from ...")
+                if src.rate_key:
+                    out(f"{self.n(src.name, 'rate_outside')} = self.inputs.get({src.rate_key!r})  # rates set from outside")
+                    out(f"{self.n(src.name, 'rate_fixed')} = rt.constant_input({self.n(src.name, 'rate_outside')}, {src.size})")
+                    out(f"{self.n(src.name, 'p')} = ({code(src.rate)} if {self.n(src.name, 'rate_fixed')} is None else {self.n(src.name, 'rate_fixed')}) "
+                        "* dt  # spike probability per step")
+                else:
+                    out(f"{self.n(src.name, 'p')} = {code(src.rate)} * dt  # spike probability per step")
+            else:
+                out(f"{self.n(src.name, 'event_step')} = s[{self.n(src.name, 'event_step')!r}]")
+                out(f"{self.n(src.name, 'event_index')} = s[{self.n(src.name, 'event_index')!r}]")
+        for c in self.plan.connections:
+            header = len(out.lines)
+            out(f"# {c.name}: {c.synapse}")
+            for prm in c.params:
+                out(f"{prm.name} = p[{prm.key!r}]")
+            for a in c.inputs:
+                out(f"{self.n(a.name, 'outside')} = self.inputs.get({c.name + '.' + self.spec_name[a.name]!r})")
+            for a in c.trace_constants + c.syn_constants:
+                _assign(out, a)
+            if not self._gathered(c):
+                for name in ("pre", "post", "group_delay", "group_ptr"):
+                    out(f"{self.n(c.name, name)} = s[{self.n(c.name, name)!r}]")
+            if c.on_post:
+                out(f"{self.n(c.name, 'by_post')} = s[{self.n(c.name, 'by_post')!r}]")
+                out(f"{self.n(c.name, 'post_ptr')} = s[{self.n(c.name, 'post_ptr')!r}]")
+            for name in c.state + [t.name for t in c.traces]:
+                out(f"{name} = s[{name!r}]")
+            if c.delay_array:
+                out(f"{c.delay_array} = s[{c.delay_array!r}]")
+            if self._gathered(c) and not self.route[c.name].group:
+                out(f"{self.n(c.name, 'rows')} = self.targets[{c.name!r}]  # the targets of each neuron")
+            if c.linear is not None:
+                target, weight = c.linear
+                if weight.free_symbols & {symbol(n) for n in c.state}:
+                    out(f"{self.n(c.name, 'weight')} = {code(weight)}  # what one spike adds, per synapse")
+                    if c.storage == "dense":
+                        out(f"{self.n(c.name, 'weight')} = rt.dense({self.n(c.name, 'pre')}, {self.n(c.name, 'post')}, {self.n(c.name, 'weight')}, "
+                            f"{c.n_pre}, {c.n_post})  # a weight matrix: pre x post")
+            if len(out.lines) == header + 1:  # nothing to load for this connection
+                out.lines.pop()
+        for first, group in self.together.items():
+            target = self.pops[group[0].target]
+            out(f"# {', '.join(c.name for c in group)}: delivered together, into the stacked state of {target.name}")
+            out(f"{self.n(first, 'rows')} = self.targets[{first!r}]  # the targets of each neuron, as row * {target.size} + neuron")
+            out(f"{self.n(first, 'weight')} = np.repeat([{self._stacked_weights(group)}], {target.size})  # what a spike adds, by target")
+        for name in dict.fromkeys(group[0].target for group in self.together.values()):
+            out(f"{self.n(name, 'x_flat')} = tuple(x.reshape(-1) for x in {self.n(name, 'x')})  # the stacked buffers as flat views")
+        for name in self.sizes:
+            out(f"{self.n(name, 'history')} = s[{self.n(name, 'history')!r}]")
+            out(f"{self.n(name, 'spk')} = np.flatnonzero({self.n(name, 'history')}[(start - 1) % {self.n(name, 'history')}.shape[0]])  # last step's")
+        out("synops = self.synops")
+        return out.prune(uses).text(2)
+
+    def refractory_prologue(self, out: Lines, pop: PopulationPlan) -> None:
+        name = pop.name
+        out(f"{self.n(name, 'refractory_until')} = s[{self.n(name, 'refractory_until')!r}]  # last refractory step of each neuron")
+        if pop.refractory_uniform:
+            out(f"{self.n(name, 'ref_steps')} = int({code(pop.refractory)})  # refractory in the steps after a spike")
+            out("# refractory neurons, and the ring of those released at each step (slot: step % (ref_steps + 1))")
+            out(f"{self.n(name, 'refractory')}, {self.n(name, 'released')} = rt.refractory_ring({self.n(name, 'refractory_until')}, start, {self.n(name, 'ref_steps')})")
+        else:
+            out(f"{self.n(name, 'ref_steps')} = np.broadcast_to({code(pop.refractory)}, ({pop.size},)).astype(np.int64)"
+                "  # per neuron, in the steps after a spike")
+
+    def stack(self, out: Lines, pop: PopulationPlan) -> None:
+        """The variables of an exact scheme stacked in one array, for one matrix product a step."""
+        prop, name = pop.propagator, pop.name
+        labels = ", ".join(self.spec_name[v] for v in prop.variables)
+        rows = ", ".join("[" + ", ".join(code(e) for e in row) + "]" for row in prop.matrix)
+        out(f"{self.n(name, 'P')} = np.array([{rows}])  # exact propagator: [{labels}] <- P @ [{labels}, 1]")
+        out(f"# two stacked buffers (rows {labels}, then ones), written in turn: even steps read the first")
+        out(f"{self.n(name, 'x')}, {self.n(name, 'x_out')}, {self.n(name, 'x_rows')} = rt.stacked([{', '.join(prop.variables)}])")
+        out(f"{', '.join(prop.variables)} = {self.n(name, 'x_rows')}[start & 1]")
+
+    def epilogue(self) -> str:
+        out = Lines()
+        names = []
+        for pop in self.plan.populations:
+            names += pop.state
+            if pop.refractory is not None:
+                names.append(f"{self.n(pop.name, 'refractory_until')}")
+            if pop.refractory_uniform:
+                out(f"{self.n(pop.name, 'refractory_until')} = rt.refractory_until({self.n(pop.name, 'released')}, stop, "
+                    f"{self.n(pop.name, 'ref_steps')}, {pop.size})")
+        for c in self.plan.connections:
+            names += c.state + [t.name for t in c.traces]
+        for name in names:
+            out(f"s[{name!r}] = {name}")
+        for name in self.sizes:
+            if name not in self.delayed:  # the loop reads only last step's spikes: keep those
+                out("if stop > start:")
+                with out.indent():
+                    out(f"{self.n(name, 'history')}[(stop - 1) % {self.n(name, 'history')}.shape[0]] = {self.n(name, 'spiked')}")
+        out("self.synops = synops")
+        return out.text(2)

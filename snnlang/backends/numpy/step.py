@@ -1,0 +1,272 @@
+"""One step of the NumPy package: the plan's schedule walked phase by phase, one method per operation."""
+from __future__ import annotations
+
+import re
+
+import sympy
+
+from ...functions import symbol
+from ...plan.ir import ConnectionPlan, EventStatement, PopulationPlan, SourcePlan
+from ..lines import Lines
+from .code import _array, _assign, _bare, code
+
+
+class Step:
+    def loop(self) -> str:
+        """The plan's schedule, phase by phase: each operation printed by its method below."""
+        out = Lines()
+        for phase in self.plan.schedule.phases:
+            if phase.ops:
+                out(f"# {phase.name}: {phase.doc}")
+            for op in phase.ops:
+                getattr(self, "print_" + type(op).__name__)(out, op)
+        if any(re.search(r"\bt\b", line) for line in out.lines):
+            out.lines.insert(0, "t = step * dt")
+        return out.text(3)
+
+    # ---- the operations of one step ------------------------------------------------------------
+    def print_EvalInputs(self, out: Lines, op) -> None:
+        pop = self.pops[op.population]
+        for d in pop.input_draws:
+            out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, {self.n(pop.name, 'index')})")
+        if any(symbol("i") in a.expr.free_symbols for a in pop.inputs):
+            out(f"i = {self.n(pop.name, 'index')}")
+        for a in pop.inputs:
+            out(f"{a.name} = {_array(a.expr, str(pop.size))} if {self.n(a.name, 'outside')} is None "
+                f"else rt.input_at({self.n(a.name, 'outside')}, step, {pop.size})")
+
+    def print_EvalSynapseInputs(self, out: Lines, op) -> None:
+        c = self.conns[op.connection]
+        for d in c.input_draws:
+            out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, 0)")
+        for a in c.inputs:  # one value for the whole connection
+            out(f"{a.name} = float({code(a.expr)}) if {self.n(a.name, 'outside')} is None "
+                f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step)")
+
+    def print_DecayTraces(self, out: Lines, op) -> None:
+        for a in self.conns[op.connection].trace_decay:
+            _assign(out, a)
+
+    def print_Refractory(self, out: Lines, op) -> None:
+        name = op.population
+        if op.uniform:
+            out(f"{self.n(name, 'slot')} = step % ({self.n(name, 'ref_steps')} + 1)")
+            out(f"{self.n(name, 'refractory')}[{self.n(name, 'released')}[{self.n(name, 'slot')}]] = False  # their period is over")
+        else:
+            out(f"{self.n(name, 'refractory')} = {self.n(name, 'refractory_until')} >= step")
+
+    def print_Integrate(self, out: Lines, op) -> None:
+        pop = self.pops[op.population]
+        if op.matrix:
+            self.propagate(out, pop)
+        else:
+            self.integrate(out, pop)
+
+    def print_IntegrateSynapses(self, out: Lines, op) -> None:
+        for a in self.conns[op.connection].syn_integrate:
+            _assign(out, a)
+
+    def print_CheckFinite(self, out: Lines, op) -> None:
+        out("if careful:")
+        with out.indent():
+            for _, v in op.variables:
+                out(f"self._check_finite({v}, {v!r}, step)")
+
+    def print_Threshold(self, out: Lines, op) -> None:
+        self.spikes(out, self.pops[op.population])
+
+    def print_Emit(self, out: Lines, op) -> None:
+        self.source(out, self.sources[op.source])
+
+    def print_PostEvents(self, out: Lines, op) -> None:
+        self.on_post(out, self.conns[op.connection], op.all_pairs)
+
+    def print_KeepHistory(self, out: Lines, op) -> None:
+        history = self.n(op.source, "history")
+        out(f"{history}[step % {history}.shape[0]] = {self.n(op.source, 'spiked')}")
+
+    def print_RecordSpikes(self, out: Lines, op) -> None:
+        out(f"if {self.n(op.population, 'spk')}.size:")
+        with out.indent():
+            out(f"rec[{op.monitor}].append((step, {self.n(op.population, 'spk')}))")
+
+    def print_RecordState(self, out: Lines, op) -> None:
+        m = self.plan.monitors[op.monitor]
+        sl = f"{m.start}:{m.stop}:{m.step}"
+        values = ", ".join(f"{q}[{sl}]" for q in m.qualified)
+        if op.every > 1:
+            out(f"if step % {op.every} == 0:")
+            with out.indent():
+                out(f"rec[{op.monitor}].append((step, np.stack([{values}])))")
+        else:
+            out(f"rec[{op.monitor}].append((step, np.stack([{values}])))")
+
+    def spikes(self, out: Lines, pop: PopulationPlan) -> None:
+        name = pop.name
+        if pop.threshold is None:
+            out(f"{self.n(name, 'spiked')} = np.zeros({pop.size}, dtype=bool)")
+            out(f"{self.n(name, 'spk')} = np.zeros(0, dtype=np.int64)")
+            return
+        cond = code(pop.threshold)
+        varying = {symbol(n) for n in pop.state + [a.name for a in pop.inputs]}
+        if pop.refractory is not None and pop.threshold.free_symbols & varying:  # a fresh array: and-not in place
+            out(f"{self.n(name, 'spiked')} = {_bare(cond)}")
+            out(f"np.greater({self.n(name, 'spiked')}, {self.n(name, 'refractory')}, out={self.n(name, 'spiked')})  # and not refractory (a > b)")
+        elif pop.refractory is not None:  # a > b on booleans: a and not b
+            out(f"{self.n(name, 'spiked')} = np.greater({_bare(cond)}, {self.n(name, 'refractory')})  # and not refractory")
+        else:
+            out(f"{self.n(name, 'spiked')} = np.broadcast_to({cond}, ({pop.size},))")
+        out(f"{self.n(name, 'spk')} = {self.n(name, 'spiked')}.nonzero()[0]")
+        if pop.refractory is not None and pop.refractory_uniform:
+            out(f"{self.n(name, 'released')}[{self.n(name, 'slot')}] = {self.n(name, 'spk')}  # refractory for the next {self.n(name, 'ref_steps')} steps")
+        if pop.reset or pop.refractory is not None:
+            # only the neurons that spiked change: the reset works on them in place
+            per_neuron = pop.state + [a.name for a in pop.inputs] + [p.name for p in pop.params if p.value is None]
+            indexed = {n: f"{self.n(name, 'spk')}" for n in per_neuron}
+            out(f"if {self.n(name, 'spk')}.size:")
+            with out.indent():
+                for a in pop.reset:
+                    out(f"{a.target}[{self.n(name, 'spk')}] = {code(a.expr, indexed)}")
+                if pop.refractory is not None and pop.refractory_uniform:
+                    out(f"{self.n(name, 'refractory')}[{self.n(name, 'spk')}] = True")
+                elif pop.refractory is not None:
+                    out(f"{self.n(name, 'refractory_until')}[{self.n(name, 'spk')}] = step + {self.n(name, 'ref_steps')}[{self.n(name, 'spk')}]")
+
+    def integrate(self, out: Lines, pop: PopulationPlan) -> None:
+        """The plan's statements; a gated variable keeps its value where the neuron is refractory."""
+        temps = set()
+        for a in pop.integrate:
+            if a.where != f"{self.n(pop.name, 'active')}":
+                _assign(out, a)
+                temps.add(a.target)
+            elif a.expr.is_Symbol and a.expr.name in temps:  # a fresh array: hold in place
+                out(f"np.copyto({a.expr.name}, {a.target}, where={self.n(pop.name, 'refractory')})  # held while refractory")
+                out(f"{a.target} = {a.expr.name}")
+            else:
+                out(f"{a.target} = np.where({self.n(pop.name, 'refractory')}, {a.target}, {code(a.expr)})  # held while refractory")
+
+    def propagate(self, out: Lines, pop: PopulationPlan) -> None:
+        prop, name = pop.propagator, pop.name
+        new = [f"{self.n(v, 'new')}" for v in prop.variables]
+        out(f"np.matmul({self.n(name, 'P')}, {self.n(name, 'x')}[step & 1], out={self.n(name, 'x_out')}[(step + 1) & 1])")
+        out(f"{', '.join(new)} = {self.n(name, 'x_rows')}[(step + 1) & 1]")
+        for v, expr in prop.inputs.items():
+            out(f"{self.n(v, 'new')} += {code(expr)}")
+        for v in pop.gated:
+            out(f"np.copyto({self.n(v, 'new')}, {v}, where={self.n(name, 'refractory')})  # held while refractory")
+        out(f"{', '.join(prop.variables)} = {', '.join(new)}")
+
+    def source(self, out: Lines, src: SourcePlan) -> None:
+        name = src.name
+        if src.kind == "poisson":
+            if src.rate_key:
+                out(f"if {self.n(name, 'rate_outside')} is not None and {self.n(name, 'rate_fixed')} is None:  # rates that change with the step")
+                with out.indent():
+                    out(f"{self.n(name, 'p')} = rt.input_at({self.n(name, 'rate_outside')}, step, {src.size}) * dt")
+            rows = max(1, min(128, 2**20 // src.size))  # steps of random numbers drawn at once
+            out(f"if not 0 <= step - {self.n(name, 'from')} < {self.n(name, 'u')}.shape[0]:  # the next {rows} steps' numbers, at once")
+            with out.indent():
+                out(f"{self.n(name, 'from')} = step")
+                out(f"{self.n(name, 'u')} = rt.uniform(seed, {src.stream}, np.arange(step, min(step + {rows}, stop))[:, None], "
+                    f"{self.n(name, 'index')}[None, :])")
+            out(f"{self.n(name, 'spiked')} = {self.n(name, 'u')}[step - {self.n(name, 'from')}] < {self.n(name, 'p')}")
+            out(f"{self.n(name, 'spk')} = {self.n(name, 'spiked')}.nonzero()[0]")
+        else:
+            out(f"lo, hi = np.searchsorted({self.n(name, 'event_step')}, [step, step + 1])")
+            out(f"{self.n(name, 'spk')} = np.unique({self.n(name, 'event_index')}[lo:hi])")
+            out(f"{self.n(name, 'spiked')} = np.zeros({src.size}, dtype=bool)")
+            out(f"{self.n(name, 'spiked')}[{self.n(name, 'spk')}] = True")
+
+    def print_Deliver(self, out: Lines, op) -> None:
+        c = self.conns[op.connection]
+        if op.strategy == "stacked":
+            out(f"spk = {self.n(c.source, 'spk')}  # {', '.join(op.group)}")
+            out("if spk.size:")
+            with out.indent():
+                out(f"post = rt.gather({self.n(c.name, 'rows')}, spk)")
+                out("synops += post.size")
+                out(f"np.add.at({self.n(c.target, 'x_flat')}[step & 1], post, {self.n(c.name, 'weight')}[post])")
+            return
+        if op.last_step:  # the shortest delay: last step's spikes
+            out(f"spk = {self.n(c.source, 'spk')}  # {c.name}")
+            out("if spk.size:")
+            with out.indent():
+                self.arrive(out, c, op, f"{self.n(c.name, 'group_ptr')}[0]")
+            return
+        out(f"for d, ptr in zip({self.n(c.name, 'group_delay')}, {self.n(c.name, 'group_ptr')}):  # {c.name}")
+        with out.indent():
+            out(f"spk = np.flatnonzero({self.n(c.source, 'history')}[(step - d) % {self.n(c.source, 'history')}.shape[0]])")
+            out("if spk.size:")
+            with out.indent():
+                self.arrive(out, c, op, "ptr")
+
+    def arrive(self, out: Lines, c: ConnectionPlan, op, ptr: str) -> None:
+        """The on_pre effects of the spiking presynaptic neurons ``spk``."""
+        if op.strategy == "dense":
+            out(f"synops += spk.size * {c.n_post}")
+            self.linear(out, c, *c.linear)
+            return
+        if op.strategy == "gathered":
+            out(f"post = rt.gather({self.n(c.name, 'rows')}, spk)")
+            out("synops += post.size")
+            self.linear(out, c, *c.linear)
+            return
+        if c.linear is not None and not op.weighted:  # one weight: the post neurons of the rows
+            out(f"post = rt.entries_of({self.n(c.name, 'post')}, {ptr}, spk)")
+            out("synops += post.size")
+            self.linear(out, c, *c.linear)
+            return
+        if op.strategy == "all_pairs":  # row after row: the synapses of neuron k are k * n_post + (0 ... n_post - 1)
+            out(f"syn = (spk[:, None] * {c.n_post} + np.arange({c.n_post})).ravel()")
+        else:
+            out(f"syn = rt.rows_of({ptr}, spk)")
+        out("synops += syn.size")
+        if c.linear is not None:
+            self.linear(out, c, *c.linear)
+        else:
+            self.events(out, c, c.on_pre, "pre")
+
+    def linear(self, out: Lines, c: ConnectionPlan, target: str, weight: sympy.Basic) -> None:
+        uses_state = self._weighted(c)
+        if uses_state and c.storage == "dense":
+            out(f"{target} += {self.n(c.name, 'weight')}[spk].sum(axis=0)")
+        elif uses_state:
+            out(f"np.add.at({target}, {self.n(c.name, 'post')}[syn], {self.n(c.name, 'weight')}[syn])")
+        else:
+            out(f"np.add.at({target}, post, {code(weight)})")
+
+    def events(self, out: Lines, c: ConnectionPlan, statements: list[EventStatement], event: str) -> None:
+        """on_pre / on_post statements over the active synapses ``syn`` of the spiking neurons ``spk``."""
+        body = Lines()
+        for st in statements:
+            if st.side == event:  # once per spiking neuron
+                indexed = {n: "spk" for n, ix in c.indexed.items() if ix == event}
+                body(f"{st.target}[spk] = {code(st.expr, indexed)}")
+            elif st.side == "synapse":
+                body(f"{st.target}[syn] = {code(st.expr, c.indexed)}")
+            else:  # every synapse adds to its neuron on the other side
+                index = st.index
+                size = c.post_rows if index == "post" else c.pre_rows
+                value = code(st.expr, c.indexed)
+                op = "-=" if st.op == "-=" else "+="  # in place: the target may be a view of the population's state
+                if st.expr.free_symbols & {symbol(n) for n in c.indexed}:  # a value per synapse: shaped like syn
+                    body(f"{st.target} {op} np.bincount({index}, weights={value}, minlength={size})")
+                else:
+                    body(f"{st.target} {op} {value} * np.bincount({index}, minlength={size})")
+        # the neurons of the active synapses, where the statements use them
+        for side in ("pre", "post"):
+            if any(re.search(rf"\b{side}\b", line) for line in body.lines):
+                out(f"{side} = {self.n(c.name, side)}[syn]")
+        for line in body.lines:
+            out(line)
+
+    def on_post(self, out: Lines, c: ConnectionPlan, all_pairs: bool) -> None:
+        out(f"spk = {self.n(c.target, 'spk')}  # {c.name}")
+        out("if spk.size:")
+        with out.indent():
+            if all_pairs:  # all pairs, row after row: the synapses of post neuron k are k + n_post * (0 ... n_pre - 1)
+                out(f"syn = (spk[:, None] + {c.n_post} * np.arange({c.n_pre})).ravel()")
+            else:
+                out(f"syn = {self.n(c.name, 'by_post')}[rt.rows_of({self.n(c.name, 'post_ptr')}, spk)]")
+            out("synops += syn.size")
+            self.events(out, c, c.on_post, "post")
