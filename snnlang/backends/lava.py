@@ -8,11 +8,11 @@ lays them out as Python through :mod:`.printer` and fills ``templates/lava/``:
 * ``procs/processes.py``: one Lava ``Process`` per neuron model of the spec,
   with a floating-point ``PyLoihiProcessModel`` (the plan's own update, as the
   NumPy target computes it) and, for models of the LIF shape, a bit-accurate
-  fixed-point one (Loihi's CUBA neuron, as ``lava.proc.lif``'s); input sources
-  and a recorder.
+  fixed-point one (Loihi's CUBA neuron, as ``lava.proc.lif``'s); one per plastic
+  connection (:mod:`.lava_learning`); input sources and a recorder.
 * ``network.py``: ``build_network()`` (initial state and connectivity drawn by
-  the NumPy target's own code, Lava ``Dense``/``Sparse``/``DelayDense``/
-  ``LearningDense`` processes for the connections) and ``run()``.
+  the NumPy target's own code, Lava ``Dense``/``Sparse``/``DelayDense``
+  processes for the static connections) and ``run()``.
 * ``runtime.py``: the NumPy target's runtime (random numbers, connectivity).
 """
 from __future__ import annotations
@@ -21,11 +21,10 @@ import textwrap
 
 import sympy
 
-from ..diagnostics import Diagnostics, SpecError
 from ..functions import symbol
-from ..model import Loc
 from ..plan.ir import Assign, ConnectionPlan, Plan, PopulationPlan
-from ..plan.loihi import LoihiNeuron, LoihiPlan, loihi_plan, weight_expr
+from ..plan.loihi import LoihiError, LoihiNeuron, LoihiPlan, loihi_plan, refusal, weight_expr
+from .lava_learning import PlasticConnection
 from .lines import Lines
 from .numpy import NumpyEmitter
 from .printer import numpy_code
@@ -56,13 +55,6 @@ def _unqualify(expr: sympy.Basic, prefix: str, renames: dict[str, str]) -> sympy
             local = name[len(prefix) + 1:]
             mapping[s] = symbol(renames.get(local, local))
     return expr.xreplace(mapping)
-
-
-def _fail(plan: Plan, messages: list[str]) -> None:
-    diags = Diagnostics()
-    for m in messages:
-        diags.error(Loc(file=plan.spec, line=0, column=0), f"target lava: {m}")
-    raise SpecError(diags)
 
 
 class NeuronClass:
@@ -112,7 +104,6 @@ class NeuronClass:
             for r in REGISTERS:
                 self.registers[r] = _fresh(r, taken | set(self.registers.values()))
         self.renames = {n: v for n, v in self.var.items() if n != v}
-        self.input_scales = {p.name: emitter.loihi.input_scale.get(p.name, 1.0) for p in pops}
 
     def code(self, expr: sympy.Basic, pop: PopulationPlan) -> str:
         return numpy_code(_unqualify(expr, pop.name, self.renames))
@@ -133,7 +124,7 @@ class LavaEmitter:
         self.plan = plan
         self.loihi: LoihiPlan = loihi_plan(plan)
         if self.loihi.errors:
-            _fail(plan, self.loihi.errors)
+            raise refusal(plan, self.loihi.errors)
         self.numpy = NumpyEmitter(plan)
         self.pops = {p.name: p for p in plan.populations}
         self.sources = {s.name: s for s in plan.sources}
@@ -145,6 +136,14 @@ class LavaEmitter:
         self.class_of = {p.name: self.classes[p.neuron] for p in plan.populations}
         for cls in self.classes.values():
             self._check_same_update(cls)
+        taken = {cls.name for cls in self.classes.values()} | IO_CLASSES
+        self.plastic: dict[str, PlasticConnection] = {}
+        for c in plan.connections:
+            if c.name in self.loihi.plasticity:
+                name = _fresh(f"Plastic_{c.name}", taken)
+                taken.add(name)
+                self.plastic[c.name] = PlasticConnection(c, self.loihi.plasticity[c.name], name,
+                                                         self.loihi.delivery[c.name], RESERVED)
         problems = dict(self.loihi.neuron_problems)
         for cls in self.classes.values():
             if cls.fixed_problem:
@@ -167,8 +166,9 @@ class LavaEmitter:
 
         for pop in cls.pops[1:]:
             if shape(pop) != shape(first):
-                _fail(self.plan, [f"populations {first.name} and {pop.name} of neuron {cls.neuron} got different "
-                                  "update statements from the plan; the Lava target needs one Process per model"])
+                raise refusal(self.plan, [LoihiError("population", pop.name, f"it and population {first.name} of "
+                                                     f"neuron {cls.neuron} got different update statements from the "
+                                                     "plan; the Lava target needs one Process per model")])
 
     # ---- processes.py -----------------------------------------------------------------------
     def processes(self) -> str:
@@ -178,6 +178,9 @@ class LavaEmitter:
             self.float_model(out, cls)
             if cls.fixed is not None:
                 self.fixed_model(out, cls)
+        for plastic in self.plastic.values():
+            plastic.process(out)
+            plastic.model(out)
         return out.text(0)
 
     def process_class(self, out: Lines, cls: NeuronClass) -> None:
@@ -200,11 +203,10 @@ class LavaEmitter:
             out("``s_out``: spikes.")
             out('"""')
             out()
-            out("def __init__(self, *, shape, population, seed=0, dt=0.001, refractory=0, input_scale=1.0, name=None, "
-                "init=None):")
+            out("def __init__(self, *, shape, population, seed=0, dt=0.001, refractory=0, name=None, init=None):")
             with out.indent():
                 out("super().__init__(shape=shape, population=population, seed=seed, dt=dt, refractory=refractory, "
-                    "input_scale=input_scale, name=name)")
+                    "name=name)")
                 out("init = init or {}")
                 for port in list(cls.ports.values()) + cls.ports_unconnected:
                     out(f"self.{port} = InPort(shape=shape)")
@@ -307,13 +309,9 @@ class LavaEmitter:
                             out(f"{cls.local(a.name, pop)} = np.broadcast_to({text}, (N,)).astype(float)")
         if cls.ports:
             out("# 2. spikes of the last step arrive: Lava's Dense sums their weights (its one-step delay)")
-            scaled = any(emitter_scale != 1.0 for emitter_scale in cls.input_scales.values())
             for var, port in cls.ports.items():
                 name = cls.var.get(var, var)
-                if scaled:  # plastic weights are held scaled (see plan/loihi.py): undo it
-                    out(f'{name} = {name} + self.{port}.recv() / self.proc_params["input_scale"]')
-                else:
-                    out(f"{name} = {name} + self.{port}.recv()")
+                out(f"{name} = {name} + self.{port}.recv()")
         out(f"# 3. integrate ({first.method}: {first.method_reason})")
         for a in first.constants:
             out(f"{cls.local(a.target, first)} = {cls.code(a.expr, first)}")
@@ -454,9 +452,8 @@ class LavaEmitter:
                         out(f"init[{r[name]!r}] = q[{name!r}]")
                     for name in ("bias_mant", "bias_exp"):
                         out(f"init[{r[name]!r}] = np.full({pop.size}, q[{name!r}])")
-            scale = self.loihi.input_scale.get(pop.name, 1.0)
             out(f"graph.populations[{pop.name!r}] = procs.{cls.name}(shape=({pop.size},), population={pop.name!r}, "
-                f"seed=seed, dt=dt, refractory={refractory}, input_scale={scale!r}, name={pop.name!r}, init=init)")
+                f"seed=seed, dt=dt, refractory={refractory}, name={pop.name!r}, init=init)")
             out()
         return out.text(1)
 
@@ -492,34 +489,25 @@ class LavaEmitter:
         cls = self.class_of[c.target]
         port = cls.ports[target_var]
         rows_pre, rows_post = (c.pre_rows or c.n_pre), (c.post_rows or c.n_post)
-        stdp = self.loihi.plasticity.get(c.name)
-        out(f"# connection {c.name}: {c.source} -> {c.target} ({c.synapse}, {c.pattern}); adds to {target_var}")
+        plastic = self.plastic.get(c.name)
+        learns = "; learns (pair STDP)" if plastic is not None else ""
+        out(f"# connection {c.name}: {c.source} -> {c.target} ({c.synapse}, {c.pattern}); adds to {target_var}{learns}")
         out(f"pre, post = s['{c.name}_pre'], s['{c.name}_post']")
-        weight = symbol(stdp.weight) if stdp is not None else weight_expr(c)
-        for prm in c.params:
-            if weight.has(symbol(prm.name)):
-                out(f"{prm.name} = p[{prm.key!r}]")
-        for a in c.arrays:
-            if weight.has(symbol(a.name)):
-                out(f"{a.name} = s[{a.name!r}]")
-        out(f"weight = np.broadcast_to({numpy_code(weight)}, pre.shape).astype(float)")
-        scale = self.loihi.input_scale.get(c.target, 1.0)
-        if scale != 1.0:
-            out(f"weight = weight * {scale!r}  # Lava weights of {c.target} are scaled (plastic weights clip at 255)")
         if c.delay_array is not None:
             out(f"delay = s[{c.delay_array!r}]")
         else:
             out(f"delay = np.full(pre.shape, int({numpy_code(c.delay)}), dtype=np.int64)")
-        if stdp is not None:
-            out("if (delay != 1).any():")
-            with out.indent():
-                out(f"raise ValueError('connection {c.name}: Lava\\'s LearningDense has no delays')")
-            out(f"rule = _stdp_rule(STDP[{c.name!r}], dt)")
-            mode = "EXCITATORY" if stdp.w_min == 0 else "MIXED"
-            out(f"conn = LearningDense(weights=_matrix(pre, post, weight, {rows_post}, {rows_pre}), "
-                f"learning_rule=rule, sign_mode=SignMode.{mode}, name={c.name!r})")
-            out(f"graph.populations[{c.target!r}].s_out.connect(conn.s_in_bap)  # postsynaptic spikes, for learning")
+        if plastic is not None:
+            plastic.build(out)
         else:
+            weight = weight_expr(c)
+            for prm in c.params:
+                if weight.has(symbol(prm.name)):
+                    out(f"{prm.name} = p[{prm.key!r}]")
+            for a in c.arrays:
+                if weight.has(symbol(a.name)):
+                    out(f"{a.name} = s[{a.name!r}]")
+            out(f"weight = np.broadcast_to({numpy_code(weight)}, pre.shape).astype(float)")
             out(f"conn = _connection({c.name!r}, tag, pre, post, weight, delay, {rows_post}, {rows_pre})")
         source = "sources" if c.source in self.sources else "populations"
         out(f"graph.{source}[{c.source!r}].s_out.connect(conn.s_in)")
@@ -556,8 +544,12 @@ class LavaEmitter:
         numpy_context = self.numpy.context()
         neurons, weights = self.fixed_tables()
         names, states = self.recorder()
-        stdp = {name: {"dw": s.dw, "tau_pre": s.tau_pre, "tau_post": s.tau_post, "impulse_pre": s.impulse_pre,
-                       "impulse_post": s.impulse_post, "scale": s.scale} for name, s in self.loihi.plasticity.items()}
+        stdp = {}
+        for name, s in self.loihi.plasticity.items():
+            c = self.plastic[name].c
+            stdp[name] = {"weight": self.plastic[name].weight, "shape": (c.post_rows or c.n_post, c.pre_rows or c.n_pre),
+                          "loihi": {"dw": s.dw, "x1_tau": s.tau_pre, "x1_impulse": s.impulse_pre, "y1_tau": s.tau_post,
+                                    "y1_impulse": s.impulse_post}}
         return {
             **{k: numpy_context[k] for k in ("plan", "params", "units", "sizes", "populations", "sources",
                                               "monitors")},
@@ -583,16 +575,11 @@ class LavaEmitter:
 
 def _numpy_runtime(numpy_context: dict, header: str) -> str:
     """The NumPy target's runtime module (random numbers, connectivity): one source for both targets."""
-    import jinja2
-
-    from ..resources import templates_dir
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "numpy")),
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     from ..plan.randomness import constants
+    from . import environment
 
     context = {**numpy_context, "header": header, "package": "", "rng": constants()}
-    return env.get_template("runtime.py.j2").render(**context)
+    return environment().get_template("numpy/runtime.py.j2").render(**context)
 
 
 def report_lines(plan: Plan) -> list[str]:

@@ -25,13 +25,14 @@ The decisions of the Lava target, made once here from the Plan (the backend,
   Lava's ``Dense`` keeps them. Each quantity's relative error is reported, and flagged
   when above ``LARGE``.
 * **Plasticity.** Pair STDP (traces with one time constant each, ``x += a`` on
-  the spike of their side, ``w = clip(w -/+ A * trace, 0, w_max)``) maps onto Lava's
-  ``Loihi2FLearningRule`` on a ``LearningDense`` in floating point, in ``STDPLoihi``'s
-  form ``dw = -x0 y1 + y0 x1`` with the amplitudes in the trace impulses (Lava's
-  literal constants have 4-bit mantissas; impulses are any float). Lava clips
-  excitatory weights to [0, 255], so the weights of the target population are
-  scaled by ``255 / w_max`` (its ``input_scale``) and its neurons divide their
-  input by it.
+  the spike of their side, ``w = clip(w -/+ A * trace, 0, w_max)``, one delay of one
+  step, a spike adding ``k * w`` to its target) has a Loihi form: Lava's
+  ``Loihi2FLearningRule`` on a ``LearningDense``, in ``STDPLoihi``'s form
+  ``dw = -x0 y1 + y0 x1`` with the amplitudes in the trace impulses. Lava's own
+  floating-point ``LearningDense`` pairs a spike when it is emitted and sends weights
+  one update late, so the Lava target runs such a connection in floating point as a
+  generated process with the spec's order of a step (``backends/lava_learning.py``),
+  and records the Loihi form. Plasticity without a Loihi form is refused, located.
 """
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ from typing import Optional
 
 import sympy
 
+from ..diagnostics import Diagnostics, SpecError
 from ..functions import clip, symbol
+from ..model import Loc
 from .integrate import DT
 from .ir import ConnectionPlan, Plan, PopulationPlan
 
@@ -122,22 +125,35 @@ class LoihiConnection:
 
 @dataclass
 class LoihiSTDP:
-    """A pair-STDP connection as Lava's Loihi2FLearningRule on a LearningDense (floating point)."""
+    """A pair-STDP connection and its Loihi form, Lava's Loihi2FLearningRule on a LearningDense:
+    ``dw = -x0 * y1 + y0 * x1``, the amplitudes carried by the trace impulses (spec weight units)."""
 
     connection: str
     weight: str  # qualified name of the plastic weight array
+    gain: float  # what one presynaptic spike adds to the target per unit of weight (the on_pre factor)
     tau_pre: float  # trace time constants in steps
     tau_post: float
-    impulse_pre: float  # Lava's trace impulses: scale * A * (the spec's trace increment)
-    impulse_post: float
+    impulse_pre: float  # x1_impulse: A_plus * the spec's presynaptic trace increment
+    impulse_post: float  # y1_impulse: A_minus * the spec's postsynaptic trace increment
     a_minus: float  # w -= a_minus * post trace at a presynaptic spike
     a_plus: float  # w += a_plus * pre trace at a postsynaptic spike
     w_min: Optional[float]
     w_max: Optional[float]
-    dw: str  # the learning rule, in Lava's syntax
-    scale: float = 1.0  # Lava weight = scale * spec weight (the target population's input scale)
-    quantities: list[Quantity] = field(default_factory=list)
+    dw: str  # the learning rule, in Lava's syntax ("" when it never changes a weight)
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoihiError:
+    """What no Lava process can express: the Lava target refuses the spec at this construct."""
+
+    kind: str  # "connection" | "population"
+    name: str
+    message: str
+    part: str = ""  # "delay": the connection's delay; "synapse": its synapse model; "": the construct
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}: {self.message}"
 
 
 @dataclass
@@ -148,8 +164,7 @@ class LoihiPlan:
     connection_problems: dict[str, str]  # connection -> why it has no fixed-point weights
     plasticity: dict[str, LoihiSTDP]
     delivery: dict[str, str]  # connection -> spec name of the target variable its Dense adds to
-    errors: list[str]  # what no Lava process can express (the Lava target refuses the spec)
-    input_scale: dict[str, float] = field(default_factory=dict)  # population -> Lava weight / spec weight
+    errors: list[LoihiError]  # what no Lava process can express (the Lava target refuses the spec)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -167,8 +182,6 @@ class LoihiPlan:
             out += n.quantities
         for c in self.connections.values():
             out += c.quantities
-        for s in self.plasticity.values():
-            out += s.quantities
         return out
 
     def report(self) -> list[str]:
@@ -471,7 +484,7 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
     """Recognise pair STDP in a connection's plan (see the module docstring), or NotLoihi."""
     values = _values(c.name, c.params, c.trace_constants + c.syn_constants, dt)
     if sorted(c.trace_side.values()) != ["post", "pre"]:
-        raise NotLoihi("plasticity other than pair STDP (one presynaptic and one postsynaptic trace)")
+        raise NotLoihi("its rule is not pair STDP (one presynaptic and one postsynaptic trace)")
     pre = next(symbol(n) for n, s in c.trace_side.items() if s == "pre")
     post = next(symbol(n) for n, s in c.trace_side.items() if s == "post")
     # Traces the plan decays lazily are read as x * factor**(step - x_last): read now, that is x.
@@ -498,6 +511,9 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
     for event, mine, other in (("pre", pre, post), ("post", post, pre)):
         statements = c.on_pre if event == "pre" else c.on_post
         for st in statements:
+            if st.side == "target" and event == "post":
+                raise NotLoihi(f"its on_post changes {st.target} of the presynaptic neurons; a Loihi synapse only "
+                               "sends its weight to the postsynaptic neuron")
             if st.side == "target" or symbol(st.target) in stamps:
                 continue
             expr = st.expr.xreplace(values).xreplace(stamps)
@@ -505,7 +521,7 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
                 coeffs, const = _linear(expr, [mine], f"the update of {st.target}")
                 if coeffs.get(mine) != 1.0 or const <= 0:
                     raise NotLoihi(f"the trace {_unqualify(st.target, c.name)} is not increased by a constant "
-                                   "at a spike")
+                                   "at a spike (Loihi's traces add an impulse)")
                 rule[f"impulse_{event}"] = const
             elif st.side == "synapse" and st.target in weights:
                 low = high = None
@@ -513,50 +529,72 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
                     expr, low, high = expr.args
                     low, high = _number(low, "the lower weight bound"), _number(high, "the upper weight bound")
                 w = symbol(st.target)
-                coeffs, const = _linear(expr, [w, other], f"the update of {_unqualify(st.target, c.name)}")
+                shown = st.expr.xreplace(stamps)  # the traces as read now, without the lazy decay
+                shown = shown.xreplace({s: symbol(_unqualify(s.name, c.name)) for s in shown.free_symbols})
+                refuse = NotLoihi(f"the weight update {_unqualify(st.target, c.name)} = {shown} on a {event}synaptic "
+                                  "spike is not w +- A * trace (the additive pair rule)")
+                try:
+                    coeffs, const = _linear(expr, [w, other], "the weight update")
+                except NotLoihi:
+                    raise refuse from None
                 if coeffs.get(w) != 1.0 or const != 0:
-                    raise NotLoihi(f"the weight update {_unqualify(st.target, c.name)} = {st.expr} is not "
-                                   "w +- A * trace")
+                    raise refuse
+                if f"dw_{event}" in rule or rule.get("weight", st.target) != st.target:
+                    raise NotLoihi(f"it changes weights twice on a {event}synaptic spike; Loihi's pair rule "
+                                   "changes one weight once")
+                if rule.setdefault("bounds", (low, high)) != (low, high):
+                    raise NotLoihi("its two weight updates clip to different bounds; Loihi bounds a weight once")
                 rule[f"dw_{event}"] = coeffs.get(other, 0.0)
                 rule["weight"] = st.target
-                rule.setdefault("bounds", (low, high))
             else:
                 raise NotLoihi(f"the statement {_unqualify(st.target, c.name)} = {st.expr} on a {event}synaptic "
                                "spike has no Loihi form")
     if "weight" not in rule or "impulse_pre" not in rule or "impulse_post" not in rule:
-        raise NotLoihi("plasticity other than pair STDP")
+        raise NotLoihi("its rule is not pair STDP (a weight changed by the other side's trace on each spike)")
     a_minus, a_plus = -rule.get("dw_pre", 0.0), rule.get("dw_post", 0.0)
     low, high = rule["bounds"]
-    notes = ["STDP runs on Lava's LearningDense (Loihi2FLearningRule, t_epoch = 1): traces take a spike's "
-             "impulse at the end of its step and weights change once per step, which may pair spikes a step "
-             "differently from the spec"]
-    # Lava clips excitatory weights to [0, 255]: weights scaled by 255 / w_max make that the spec's clip.
-    scale = 1.0
-    if high is not None and high > 0 and low in (None, 0.0):
-        scale = 255.0 / high
-    elif high is not None:
-        notes.append(f"the weight bounds [{low:g}, {high:g}] are not expressible: Lava clips weights to "
-                     "[-256, 255] (mixed sign) only")
-    if low not in (None, 0.0):
-        notes.append(f"the lower weight bound {low:g} is not expressible: Lava's bound is 0 (excitatory)")
-    # dw = -x0 * y1 + y0 * x1, the amplitudes carried by the trace impulses (any float in floating point)
-    terms = []
-    if a_minus:
-        terms.append("-x0 * y1")
-    if a_plus:
-        terms.append("y0 * x1")
-    dw = " + ".join(terms) or "0"
-    return LoihiSTDP(connection=c.name, weight=rule["weight"], tau_pre=taus[pre], tau_post=taus[post],
-                     impulse_pre=scale * a_plus * rule["impulse_pre"], impulse_post=scale * a_minus * rule["impulse_post"],
-                     a_minus=a_minus, a_plus=a_plus, w_min=low, w_max=high, dw=dw, scale=scale, notes=notes)
+    if (low, high) != (None, None) and not (low == 0 and high > 0):
+        raise NotLoihi(f"its weight bounds [{low:g}, {high:g}] have no Loihi form: a learned Loihi weight stops at 0 "
+                       "and at its largest value, so the bounds must be [0, w_max]")
+    # What a presynaptic spike adds to its target: k * w on Loihi (a weight and the target's gain).
+    w = symbol(rule["weight"])
+    what = f"what one spike adds to {_unqualify(delivery_target(c), c.target)}"
+    coeffs, const = _linear(weight_expr(c).xreplace(values), [w], what)
+    if set(coeffs) != {w} or const != 0:
+        raise NotLoihi(f"{what} is not proportional to the weight {_unqualify(w.name, c.name)}; a Loihi synapse "
+                       "sends its weight")
+    # dw = -x0 * y1 + y0 * x1, the amplitudes carried by the trace impulses (STDPLoihi's form)
+    terms = (["-x0 * y1"] if a_minus else []) + (["y0 * x1"] if a_plus else [])
+    dw = " + ".join(terms)
+    impulse_pre, impulse_post = a_plus * rule["impulse_pre"], a_minus * rule["impulse_post"]
+    loihi = (f"Loihi2FLearningRule(dw={dw!r}, x1_tau={taus[pre]:.6g}, x1_impulse={impulse_pre:.6g}, "
+             f"y1_tau={taus[post]:.6g}, y1_impulse={impulse_post:.6g}) on a LearningDense" if dw else
+             "a Dense: its amplitudes are 0, so no weight changes (beyond the clip to its bounds)")
+    notes = [f"pair STDP runs in floating point as a generated process, in the spec's order of a step (Lava's "
+             f"LearningDense pairs a spike when it is emitted and sends weights one update late); its Loihi form: "
+             f"{loihi}"]
+    return LoihiSTDP(connection=c.name, weight=rule["weight"], gain=coeffs[w], tau_pre=taus[pre],
+                     tau_post=taus[post], impulse_pre=impulse_pre, impulse_post=impulse_post, a_minus=a_minus,
+                     a_plus=a_plus, w_min=low, w_max=high, dw=dw, notes=notes)
+
+
+def _plastic_delay(c: ConnectionPlan, dt: float) -> None:
+    """Loihi's learning synapses (Lava's LearningDense) have no delays: one step only, or NotLoihi."""
+    if c.delay_array is not None:
+        raise NotLoihi("its synapses have their own delays, and Loihi's learning synapses (Lava's LearningDense) "
+                       "have none; give the connection a delay of one step (the default)")
+    values = _values(c.name, c.params, c.syn_constants, dt)
+    steps = _number(c.delay.xreplace(values), "its delay") if c.delay is not None else 1.0
+    if steps != 1:
+        raise NotLoihi(f"its delay is {steps:g} steps, and Loihi's learning synapses (Lava's LearningDense) have "
+                       "no delays; give the connection a delay of one step (the default)")
 
 
 # ---- the network ------------------------------------------------------------------------------
 
 def loihi_plan(plan: Plan) -> LoihiPlan:
     """Every Loihi decision of a plan: deliveries, fixed-point neurons and weights, learning rules."""
-    errors: list[str] = []
-    notes: list[str] = []
+    errors: list[LoihiError] = []
     delivery: dict[str, str] = {}
     plasticity: dict[str, LoihiSTDP] = {}
     connection_problems: dict[str, str] = {}
@@ -564,27 +602,27 @@ def loihi_plan(plan: Plan) -> LoihiPlan:
     pops = {p.name: p for p in plan.populations}
     for c in plan.connections:
         if c.target not in pops:
-            errors.append(f"connection {c.name}: its target {c.target} is not a population")
+            errors.append(LoihiError("connection", c.name, f"its target {c.target} is not a population"))
             continue
         try:
             target = delivery_target(c)
         except NotLoihi as e:
-            errors.append(f"connection {c.name}: {e}")
+            errors.append(LoihiError("connection", c.name, str(e)))
             continue
-        delivery[c.name] = _unqualify(target, c.target)
-        targets[c.target].add(target)
-        if c.linear is None:
+        if c.linear is None:  # plastic: pair STDP with one delay of one step, or refused
+            try:
+                _plastic_delay(c, plan.dt)
+            except NotLoihi as e:
+                errors.append(LoihiError("connection", c.name, str(e), part="delay"))
+                continue
             try:
                 plasticity[c.name] = _stdp(c, plan.dt)
             except NotLoihi as e:
-                notes.append(f"warning: connection {c.name}: {e}; no Lava learning rule expresses it, so it runs as "
-                             "a static connection with its initial weights")
-    input_scale: dict[str, float] = {}
-    for name, rule in plasticity.items():
-        target = next(c.target for c in plan.connections if c.name == name)
-        if input_scale.setdefault(target, rule.scale) != rule.scale:
-            errors.append(f"connection {name}: plastic connections into {target} need different weight scales "
-                          "(their upper weight bounds differ)")
+                errors.append(LoihiError("connection", c.name, f"{e}; the Lava target refuses plasticity "
+                                         "without a Loihi form (a learning rule of Lava's LearningDense)", part="synapse"))
+                continue
+        delivery[c.name] = _unqualify(target, c.target)
+        targets[c.target].add(target)
     neurons: dict[str, LoihiNeuron] = {}
     neuron_problems: dict[str, str] = {}
     incoming: dict[str, list[float]] = {p.name: [] for p in plan.populations}
@@ -617,4 +655,30 @@ def loihi_plan(plan: Plan) -> LoihiPlan:
             connection_problems[c.name] = str(e)
     return LoihiPlan(neurons=neurons, neuron_problems=neuron_problems, connections=connections,
                      connection_problems=connection_problems, plasticity=plasticity, delivery=delivery,
-                     errors=errors, input_scale=input_scale, notes=notes)
+                     errors=errors)
+
+
+def refusal(plan: Plan, errors: list[LoihiError]) -> SpecError:
+    """The Lava target's refusal of a spec: each error at its construct (file:line:col).
+
+    The plan holds no places, so they are read from the spec's model again (the spec
+    was just loaded; this runs only when the target refuses it)."""
+    from ..frontend import analyse
+
+    model, found = analyse(plan.spec)
+    network = model.networks.get(plan.network) if model is not None else None
+    connections = {c.name: c for c in network.connections} if network is not None else {}
+    populations = {p.name: p for p in network.populations} if network is not None else {}
+    fallback = network.loc if network is not None else Loc(file=str(plan.spec), line=1, column=1)
+    diags = Diagnostics()
+    diags.sources.update(found.sources)
+    for e in errors:
+        loc = fallback
+        if e.kind == "connection" and e.name in connections:
+            c = connections[e.name]
+            loc = {"delay": c.delay.loc if c.delay is not None else c.loc,
+                   "synapse": c.synapse_loc or c.loc}.get(e.part, c.loc)
+        elif e.kind == "population" and e.name in populations:
+            loc = populations[e.name].loc
+        diags.error(loc, f"target lava: {e}")
+    return SpecError(diags)
