@@ -23,7 +23,7 @@ from snnlang.build import build
 from snnlang.diagnostics import SpecError
 from snnlang.frontend import load
 from snnlang.plan import make_plan
-from snnlang.plan.loihi import VTH, loihi_plan
+from snnlang.backends.lava.loihi import VTH, loihi_plan
 
 from helpers import SPECS, TEST_SPECS, build_package, write_spec
 

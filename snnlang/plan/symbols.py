@@ -61,6 +61,21 @@ class SymbolTable:
     def __call__(self, owner: str, role: str) -> str:
         return self.internal(owner, role)
 
+    def get(self, owner: str, role: str) -> str | None:
+        """The internal name of (owner, role) if the table gave one; None (and none made) otherwise."""
+        return self.names.get(("internal", owner, role))
+
+    def meaning(self, name: str) -> tuple[str, str] | None:
+        """(owner, spec name or role) of a name the table gave; None for any other name."""
+        if len(getattr(self, "_meanings", ())) != len(self.names):
+            self._meanings = {n: (owner, role) for (_, owner, role), n in self.names.items()}
+        return self._meanings.get(name)
+
+    def local(self, name: str, owner: str) -> str:
+        """What a name of ``owner`` means to it (``exc_v_2`` -> ``v``); other names unchanged."""
+        found = self.meaning(name)
+        return found[1] if found is not None and found[0] == owner else name
+
     def renamed(self) -> dict[str, str]:
         """Every name that is not spelled as its owner and role would be: what the table changed."""
         return {f"{owner}.{role}": name for (_, owner, role), name in self.names.items()

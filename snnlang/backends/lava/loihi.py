@@ -1,7 +1,7 @@
 """Loihi: what of a Plan maps onto Loihi's fixed-point arithmetic and Lava's processes, and how.
 
 The decisions of the Lava target, made once here from the Plan (the backend,
-``backends/lava.py``, only prints them):
+the Lava printer, ``backends/lava/``, only prints them):
 
 * **Delivery.** Lava's ``Dense`` (and ``Sparse``, ``DelayDense``, ``LearningDense``)
   can only *add weights* to its target: a connection maps onto one when its
@@ -31,7 +31,7 @@ The decisions of the Lava target, made once here from the Plan (the backend,
   ``dw = -x0 y1 + y0 x1`` with the amplitudes in the trace impulses. Lava's own
   floating-point ``LearningDense`` pairs a spike when it is emitted and sends weights
   one update late, so the Lava target runs such a connection in floating point as a
-  generated process with the spec's order of a step (``backends/lava_learning.py``),
+  generated process with the spec's order of a step (``backends/lava/learning.py``),
   and records the Loihi form. Plasticity without a Loihi form is refused, located.
 """
 from __future__ import annotations
@@ -43,11 +43,11 @@ from typing import Optional
 
 import sympy
 
-from ..diagnostics import Diagnostics, SpecError
-from ..functions import clip, symbol
-from ..model import Loc
-from .integrate import DT
-from .ir import ConnectionPlan, Plan, PopulationPlan
+from ...diagnostics import Diagnostics, SpecError
+from ...functions import clip, symbol
+from ...model import Loc
+from ...plan.integrate import DT
+from ...plan.ir import ConnectionPlan, Plan, PopulationPlan
 
 VTH = 4096  # threshold mantissa: (threshold - reset) = VTH << 6 register units = 2**18 ...
 VTH_MAX = 4 * VTH  # ... up to 2**20 (8x headroom to the 24-bit limit) when small weights need it
@@ -199,8 +199,9 @@ class LoihiPlan:
 
 # ---- helpers ---------------------------------------------------------------------------
 
-def _unqualify(name: str, owner: str) -> str:
-    return name[len(owner) + 1:] if name.startswith(owner + "_") else name
+def _unqualify(name: str, owner: str, names) -> str:
+    """What a generated name means to its owner (``exc_v`` -> ``v``), from the symbol table."""
+    return names.local(name, owner)
 
 
 def _values(owner, params, constants, dt: float) -> dict:
@@ -294,7 +295,7 @@ def _population(plan: Plan, pop: PopulationPlan, targets: set[str], weights: lis
         env[symbol(a.target)] = a.expr.xreplace(values).xreplace(env)
     new = {s: env.get(s, s) for s in state}
     gens = state + list(inputs)
-    local = lambda s: _unqualify(s.name, pop.name)  # noqa: E731
+    local = lambda s: _unqualify(s.name, pop.name, plan.symbols)  # noqa: E731
 
     if pop.threshold is None:
         raise NotLoihi("it has no spike condition")
@@ -480,7 +481,7 @@ def _connection(c: ConnectionPlan, neuron: LoihiNeuron, dt: float, bounds=None) 
 
 # ---- plasticity ---------------------------------------------------------------------------
 
-def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
+def _stdp(c: ConnectionPlan, dt: float, names) -> LoihiSTDP:
     """Recognise pair STDP in a connection's plan (see the module docstring), or NotLoihi."""
     values = _values(c.name, c.params, c.trace_constants + c.syn_constants, dt)
     if sorted(c.trace_side.values()) != ["post", "pre"]:
@@ -488,7 +489,8 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
     pre = next(symbol(n) for n, s in c.trace_side.items() if s == "pre")
     post = next(symbol(n) for n, s in c.trace_side.items() if s == "post")
     # Traces the plan decays lazily are read as x * factor**(step - x_last): read now, that is x.
-    stamps = {symbol(t.name): STEP for t in c.traces if t.name.endswith("_last") and t.name[:-5] in c.trace_side}
+    stamps = {symbol(t.name): STEP for t in c.traces
+              if (names.meaning(t.name) or ("", ""))[1] == "last" and names.meaning(t.name)[0] in c.trace_side}
     env: dict = {}
     for a in c.trace_decay:
         env[symbol(a.target)] = a.expr.xreplace(values).xreplace(env)
@@ -498,14 +500,14 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
             coeffs, const = _linear(env[tr], [pre, post], f"the decay of the trace {tr.name}")
             factor = coeffs.get(tr, 0.0) if set(coeffs) == {tr} and const == 0 else None
         else:
-            lazy = symbol(f"{c.name}_decay_{_unqualify(tr.name, c.name)}")
-            factor = _number(values[lazy], "a trace decay") if lazy in values else None
+            lazy = names.get(c.name, f"decay_{_unqualify(tr.name, c.name, names)}")
+            factor = _number(values[symbol(lazy)], "a trace decay") if lazy and symbol(lazy) in values else None
         if factor is None or not 0 < factor < 1:
-            raise NotLoihi(f"the trace {_unqualify(tr.name, c.name)} does not decay exponentially on its own")
+            raise NotLoihi(f"the trace {_unqualify(tr.name, c.name, names)} does not decay exponentially on its own")
         taus[tr] = -1 / math.log(factor)
         for a in c.traces:
             if a.name == tr.name and a.expr != 0:
-                raise NotLoihi(f"the trace {_unqualify(tr.name, c.name)} does not start at 0")
+                raise NotLoihi(f"the trace {_unqualify(tr.name, c.name, names)} does not start at 0")
     weights = set(c.state)
     rule: dict = {}
     for event, mine, other in (("pre", pre, post), ("post", post, pre)):
@@ -520,7 +522,7 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
             if st.side == event and symbol(st.target) == mine:
                 coeffs, const = _linear(expr, [mine], f"the update of {st.target}")
                 if coeffs.get(mine) != 1.0 or const <= 0:
-                    raise NotLoihi(f"the trace {_unqualify(st.target, c.name)} is not increased by a constant "
+                    raise NotLoihi(f"the trace {_unqualify(st.target, c.name, names)} is not increased by a constant "
                                    "at a spike (Loihi's traces add an impulse)")
                 rule[f"impulse_{event}"] = const
             elif st.side == "synapse" and st.target in weights:
@@ -530,8 +532,8 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
                     low, high = _number(low, "the lower weight bound"), _number(high, "the upper weight bound")
                 w = symbol(st.target)
                 shown = st.expr.xreplace(stamps)  # the traces as read now, without the lazy decay
-                shown = shown.xreplace({s: symbol(_unqualify(s.name, c.name)) for s in shown.free_symbols})
-                refuse = NotLoihi(f"the weight update {_unqualify(st.target, c.name)} = {shown} on a {event}synaptic "
+                shown = shown.xreplace({s: symbol(_unqualify(s.name, c.name, names)) for s in shown.free_symbols})
+                refuse = NotLoihi(f"the weight update {_unqualify(st.target, c.name, names)} = {shown} on a {event}synaptic "
                                   "spike is not w +- A * trace (the additive pair rule)")
                 try:
                     coeffs, const = _linear(expr, [w, other], "the weight update")
@@ -547,7 +549,7 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
                 rule[f"dw_{event}"] = coeffs.get(other, 0.0)
                 rule["weight"] = st.target
             else:
-                raise NotLoihi(f"the statement {_unqualify(st.target, c.name)} = {st.expr} on a {event}synaptic "
+                raise NotLoihi(f"the statement {_unqualify(st.target, c.name, names)} = {st.expr} on a {event}synaptic "
                                "spike has no Loihi form")
     if "weight" not in rule or "impulse_pre" not in rule or "impulse_post" not in rule:
         raise NotLoihi("its rule is not pair STDP (a weight changed by the other side's trace on each spike)")
@@ -558,10 +560,10 @@ def _stdp(c: ConnectionPlan, dt: float) -> LoihiSTDP:
                        "and at its largest value, so the bounds must be [0, w_max]")
     # What a presynaptic spike adds to its target: k * w on Loihi (a weight and the target's gain).
     w = symbol(rule["weight"])
-    what = f"what one spike adds to {_unqualify(delivery_target(c), c.target)}"
+    what = f"what one spike adds to {_unqualify(delivery_target(c), c.target, names)}"
     coeffs, const = _linear(weight_expr(c).xreplace(values), [w], what)
     if set(coeffs) != {w} or const != 0:
-        raise NotLoihi(f"{what} is not proportional to the weight {_unqualify(w.name, c.name)}; a Loihi synapse "
+        raise NotLoihi(f"{what} is not proportional to the weight {_unqualify(w.name, c.name, names)}; a Loihi synapse "
                        "sends its weight")
     # dw = -x0 * y1 + y0 * x1, the amplitudes carried by the trace impulses (STDPLoihi's form)
     terms = (["-x0 * y1"] if a_minus else []) + (["y0 * x1"] if a_plus else [])
@@ -616,12 +618,12 @@ def loihi_plan(plan: Plan) -> LoihiPlan:
                 errors.append(LoihiError("connection", c.name, str(e), part="delay"))
                 continue
             try:
-                plasticity[c.name] = _stdp(c, plan.dt)
+                plasticity[c.name] = _stdp(c, plan.dt, plan.symbols)
             except NotLoihi as e:
                 errors.append(LoihiError("connection", c.name, f"{e}; the Lava target refuses plasticity "
                                          "without a Loihi form (a learning rule of Lava's LearningDense)", part="synapse"))
                 continue
-        delivery[c.name] = _unqualify(target, c.target)
+        delivery[c.name] = _unqualify(target, c.target, plan.symbols)
         targets[c.target].add(target)
     neurons: dict[str, LoihiNeuron] = {}
     neuron_problems: dict[str, str] = {}
@@ -663,7 +665,7 @@ def refusal(plan: Plan, errors: list[LoihiError]) -> SpecError:
 
     The plan holds no places, so they are read from the spec's model again (the spec
     was just loaded; this runs only when the target refuses it)."""
-    from ..frontend import analyse
+    from ...frontend import analyse
 
     model, found = analyse(plan.spec)
     network = model.networks.get(plan.network) if model is not None else None

@@ -1,35 +1,14 @@
-"""The Lava target: prints a Plan as a Lava (lava-nc 0.10) process graph.
-
-Every decision is made elsewhere: the step order, integration and
-connectivity by the plan (``snnlang/plan``), what maps onto Lava's processes
-and Loihi's fixed-point arithmetic by :mod:`snnlang.plan.loihi`. This module
-lays them out as Python through :mod:`.printer` and fills ``templates/lava/``:
-
-* ``procs/processes.py``: one Lava ``Process`` per neuron model of the spec,
-  with a floating-point ``PyLoihiProcessModel`` (the plan's own update, as the
-  NumPy target computes it) and, for models of the LIF shape, a bit-accurate
-  fixed-point one (Loihi's CUBA neuron, as ``lava.proc.lif``'s); one per plastic
-  connection (:mod:`.lava_learning`); input sources and a recorder.
-* ``network.py``: ``build_network()`` (initial state and connectivity drawn by
-  the NumPy target's own code, Lava ``Dense``/``Sparse``/``DelayDense``
-  processes for the static connections) and ``run()``.
-* ``runtime.py``: the NumPy target's runtime (random numbers, connectivity).
-"""
+"""The Lava Process of each neuron model: its Vars and ports, its floating-point model (the
+plan's own update) and, for models of the LIF shape, Loihi's bit-accurate fixed-point model."""
 from __future__ import annotations
-
-import textwrap
 
 import sympy
 
-from ..functions import symbol
-from ..plan.ir import Assign, ConnectionPlan, Plan, PopulationPlan
-from ..plan.loihi import LoihiError, LoihiNeuron, LoihiPlan, loihi_plan, refusal, weight_expr
-from .lava_learning import PlasticConnection
-from .lines import Lines
-from .numpy import NumpyEmitter
-from .printer import numpy_code
-
-TARGET = "lava"
+from ...functions import symbol
+from ...plan.ir import Assign, PopulationPlan
+from ..lines import Lines
+from ..printer import numpy_code
+from .loihi import LoihiError, LoihiNeuron, refusal
 
 #: Attribute names of Lava's AbstractProcess and PyLoihiProcessModel (and ours): a spec
 #: variable with one of these names gets a trailing underscore as its Var name.
@@ -46,13 +25,12 @@ REGISTERS = ("du", "dv", "vth", "bias_mant", "bias_exp")
 IO_CLASSES = {"PoissonSource", "SpikeTimesSource", "Recorder"}
 
 
-def _unqualify(expr: sympy.Basic, prefix: str, renames: dict[str, str]) -> sympy.Basic:
-    """A plan expression with the population prefix stripped from its names (``exc_v`` -> ``v``)."""
+def _unqualify(expr: sympy.Basic, owner: str, renames: dict[str, str], names) -> sympy.Basic:
+    """A plan expression in the names its population's process uses (``exc_v`` -> ``v``)."""
     mapping = {}
     for s in expr.free_symbols:
-        name = s.name
-        if name.startswith(prefix + "_"):
-            local = name[len(prefix) + 1:]
+        local = names.local(s.name, owner)
+        if local != s.name:
             mapping[s] = symbol(renames.get(local, local))
     return expr.xreplace(mapping)
 
@@ -60,12 +38,13 @@ def _unqualify(expr: sympy.Basic, prefix: str, renames: dict[str, str]) -> sympy
 class NeuronClass:
     """The generated Process of one neuron model and what its models need."""
 
-    def __init__(self, emitter: "LavaEmitter", neuron: str, pops: list[PopulationPlan]):
+    def __init__(self, emitter, neuron: str, pops: list[PopulationPlan]):
         self.neuron = neuron
         self.pops = pops
         first = pops[0]
         self.name = neuron if neuron.isidentifier() and neuron not in IO_CLASSES else f"{neuron}Neuron"
-        strip = lambda n: n[len(first.name) + 1:]  # noqa: E731
+        self.names = emitter.plan.symbols
+        strip = lambda n: self.names.local(n, first.name)  # noqa: E731
         self.state = [strip(n) for n in first.state]
         self.params = [strip(p.name) for p in first.params]
         self.inputs = [strip(a.name) for a in first.inputs]
@@ -106,10 +85,10 @@ class NeuronClass:
         self.renames = {n: v for n, v in self.var.items() if n != v}
 
     def code(self, expr: sympy.Basic, pop: PopulationPlan) -> str:
-        return numpy_code(_unqualify(expr, pop.name, self.renames))
+        return numpy_code(_unqualify(expr, pop.name, self.renames, self.names))
 
     def local(self, name: str, pop: PopulationPlan) -> str:
-        n = name[len(pop.name) + 1:] if name.startswith(pop.name + "_") else name
+        n = self.names.local(name, pop.name)
         return self.renames.get(n, n)
 
 
@@ -119,40 +98,8 @@ def _fresh(name: str, taken: set[str]) -> str:
     return name
 
 
-class LavaEmitter:
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        self.loihi: LoihiPlan = loihi_plan(plan)
-        if self.loihi.errors:
-            raise refusal(plan, self.loihi.errors)
-        self.numpy = NumpyEmitter(plan)
-        self.pops = {p.name: p for p in plan.populations}
-        self.sources = {s.name: s for s in plan.sources}
-        self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
-        by_model: dict[str, list[PopulationPlan]] = {}
-        for p in plan.populations:
-            by_model.setdefault(p.neuron, []).append(p)
-        self.classes = {m: NeuronClass(self, m, pops) for m, pops in by_model.items()}
-        self.class_of = {p.name: self.classes[p.neuron] for p in plan.populations}
-        for cls in self.classes.values():
-            self._check_same_update(cls)
-        taken = {cls.name for cls in self.classes.values()} | IO_CLASSES
-        self.plastic: dict[str, PlasticConnection] = {}
-        for c in plan.connections:
-            if c.name in self.loihi.plasticity:
-                name = _fresh(f"Plastic_{c.name}", taken)
-                taken.add(name)
-                self.plastic[c.name] = PlasticConnection(c, self.loihi.plasticity[c.name], name,
-                                                         self.loihi.delivery[c.name], RESERVED)
-        problems = dict(self.loihi.neuron_problems)
-        for cls in self.classes.values():
-            if cls.fixed_problem:
-                for p in cls.pops:
-                    problems.setdefault(p.name, cls.fixed_problem)
-        self.fixed_problems = ([f"population {p}: {r}" for p, r in problems.items()]
-                               + [f"connection {c}: {r}" for c, r in self.loihi.connection_problems.items()])
-        self.report = self.loihi.report() + [f"no fixed-point model: population {p}: {r}" for p, r in problems.items()
-                                             if p not in self.loihi.neuron_problems]
+class Neurons:
+    """The LavaEmitter's printing of neuron processes."""
 
     def _check_same_update(self, cls: NeuronClass) -> None:
         """Populations of one neuron model share a Process class: their updates must agree."""
@@ -412,176 +359,3 @@ class LavaEmitter:
         out()
 
     # ---- network.py --------------------------------------------------------------------------
-    def reset_code(self) -> str:
-        """The NumPy target's initial state and connectivity, as the body of initial_state()."""
-        return textwrap.indent(textwrap.dedent(self.numpy.reset()), "    ")
-
-    def populations_code(self) -> str:
-        out = Lines()
-        for pop in self.plan.populations:
-            cls = self.class_of[pop.name]
-            fixed = self.loihi.neurons.get(pop.name)
-            out(f"# population {pop.name}: {pop.size} x {pop.neuron}")
-            out("init = {")
-            with out.indent():
-                for a in pop.arrays:
-                    local = cls.local(a.name, pop)
-                    if any(cls.var.get(s) == local for s in cls.params):
-                        continue
-                    out(f"{local!r}: s[{a.name!r}],")
-                for prm in pop.params:
-                    local = cls.local(prm.name, pop)
-                    if prm.value is None:
-                        out(f"{local!r}: s[{prm.name!r}],")
-                    else:
-                        out(f"{local!r}: np.array([p[{prm.key!r}]]),")
-            out("}")
-            refractory = 0
-            if fixed is not None and cls.fixed is not None:
-                r = cls.registers
-                refractory = fixed.refractory
-                out('if tag == "fixed_pt":')
-                with out.indent():
-                    out(f"q = FIXED_POINT[{pop.name!r}]")
-                    out(f"init[{r['v']!r}] = _register(np.rint((s[{pop.name + '_' + fixed.voltage!r}] - q['v_reset']) "
-                        "* q['scale']))")
-                    if fixed.current is not None:
-                        out(f"init[{r['u']!r}] = _register(np.rint(s[{pop.name + '_' + fixed.current!r}] "
-                            "* q['current_scale']))")
-                    for name in ("du", "dv", "vth"):
-                        out(f"init[{r[name]!r}] = q[{name!r}]")
-                    for name in ("bias_mant", "bias_exp"):
-                        out(f"init[{r[name]!r}] = np.full({pop.size}, q[{name!r}])")
-            out(f"graph.populations[{pop.name!r}] = procs.{cls.name}(shape=({pop.size},), population={pop.name!r}, "
-                f"seed=seed, dt=dt, refractory={refractory}, name={pop.name!r}, init=init)")
-            out()
-        return out.text(1)
-
-    def sources_code(self) -> str:
-        out = Lines()
-        for src in self.plan.sources:
-            out(f"# input {src.name}: {src.size} x {src.kind}")
-            if src.kind == "poisson":
-                out(f"p_ = np.broadcast_to({numpy_code(src.rate)} * dt, ({src.size},)).astype(float)"
-                    if not ({x.name for x in src.rate.free_symbols} & {"i", "N"}) else
-                    f"i, N = np.arange({src.size}), {src.size}\n    "
-                    f"p_ = np.broadcast_to({numpy_code(src.rate)} * dt, ({src.size},)).astype(float)")
-                out(f"graph.sources[{src.name!r}] = procs.PoissonSource(shape=({src.size},), p=p_, seed=seed, "
-                    f"stream={src.stream}, name={src.name!r})")
-            else:
-                out(f"steps_, index_ = s['{src.name}_event_step'], s['{src.name}_event_index']")
-                out(f"if {src.name!r} in events:")
-                with out.indent():
-                    out(f"steps_, index_ = _events(events[{src.name!r}], dt, {src.width}, {src.height})")
-                out(f"graph.sources[{src.name!r}] = procs.SpikeTimesSource(shape=({src.size},), steps=steps_, "
-                    f"index=index_, name={src.name!r})")
-            out()
-        return out.text(1)
-
-    def connections_code(self) -> str:
-        out = Lines()
-        for c in self.plan.connections:
-            self.connection(out, c)
-        return out.text(1)
-
-    def connection(self, out: Lines, c: ConnectionPlan) -> None:
-        target_var = self.loihi.delivery[c.name]
-        cls = self.class_of[c.target]
-        port = cls.ports[target_var]
-        rows_pre, rows_post = (c.pre_rows or c.n_pre), (c.post_rows or c.n_post)
-        plastic = self.plastic.get(c.name)
-        learns = "; learns (pair STDP)" if plastic is not None else ""
-        out(f"# connection {c.name}: {c.source} -> {c.target} ({c.synapse}, {c.pattern}); adds to {target_var}{learns}")
-        out(f"pre, post = s['{c.name}_pre'], s['{c.name}_post']")
-        if c.delay_array is not None:
-            out(f"delay = s[{c.delay_array!r}]")
-        else:
-            out(f"delay = np.full(pre.shape, int({numpy_code(c.delay)}), dtype=np.int64)")
-        if plastic is not None:
-            plastic.build(out)
-        else:
-            weight = weight_expr(c)
-            for prm in c.params:
-                if weight.has(symbol(prm.name)):
-                    out(f"{prm.name} = p[{prm.key!r}]")
-            for a in c.arrays:
-                if weight.has(symbol(a.name)):
-                    out(f"{a.name} = s[{a.name!r}]")
-            out(f"weight = np.broadcast_to({numpy_code(weight)}, pre.shape).astype(float)")
-            out(f"conn = _connection({c.name!r}, tag, pre, post, weight, delay, {rows_post}, {rows_pre})")
-        source = "sources" if c.source in self.sources else "populations"
-        out(f"graph.{source}[{c.source!r}].s_out.connect(conn.s_in)")
-        out(f"conn.a_out.connect(graph.populations[{c.target!r}].{port})")
-        out(f"graph.connections[{c.name!r}] = conn")
-        out()
-
-    def recorder(self) -> tuple[list[str], list[tuple]]:
-        """InPorts of the recorder (every population, monitored sources) and its state probes."""
-        names = [p.name for p in self.plan.populations]
-        for m in self.plan.monitors:
-            if m.kind == "spikes" and m.population not in names:
-                names.append(m.population)
-        states = []
-        for k, m in enumerate(self.plan.monitors):
-            if m.kind == "state":
-                cls = self.class_of[m.population]
-                for v in m.variables:
-                    states.append((k, m.population, v, cls.var.get(v, v), m.start, m.stop, m.step, m.every))
-        return names, states
-
-    def fixed_tables(self) -> tuple[dict, dict]:
-        neurons = {}
-        for name, n in self.loihi.neurons.items():
-            neurons[name] = {"du": n.du, "dv": n.dv, "vth": n.vth, "bias_mant": n.bias_mant, "bias_exp": n.bias_exp,
-                             "scale": n.scale, "v_reset": n.v_reset, "current_scale": n.current_scale,
-                             "gain": n.gain, "refractory": n.refractory, "voltage": n.voltage,
-                             "current": n.current, "input_kind": n.input_kind, "strict": n.strict}
-        weights = {name: {"gain": c.gain, "weight_exp": c.weight_exp, "sign_mode": c.sign_mode}
-                   for name, c in self.loihi.connections.items()}
-        return neurons, weights
-
-    def context(self) -> dict:
-        numpy_context = self.numpy.context()
-        neurons, weights = self.fixed_tables()
-        names, states = self.recorder()
-        stdp = {}
-        for name, s in self.loihi.plasticity.items():
-            c = self.plastic[name].c
-            stdp[name] = {"weight": self.plastic[name].weight, "shape": (c.post_rows or c.n_post, c.pre_rows or c.n_pre),
-                          "loihi": {"dw": s.dw, "x1_tau": s.tau_pre, "x1_impulse": s.impulse_pre, "y1_tau": s.tau_post,
-                                    "y1_impulse": s.impulse_post}}
-        return {
-            **{k: numpy_context[k] for k in ("plan", "params", "units", "sizes", "populations", "sources",
-                                              "monitors")},
-            "numpy_runtime": lambda header: _numpy_runtime(numpy_context, header),
-            "processes_code": self.processes(),
-            "reset_code": self.reset_code(),
-            "populations_code": self.populations_code(),
-            "sources_code": self.sources_code(),
-            "connections_code": self.connections_code(),
-            "recorder_ports": names,
-            "recorder_states": states,
-            "fixed_point": {k: repr(v) for k, v in neurons.items()},  # Python literals for the template
-            "fixed_weights": {k: repr(v) for k, v in weights.items()},
-            "fixed_problems": self.fixed_problems,
-            "stdp": repr(stdp),
-            "delivery": self.loihi.delivery,
-            "connections_table": {c.name: [c.source, c.target] for c in self.plan.connections},
-            "report": self.report,
-            "classes": {cls.name: [p.name for p in cls.pops] for cls in self.classes.values()},
-            "voltage_var": {p: self.class_of[p].var.get(n.voltage, n.voltage) for p, n in self.loihi.neurons.items()},
-        }
-
-
-def _numpy_runtime(numpy_context: dict, header: str) -> str:
-    """The NumPy target's runtime module (random numbers, connectivity): one source for both targets."""
-    from ..plan.randomness import constants
-    from . import environment
-
-    context = {**numpy_context, "header": header, "package": "", "rng": constants()}
-    return environment().get_template("numpy/runtime.py.j2").render(**context)
-
-
-def report_lines(plan: Plan) -> list[str]:
-    """What the build prints for the Lava target: quantisation errors and what has no fixed-point form."""
-    return LavaEmitter(plan).report

@@ -3,7 +3,7 @@
 Lava's own ``LearningDense`` (floating point) pairs a presynaptic spike in the step it is
 emitted and sends the weights of a spike before that step's learning, one update late; the
 spec pairs a spike when it arrives and sends the weight its ``on_pre`` leaves. So a plastic
-connection whose rule has a Loihi form (:func:`snnlang.plan.loihi._stdp` decides; what has
+connection whose rule has a Loihi form (:func:`.loihi._stdp` decides; what has
 none is refused) runs as a generated process that prints the plan's own ``on_pre`` and
 ``on_post`` statements, in the plan's order of a step. Its ``run_spk`` for snnlang's step n
 (Lava's time step n + 1):
@@ -23,11 +23,11 @@ import keyword
 
 import sympy
 
-from ..functions import symbol
-from ..plan.ir import ConnectionPlan, EventStatement
-from ..plan.loihi import LoihiSTDP
-from .lines import Lines
-from .printer import numpy_code
+from ...functions import symbol
+from ...plan.ir import ConnectionPlan, EventStatement
+from ..lines import Lines
+from ..printer import numpy_code
+from .loihi import LoihiSTDP
 
 #: Names of the generated run_spk and of Lava's process classes that spec names must not take.
 INTERNAL = frozenset("""
@@ -38,7 +38,8 @@ step dt t np rt self params delivered spiked spk syn pre post pre_of post_of arr
 class PlasticConnection:
     """The generated Process (and its floating-point model) of one plastic connection."""
 
-    def __init__(self, c: ConnectionPlan, rule: LoihiSTDP, class_name: str, target_var: str, reserved: frozenset):
+    def __init__(self, c: ConnectionPlan, rule: LoihiSTDP, class_name: str, target_var: str, reserved: frozenset,
+                 symbols):
         self.c, self.rule, self.name, self.target_var = c, rule, class_name, target_var
         spec_of = {q: s for s, q in c.local.items()}
         taken = set(INTERNAL) | set(reserved)
@@ -46,7 +47,7 @@ class PlasticConnection:
         names = ([p.name for p in c.params] + [a.target for a in c.trace_constants + c.syn_constants]
                  + list(c.state) + [t.name for t in c.traces])
         for q in dict.fromkeys(names):
-            name = spec_of.get(q) or (q[len(c.name) + 1:] if q.startswith(c.name + "_") else q)
+            name = spec_of.get(q) or symbols.local(q, c.name)
             while name in taken or not name.isidentifier() or keyword.iskeyword(name):
                 name += "_"
             taken.add(name)
@@ -167,7 +168,7 @@ class PlasticConnection:
                 out(f"{self.local[st.target]}[spk] = {self.code(st.expr, indexed)}")
             elif st.side == "synapse":
                 out(f"{self.local[st.target]}[syn] = {self.code(st.expr, c.indexed)}")
-            else:  # what each synapse adds to its postsynaptic neuron (plan/loihi.py allows this in on_pre only)
+            else:  # what each synapse adds to its postsynaptic neuron (loihi.py allows this in on_pre only)
                 op = "-=" if st.op == "-=" else "+="
                 value = self.code(st.expr, c.indexed)
                 if st.expr.free_symbols & {symbol(n) for n in c.indexed}:
@@ -179,7 +180,7 @@ class PlasticConnection:
     def build(self, out: Lines) -> None:
         """The lines of build_network() that make the process (``pre``, ``post`` and ``delay`` are set)."""
         c = self.c
-        out("if (delay != 1).any():  # plan/loihi.py refuses other delays; a dt other than the build's may make them")
+        out("if (delay != 1).any():  # loihi.py refuses other delays; a dt other than the build's may make them")
         with out.indent():
             out(f"raise ValueError('connection {c.name}: learning synapses have a delay of one step on Loihi, "
                 "not ' + str(sorted(set(delay.tolist()))))")
