@@ -36,6 +36,7 @@ class LavaEmitter(Neurons, Graph):
         self.numpy = NumpyEmitter(plan)
         self.pops = {p.name: p for p in plan.populations}
         self.sources = {s.name: s for s in plan.sources}
+        self.conns = {c.name: c for c in plan.connections}
         self.sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
         by_model: dict[str, list[PopulationPlan]] = {}
         for p in plan.populations:

@@ -6,6 +6,7 @@ import sympy
 
 from ...functions import symbol
 from ...plan.ir import Assign, PopulationPlan
+from ...plan.schedule import Deliver
 from ..lines import Lines
 from ..printer import numpy_code
 from .loihi import LoihiError, LoihiNeuron, refusal
@@ -229,7 +230,6 @@ class Neurons:
         out()
 
     def float_step(self, out: Lines, cls: NeuronClass) -> None:
-        first = cls.pops[0]
         out("step = self.time_step - 1  # snnlang's step n is Lava's time step n + 1")
         out('dt, seed, population = self.proc_params["dt"], self.proc_params["seed"], self.proc_params["population"]')
         out("t = step * dt")
@@ -241,41 +241,60 @@ class Neurons:
             out(f"{cls.var[s]} = self.{cls.var[s]}")
         if cls.refractory:
             out("ref_left = self.ref_left")
-        if cls.inputs:
-            out("# 1. inputs take their value for this step")
-            for k, pop in enumerate(cls.pops):
-                out(f"{'if' if k == 0 else 'elif'} population == {pop.name!r}:")
-                with out.indent():
-                    for d in pop.input_draws:
-                        out(f"{cls.local(d.name, pop)} = rt.{d.kind}(seed, {d.stream}, step, index)")
-                    for a in pop.inputs:
-                        text = cls.code(a.expr, pop)
-                        if not (a.expr.free_symbols - {symbol("dt"), symbol("t")}):
-                            out(f"{cls.local(a.name, pop)} = np.full(N, {text}, dtype=float)")
-                        else:
-                            out(f"{cls.local(a.name, pop)} = np.broadcast_to({text}, (N,)).astype(float)")
-        if cls.ports:
-            out("# 2. spikes of the last step arrive: Lava's Dense sums their weights (its one-step delay)")
-            for var, port in cls.ports.items():
-                name = cls.var.get(var, var)
-                out(f"{name} = {name} + self.{port}.recv()")
-        out(f"# 3. integrate ({first.method}: {first.method_reason})")
+        # the plan's schedule, phase by phase: the operations on this model's populations
+        # (phases that are other processes' — sources, plastic connections, the recorder — are theirs)
+        names = {pop.name for pop in cls.pops}
+        for phase in self.plan.schedule.phases:
+            kinds = dict.fromkeys(type(op).__name__ for op in phase.ops
+                                  if getattr(op, "population", None) in names
+                                  or (isinstance(op, Deliver) and self.conns[op.connection].target in names))
+            if kinds:
+                out(f"# {phase.name}: {phase.doc}")
+            for kind in kinds:
+                getattr(self, "lava_" + kind)(out, cls)
+        for s in cls.state:
+            out(f"self.{cls.var[s]}[:] = {cls.var[s]}")
+        out("self.s_out.send(spiked)")
+
+    def lava_EvalInputs(self, out: Lines, cls: NeuronClass) -> None:
+        for k, pop in enumerate(cls.pops):
+            out(f"{'if' if k == 0 else 'elif'} population == {pop.name!r}:")
+            with out.indent():
+                for d in pop.input_draws:
+                    out(f"{cls.local(d.name, pop)} = rt.{d.kind}(seed, {d.stream}, step, index)")
+                for a in pop.inputs:
+                    text = cls.code(a.expr, pop)
+                    if not (a.expr.free_symbols - {symbol("dt"), symbol("t")}):
+                        out(f"{cls.local(a.name, pop)} = np.full(N, {text}, dtype=float)")
+                    else:
+                        out(f"{cls.local(a.name, pop)} = np.broadcast_to({text}, (N,)).astype(float)")
+
+    def lava_Deliver(self, out: Lines, cls: NeuronClass) -> None:
+        """Lava's Dense (and DelayDense) sums the weights of the spikes whose delay ends now."""
+        for var, port in cls.ports.items():
+            name = cls.var.get(var, var)
+            out(f"{name} = {name} + self.{port}.recv()")
+
+    def lava_Refractory(self, out: Lines, cls: NeuronClass) -> None:
+        first = cls.pops[0]
+        out(f"ref_steps = int({cls.code(first.refractory, first)})")
+        out("active = ref_left == 0")
+
+    def lava_Integrate(self, out: Lines, cls: NeuronClass) -> None:
+        first = cls.pops[0]
+        out(f"# {first.method}: {first.method_reason}")
         for a in first.constants:
             out(f"{cls.local(a.target, first)} = {cls.code(a.expr, first)}")
-        if cls.refractory:
-            out(f"ref_steps = int({cls.code(first.refractory, first)})")
-            out("active = ref_left == 0")
         for a in first.integrate:
             self._assign(out, cls, first, a)
-        out("# 4. spikes, resets, refractoriness")
+
+    def lava_Threshold(self, out: Lines, cls: NeuronClass) -> None:
+        first = cls.pops[0]
         if first.threshold is None:
             out("spiked = np.zeros(N, dtype=bool)")
         else:
             cond = cls.code(first.threshold, first)
-            if cls.refractory:
-                out(f"spiked = active & {cond}")
-            else:
-                out(f"spiked = np.broadcast_to({cond}, (N,))")
+            out(f"spiked = active & {cond}" if cls.refractory else f"spiked = np.broadcast_to({cond}, (N,))")
             if first.reset:
                 out("if spiked.any():")
                 with out.indent():
@@ -286,9 +305,11 @@ class Neurons:
             out("ref_left = np.maximum(ref_left - 1, 0)")
             out("ref_left[spiked] = ref_steps")
             out("self.ref_left[:] = ref_left")
-        for s in cls.state:
-            out(f"self.{cls.var[s]}[:] = {cls.var[s]}")
-        out("self.s_out.send(spiked)")
+
+    def lava_CheckFinite(self, out: Lines, cls: NeuronClass) -> None:
+        """Lava runs without the NumPy target's NaN check."""
+
+    lava_RecordSpikes = lava_RecordState = lava_CheckFinite  # the Recorder process's
 
     def _assign(self, out: Lines, cls: NeuronClass, pop: PopulationPlan, a: Assign) -> None:
         target = cls.local(a.target, pop)
