@@ -266,11 +266,11 @@ def make_schedule(pops: list[PopulationPlan], sources: list[SourcePlan], conns: 
               tuple([EvalInputs(p.name) for p in pops if p.inputs]
                     + [EvalSynapseInputs(c.name) for c in conns if c.inputs])),
         Phase("deliver", "traces decay to this step; spikes whose delay ends now arrive", tuple(deliver)),
-        Phase("integrate", "integrate (refractory-gated variables held)", tuple(integrate)),
+        Phase("integrate", "continuous state advances by dt (refractory-gated variables held)", tuple(integrate)),
         Phase("spikes", "spikes, resets, refractoriness; inputs emit",
               tuple([Threshold(p.name) for p in pops] + [Emit(s.name) for s in sources])),
         Phase("on_post", "effects of this step's postsynaptic spikes",
               tuple(PostEvents(c.name, _all_pairs(c)) for c in conns if c.on_post)),
-        Phase("record", "record", tuple(record)),
+        Phase("record", "monitors record this step", tuple(record)),
     )
     return Schedule(phases, history)
