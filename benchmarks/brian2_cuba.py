@@ -16,6 +16,11 @@ reference and specs/cuba.snn test it).  Brian2 keeps
 its own refractory convention: v is held for round(t_ref/dt) - 1 steps after
 the spike step, one fewer than snnlang's fixed order (see cuba_reference.py).
 
+``--standalone`` times Brian2's ``cpp_standalone`` device instead (one fresh process per
+size and thread count, ``--N`` may be repeated): the simulation loop as Brian2's own timer
+reports it (``device._last_run_time``: the run in the compiled binary, compile and network
+construction excluded), with OpenMP threads ``--threads``; benchmarks/native.py drives it.
+
 Run it with a Python that has brian2 (and Cython for the cython target), e.g.
 ``/tmp/b2venv/bin/python benchmarks/brian2_cuba.py``.
 """
@@ -91,6 +96,45 @@ def simulate(target: str = "numpy", N: int = 4000, duration: float = 1.0, seed: 
     }
 
 
+def standalone(N: int = 4000, duration: float = 1.0, seed: int = 0, threads: int = 1,
+               directory: str | None = None) -> dict:
+    """CUBA on Brian2's cpp_standalone device: build, compile and run the binary; Brian2's own
+    timing of the run (``run_s``), the compile and run of the binary (``build_s``) apart."""
+    import brian2 as b2
+    from brian2 import ms, mV, second
+
+    directory = directory or tempfile.mkdtemp(prefix="b2standalone-")
+    b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
+    b2.prefs.devices.cpp_standalone.openmp_threads = threads
+    b2.seed(seed)
+    Ne = int(round(0.8 * N))
+    namespace = dict(taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV,
+                     El=-49 * mV, we=(60 * 0.27 / 10) * mV, wi=(-20 * 4.5 / 10) * mV, Ne=Ne)
+    eqs = """
+    dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
+    dge/dt = -ge/taue : volt
+    dgi/dt = -gi/taui : volt
+    """
+    b2.defaultclock.dt = 0.1 * ms
+    P = b2.NeuronGroup(N, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * ms,
+                       method="exact", namespace=namespace)
+    P.v = "Vr + rand() * (Vt - Vr)"
+    Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=namespace)
+    Ci = b2.Synapses(P, P, on_pre="gi += wi", namespace=namespace)
+    Ce.connect("i < Ne", p=80 / N)
+    Ci.connect("i >= Ne", p=80 / N)
+    s_mon = b2.SpikeMonitor(P)
+    net = b2.Network(P, Ce, Ci, s_mon)
+    net.run(duration * second, namespace=namespace)
+    t0 = time.perf_counter()
+    b2.device.build(directory=directory, compile=True, run=True, debug=False)
+    build_s = time.perf_counter() - t0
+    idx = s_mon.i[:]
+    return {"target": "cpp_standalone", "N": N, "threads": threads, "duration": duration,
+            "run_s": float(b2.device._last_run_time), "build_s": build_s,
+            "rate": len(idx) / (N * duration), "n_synapses": int(len(Ce) + len(Ci))}
+
+
 def _child(target: str, N: int, duration: float, cache_dir: str | None) -> None:
     """Body of the timed fresh process: import brian2, build, first run; print JSON."""
     t0 = time.perf_counter()
@@ -128,6 +172,9 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, default=1.0, help="model time, s")
     ap.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
     ap.add_argument("--repeats", type=int, default=5, help="seeds 0..repeats-1")
+    ap.add_argument("--standalone", action="store_true",
+                    help="time Brian2's cpp_standalone device (its own loop timer), print JSON lines")
+    ap.add_argument("--threads", type=int, default=1, help="--standalone: OpenMP threads")
     ap.add_argument("--no-cold", action="store_true",
                     help="skip the cold-cache Cython process (compiles everything, ~30 s)")
     args = ap.parse_args(argv)
@@ -139,6 +186,12 @@ def main(argv=None) -> int:
     import logging
     brian2.prefs.logging.console_log_level = "ERROR"
     logging.getLogger("brian2").setLevel(logging.ERROR)
+    if args.standalone:  # one device per process: the loop in a fresh child
+        code = (f"import sys, json; sys.path.insert(0, {HERE!r}); import brian2_cuba; "
+                f"print(json.dumps(brian2_cuba.standalone({args.N}, {args.duration}, 0, {args.threads})))")
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+        print(out.stdout.strip().splitlines()[-1])
+        return 0
     print(f"Brian2 {brian2.__version__} CUBA  N={args.N}  {args.duration:g} s  dt=0.1 ms")
     for target in args.targets:
         if target == "cython":

@@ -44,11 +44,14 @@ def check_package_name(name: str) -> None:
 
 def render(plan: Plan, target: str, package: str) -> dict[str, str]:
     """File name -> text of the generated package."""
-    from .backends import environment, templates
+    from .backends import TARGETS, environment, templates
     from .backends import target as find_target
     from .plan.randomness import constants
 
     printer = find_target(target)
+    if plan.precision not in printer.precisions:
+        raise ValueError(f"target {target} does not print precision = {plan.precision}; use --target "
+                         + " or ".join(t.name for t in TARGETS.values() if plan.precision in t.precisions))
     context = printer.emitter(plan).context()
     check_package_name(package)
     context.update(header=header(plan), package=package, rng=constants())
@@ -142,7 +145,7 @@ def refusal(out: Path) -> Optional[str]:
             "delete; choose a new folder or an earlier package's folder")
 
 
-def build(spec: str | Path, out: str | Path, target: str = "numpy", network: str | None = None) -> Plan:
+def build(spec: str | Path, out: str | Path, target: str = "numpy", network: str | None = None, **options) -> Plan:
     """Check, plan and emit; raises SpecError (and writes nothing) when the spec has errors, and
     ValueError (writing nothing) when ``out`` must not be replaced (:func:`refusal`) or cannot
     be written, or its name cannot name a package (:func:`check_package_name`)."""
@@ -159,4 +162,7 @@ def build(spec: str | Path, out: str | Path, target: str = "numpy", network: str
         write_package(files, out)
     except OSError as e:
         raise ValueError(f"-o {str(out)!r}: cannot write the package: {e.strerror or e}") from None
+    from .backends import target as find_target
+
+    find_target(target).finish_package(out, **options)  # e.g. the c target compiles it
     return plan

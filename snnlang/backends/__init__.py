@@ -19,17 +19,32 @@ class Target:
     summary: str  # one line, for --help
     runs: bool = True  # `snnlang run` can simulate its package in this process
     skip: frozenset[str] = frozenset()  # templates of the folder that are not package files
+    finish: str = ""  # "module:function" run on the written package folder (the c target compiles it)
+    precisions: tuple[str, ...] = ("float64",)  # the arithmetic modes it prints (Plan.precision)
 
     def emitter(self, plan):
-        module, cls = self.printer.split(":")
-        return getattr(importlib.import_module(f"{__name__}.{module}"), cls)(plan)
+        return _load(self.printer)(plan)
+
+    def finish_package(self, folder, **options) -> None:
+        """What a package needs once written (options: the build's, such as threads)."""
+        if self.finish:
+            _load(self.finish)(folder, **options)
+
+
+def _load(where: str):
+    module, name = where.split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("numpy", "numpy:NumpyEmitter", "vectorised NumPy, any CPU",
-           skip=frozenset({"training.py.j2"})),  # written by render_training for train blocks
+           skip=frozenset({"training.py.j2"}),  # written by render_training for train blocks
+           precisions=("float64", "loihi")),
     Target("cupy", "cupy:CupyEmitter", "CUDA kernels driven by CuPy, NVIDIA GPUs"),
-    Target("lava", "lava:LavaEmitter", "Lava processes (Loihi), run in Lava's Python", runs=False),
+    Target("c", "c:CEmitter", "one compiled C function per run (the system C compiler, OpenMP), any CPU",
+           finish="c:compile_package"),
+    Target("lava", "lava:LavaEmitter", "Lava processes (Loihi), run in Lava's Python", runs=False,
+           precisions=("float64", "loihi")),
 )}
 
 

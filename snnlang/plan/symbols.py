@@ -21,6 +21,7 @@ RESERVED = frozenset("""
     steps_ order_ rec start stop step check synops values x y
     K V m at slot rows row t_next events sum advance group groups first count spikes real clip phi1
     KERNEL_NAMES MAX_BLOCKS SNNLANG_VERSION SPEC_HASH EVENT_KEYS GROUP_DELAYS TIME_CONSTANTS cuda_device grid_of to_host snn_mix snn_bits snn_uniform snn_normal
+    snnrun snnkey snnuniform snnuniformat snnrow snnsearch
     int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t ptrdiff_t intptr_t uintptr_t
     blockIdx blockDim threadIdx gridDim warpSize atomicAdd
     """.split())

@@ -1,0 +1,63 @@
+"""What the first version of the c target does not print: refused at build, at the construct's place."""
+from __future__ import annotations
+
+from ...plan.ir import Plan
+
+#: The names a Poisson rate may read besides parameters (evaluated once a run, on the host).
+_RATE_NAMES = {"i", "dt", "N"}
+
+
+def problems(plan: Plan) -> list[tuple[str, str, str]]:
+    """(kind, name, message) of every construct the c target cannot print yet."""
+    found = []  # (the arithmetic a target prints is the registry's: backends/__init__.py)
+    for c in plan.connections:
+        what = None
+        if c.on_post:
+            what = "on_post statements (plasticity)"
+        elif c.on_pre and c.linear is None:
+            what = "on_pre statements other than adding a weight to a target variable (plasticity)"
+        elif c.traces or c.trace_decay:
+            what = "pre/post traces"
+        elif c.syn_integrate:
+            what = "synapse equations"
+        elif c.inputs:
+            what = "synapse inputs"
+        if what:
+            found.append(("connection", c.name, f"connection {c.name} ({c.synapse}) has {what}, which the c target "
+                          "does not print yet; use --target numpy"))
+    params = {prm.name for owner in plan.populations + plan.connections for prm in owner.params}
+    for s in plan.sources:
+        if s.kind == "poisson" and s.rate is not None:
+            other = {x.name for x in s.rate.free_symbols} - _RATE_NAMES - params
+            if other:
+                found.append(("input", s.name, f"the rate of input {s.name} reads {', '.join(sorted(other))}, which "
+                              "the c target does not print yet (a rate may use i and parameters); use --target numpy"))
+    return found
+
+
+def check_supported(plan: Plan) -> None:
+    """SpecError naming each construct the c target refuses, at its place in the spec."""
+    found = problems(plan)
+    if found:
+        raise refusal(plan, found)
+
+
+def refusal(plan: Plan, found: list[tuple[str, str, str]]):
+    """The located error: the plan holds no places, so they are read from the spec's model again
+    (only when the target refuses something)."""
+    from ...diagnostics import Diagnostics, SpecError
+    from ...frontend import analyse
+    from ...model import Loc
+
+    model, diags_found = analyse(plan.spec)
+    network = model.networks.get(plan.network) if model is not None else None
+    places = {}
+    if network is not None:
+        places.update({("connection", c.name): c.synapse_loc or c.loc for c in network.connections})
+        places.update({("input", s.name): s.loc for s in network.inputs})
+    fallback = network.loc if network is not None else Loc(file=str(plan.spec), line=1, column=1)
+    diags = Diagnostics()
+    diags.sources.update(diags_found.sources)
+    for kind, name, message in found:
+        diags.error(places.get((kind, name), fallback), f"target c: {message}")
+    return SpecError(diags)
