@@ -8,7 +8,8 @@ static connections, every population LIF-shaped, with a spike and a v monitor.
 The reference takes the generated processes' initial Var values (registers,
 weight mantissas, weight_exp) and builds lava.proc.lif.process.LIF, Dense and a
 RingBuffer source from them; both run STEPS in Loihi2SimCfg(select_tag="fixed_pt").
-Saves spikes (N x steps) and v (steps x N) of both, per population.
+Saves spikes (N x steps), v (steps x N) and the final u and v registers of both, per population
+(``generated/<pop>/...`` and ``lava/<pop>/...``: spikes, v, u_final, v_final).
 """
 import importlib
 import sys
@@ -34,6 +35,10 @@ def main():
     graph = pkg.build_network(tag="fixed_pt")
     try:
         graph.run(steps)
+        for pop, proc in graph.populations.items():  # Var.get(): before stop()
+            q = pkg.FIXED_POINT[pop]
+            data[f"generated/{pop}/u_final"] = getattr(proc, q.get("u_var", q["current"] or "u")).get()
+            data[f"generated/{pop}/v_final"] = getattr(proc, q.get("v_var", q["voltage"])).get()
     finally:
         graph.stop()
     for pop in graph.populations:
@@ -55,8 +60,8 @@ def main():
     for pop, proc in ref.populations.items():
         q = pkg.FIXED_POINT[pop]
         r = {name: getattr(proc, name).init for name in ("du", "dv", "vth", "bias_mant", "bias_exp")}
-        voltage = getattr(proc, q["voltage"]).init
-        current = getattr(proc, q["current"] or "u").init
+        voltage = getattr(proc, q.get("v_var", q["voltage"])).init
+        current = getattr(proc, q.get("u_var", q["current"] or "u")).init
         neurons[pop] = LIF(shape=(pkg.SIZES[pop],), u=current, v=voltage, du=int(r["du"]), dv=int(r["dv"]),
                            vth=int(r["vth"]), bias_mant=r["bias_mant"], bias_exp=r["bias_exp"], name=f"lava_{pop}")
         sinks[pop] = Sink(shape=(pkg.SIZES[pop],), buffer=steps)
@@ -75,6 +80,8 @@ def main():
         for pop in neurons:
             data[f"lava/{pop}/spikes"] = sinks[pop].data.get().astype(bool)
             data[f"lava/{pop}/v"] = monitors[pop].get_data()[neurons[pop].name]["v"]
+            data[f"lava/{pop}/u_final"] = neurons[pop].u.get()
+            data[f"lava/{pop}/v_final"] = neurons[pop].v.get()
     finally:
         first.stop()
     np.savez(out, **data)

@@ -17,6 +17,8 @@ lays them out as Python through :mod:`.printer` and fills ``templates/lava/``:
 """
 from __future__ import annotations
 
+import dataclasses
+
 from ...plan.ir import Plan, PopulationPlan
 from ..numpy import NumpyEmitter
 from .graph import Graph
@@ -33,7 +35,8 @@ class LavaEmitter(Neurons, Graph):
         self.loihi: LoihiPlan = loihi_plan(plan)
         if self.loihi.errors:
             raise refusal(plan, self.loihi.errors)
-        self.numpy = NumpyEmitter(plan)
+        # the NumPy target's initial state and connectivity in SI: the fixed_pt models quantise it themselves
+        self.numpy = NumpyEmitter(dataclasses.replace(plan, precision="float64", fixed_point=None))
         self.pops = {p.name: p for p in plan.populations}
         self.sources = {s.name: s for s in plan.sources}
         self.conns = {c.name: c for c in plan.connections}

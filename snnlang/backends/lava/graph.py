@@ -8,7 +8,7 @@ from ...functions import symbol
 from ...plan.ir import ConnectionPlan
 from ..lines import Lines
 from ..printer import numpy_code
-from .loihi import weight_expr
+from ...plan.fixed_point import weight_expr
 
 
 class Graph:
@@ -45,15 +45,20 @@ class Graph:
                 out('if tag == "fixed_pt":')
                 with out.indent():
                     out(f"q = FIXED_POINT[{pop.name!r}]")
-                    out(f"init[{r['v']!r}] = _register(np.rint((s[{pop.name + '_' + fixed.voltage!r}] - q['v_reset']) "
+                    out(f"init[{r['v']!r}] = _register(np.rint((s[{fixed.voltage_name!r}] - q['v_reset']) "
                         "* q['scale']))")
                     if fixed.current is not None:
-                        out(f"init[{r['u']!r}] = _register(np.rint(s[{pop.name + '_' + fixed.current!r}] "
-                            "* q['current_scale']))")
+                        out(f"init[{r['u']!r}] = _register(np.rint(s[{fixed.current_name!r}] * q['current_scale']))")
                     for name in ("du", "dv", "vth"):
                         out(f"init[{r[name]!r}] = q[{name!r}]")
-                    for name in ("bias_mant", "bias_exp"):
-                        out(f"init[{r[name]!r}] = np.full({pop.size}, q[{name!r}])")
+                    if fixed.bias_expr is not None:  # one bias per neuron, from per-neuron parameters
+                        for sym in sorted(fixed.bias_expr.free_symbols, key=lambda x: x.name):
+                            out(f"{sym.name} = s[{sym.name!r}]")
+                        out(f"init[{r['bias_mant']!r}] = rt.loihi_bias_mant({numpy_code(fixed.bias_expr)}, "
+                            f"q['bias_exp'], {pop.size})")
+                    else:
+                        out(f"init[{r['bias_mant']!r}] = np.full({pop.size}, q['bias_mant'])")
+                    out(f"init[{r['bias_exp']!r}] = np.full({pop.size}, q['bias_exp'])")
             out(f"graph.populations[{pop.name!r}] = procs.{cls.name}(shape=({pop.size},), population={pop.name!r}, "
                 f"seed=seed, dt=dt, refractory={refractory}, name={pop.name!r}, init=init)")
             out()
@@ -138,7 +143,11 @@ class Graph:
             neurons[name] = {"du": n.du, "dv": n.dv, "vth": n.vth, "bias_mant": n.bias_mant, "bias_exp": n.bias_exp,
                              "scale": n.scale, "v_reset": n.v_reset, "current_scale": n.current_scale,
                              "gain": n.gain, "refractory": n.refractory, "voltage": n.voltage,
-                             "current": n.current, "input_kind": n.input_kind, "strict": n.strict}
+                             "current": n.current, "input_kind": n.input_kind, "strict": n.strict,
+                             "per_neuron_bias": n.bias_expr is not None}
+            cls = self.class_of[name]
+            if cls.fixed is not None:  # the Vars holding the registers
+                neurons[name].update(u_var=cls.registers["u"], v_var=cls.registers["v"])
         weights = {name: {"gain": c.gain, "weight_exp": c.weight_exp, "sign_mode": c.sign_mode}
                    for name, c in self.loihi.connections.items()}
         return neurons, weights

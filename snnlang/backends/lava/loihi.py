@@ -7,23 +7,10 @@ the Lava printer, ``backends/lava/``, only prints them):
   can only *add weights* to its target: a connection maps onto one when its
   ``on_pre`` effect on the target is ``x_post += weight`` (``Plan.linear``) or it is
   a recognised pair-STDP rule; anything else is an error of the Lava target.
-* **The LIF shape.** A population gets a bit-accurate fixed-point model when one
-  step of its plan is Loihi's CUBA neuron: a voltage ``v`` whose new value is
-  linear, ``a_vv v + a_vc c + b x + c0``, at most one synaptic current ``c``
-  (``c' = a_cc c``) or an input variable ``x`` that the synapses add to, a
-  threshold ``v > th`` or ``v >= th``, a reset ``v = v_reset`` and an optional
-  refractory period in steps. Anything else gets a reason (a diagnostic) and
-  only the floating-point model.
-* **Quantisation.** The voltage register is ``V = (v - v_reset) * scale`` with
-  ``scale`` chosen so that the threshold is exactly ``vth << 6``, ``vth = VTH`` doubled
-  (up to ``VTH_MAX``) while incoming weights would need a negative ``weight_exp``; decays
-  are 12-bit (``dv = 4096 (1 - a_vv)``, ``du = 4095 - 4096 a_cc``, Loihi's ``ds_offset``
-  of 1 included); the constant drive becomes the bias ``bias_mant << bias_exp``; weights
-  become 8-bit mantissas with a shared exponent per connection (``Dense``'s
-  ``weight_exp``, kept >= 0 when 64 mantissa steps remain: Lava floors the summed input
-  of a negative one every step), the mixed-sign ones even numbers in [-256, 254] as
-  Lava's ``Dense`` keeps them. Each quantity's relative error is reported, and flagged
-  when above ``LARGE``.
+* **Fixed point.** Which populations are Loihi's CUBA neuron and their registers, the
+  connections' 8-bit weights and exponents, the error report: the plan's
+  (``snnlang/plan/fixed_point.py``), the same for every target; the Lava target prints
+  them as ``fixed_pt`` process models.
 * **Plasticity.** Pair STDP (traces with one time constant each, ``x += a`` on
   the spike of their side, ``w = clip(w -/+ A * trace, 0, w_max)``, one delay of one
   step, a spike adding ``k * w`` to its target) has a Loihi form: Lava's
@@ -36,7 +23,6 @@ the Lava printer, ``backends/lava/``, only prints them):
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Optional
@@ -46,81 +32,15 @@ import sympy
 from ...diagnostics import Diagnostics, SpecError
 from ...functions import clip, symbol
 from ...model import Loc
-from ...plan.integrate import DT
-from ...plan.ir import ConnectionPlan, Plan, PopulationPlan
+from ...plan.fixed_point import (  # noqa: F401  (VTH, Quantity, weight_expr: the Lava target's names for them)
+    VTH, FixedConnection, FixedNeuron, NotLoihi, Quantity, _linear, _number, _values, delivery_target, fixed_point,
+    weight_expr,
+)
+from ...plan.ir import ConnectionPlan, Plan
 
-VTH = 4096  # threshold mantissa: (threshold - reset) = VTH << 6 register units = 2**18 ...
-VTH_MAX = 4 * VTH  # ... up to 2**20 (8x headroom to the 24-bit limit) when small weights need it
-LARGE = 0.01  # relative quantisation errors above this are warnings
-WEIGHT_EXP = (-8, 7)  # range of Dense's weight_exp
-BIAS_MANT = 4095  # |bias_mant| (13-bit signed)
-BIAS_EXP = 7  # bias_exp is 3-bit unsigned
-UV_MAX = 2 ** 23  # u and v are 24-bit signed
 STEP = symbol("step")  # the step counter of lazily decayed traces
-NORMAL_RANGE = 4.0  # a normal draw is taken to lie within +-4 sigma when bounding weights
-
-
-class NotLoihi(Exception):
-    """A population, connection or rule cannot be expressed on Loihi; the message says why."""
-
-
-@dataclass
-class Quantity:
-    """One quantised number of the fixed-point network, for the build report."""
-
-    owner: str  # population or connection
-    name: str  # "dv", "vth", "weights", ...
-    exact: float  # what the float spec asks for (in register units)
-    quantised: float  # what the fixed-point network uses
-    register: str  # how it is stored: "dv = 20", "mantissa <= 166, weight_exp 2"
-    error: float  # relative error, as explained in ``measure``
-    measure: str = "relative"
-
-    @property
-    def large(self) -> bool:
-        return self.error > LARGE
-
-    def line(self) -> str:
-        flag = "  WARNING: large" if self.large else ""
-        return (f"{self.owner}.{self.name}: {self.register} ({self.exact:.6g} -> {self.quantised:.6g}, "
-                f"{self.measure} error {self.error:.2%}){flag}")
-
-
-@dataclass
-class LoihiNeuron:
-    """The fixed-point (Loihi CUBA) form of one population."""
-
-    population: str
-    neuron: str
-    voltage: str  # spec name of the voltage
-    current: Optional[str]  # spec name of the synaptic current the weights add to, if any
-    input_kind: str  # what the synapses add to: "current" | "voltage" | "input" | "none"
-    strict: bool  # spike when V > vth << 6 (else >=)
-    v_reset: float  # SI
-    scale: float  # register units per SI unit of v: V = round((v - v_reset) * scale)
-    current_scale: float  # u = round(current_scale * c) for an initial current c (SI)
-    gain: float  # Dense output units (a_in) per unit delivered to the target variable
-    du: int
-    dv: int
-    vth: int
-    bias_mant: int
-    bias_exp: int
-    refractory: int  # steps
-    quantities: list[Quantity] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class LoihiConnection:
-    """Fixed-point weights of one connection: mantissa = rint(weight * gain / 2**weight_exp)."""
-
-    connection: str
-    gain: float  # Dense output units per unit of weight value (the target population's gain)
-    weight_exp: int
-    sign_mode: str  # "excitatory" | "inhibitory" | "mixed"
-    low: float  # bounds of the weight values (SI of the target variable)
-    high: float
-    quantities: list[Quantity] = field(default_factory=list)
+LoihiNeuron = FixedNeuron  # the names the Lava target's printers use
+LoihiConnection = FixedConnection
 
 
 @dataclass
@@ -197,286 +117,9 @@ class LoihiPlan:
         return lines
 
 
-# ---- helpers ---------------------------------------------------------------------------
-
 def _unqualify(name: str, owner: str, names) -> str:
     """What a generated name means to its owner (``exc_v`` -> ``v``), from the symbol table."""
     return names.local(name, owner)
-
-
-def _values(owner, params, constants, dt: float) -> dict:
-    """Numbers of the parameters (those given per element stay symbols) and of the scheme's constants."""
-    values = {DT: sympy.Float(dt)}
-    for prm in params:
-        if prm.value is not None:
-            values[symbol(prm.name)] = sympy.Float(prm.value)
-    for a in constants:
-        values[symbol(a.target)] = a.expr.xreplace(values).evalf()
-    return values
-
-
-def _number(expr: sympy.Basic, what: str) -> float:
-    expr = (expr if isinstance(expr, sympy.Basic) else sympy.Float(expr)).evalf()
-    if expr.free_symbols:
-        names = ", ".join(sorted(s.name for s in expr.free_symbols))
-        raise NotLoihi(f"{what} depends on {names}, which differ per neuron or per step")
-    try:
-        return float(expr)
-    except TypeError:
-        raise NotLoihi(f"{what} is not a number: {expr}") from None
-
-
-def _linear(expr: sympy.Basic, gens: list[sympy.Symbol], what: str) -> tuple[dict, float]:
-    """``expr`` as sum(coefficient * gen) + constant, or NotLoihi."""
-    expr = sympy.expand(expr)
-    coeffs = {}
-    rest = expr
-    for g in gens:
-        c = sympy.diff(expr, g)
-        if c.free_symbols & set(gens) or c.has(sympy.Piecewise):
-            raise NotLoihi(f"{what} is not linear in {g.name} (Loihi's neuron has linear decays only)")
-        if c != 0:
-            coeffs[g] = _number(c, f"the coefficient of {g.name} in {what}")
-        rest = rest.subs(g, 0)
-    return coeffs, _number(rest, f"the constant term of {what}")
-
-
-def _mantissa_exp(value: float, mant_max: int, exp_range: tuple[int, int]) -> tuple[int, int]:
-    """value ~ mant * 2**exp with |mant| <= mant_max, the smallest exp in range that fits."""
-    if value == 0:
-        return 0, max(exp_range[0], 0) if exp_range[0] <= 0 <= exp_range[1] else exp_range[0]
-    exp = max(exp_range[0], min(exp_range[1], math.ceil(math.log2(abs(value) / mant_max)) if abs(value) > mant_max else 0))
-    while exp > exp_range[0] and abs(value) / 2 ** (exp - 1) <= mant_max:
-        exp -= 1
-    mant = int(round(value / 2 ** exp))
-    return max(-mant_max, min(mant_max, mant)), exp
-
-
-def _leak_quantity(owner: str, name: str, decay: float, register: int, offset: int) -> Quantity:
-    """A 12-bit decay; the error is that of the leak per step (1 - decay), what sets the time constant."""
-    quantised = (4096 - register - offset) / 4096
-    leak, qleak = 1 - decay, 1 - quantised
-    error = abs(qleak - leak) / leak if leak > 1e-12 else abs(qleak - leak)
-    return Quantity(owner, name, 4096 * leak, 4096 * qleak, f"{name} = {register}", error,
-                    "leak-per-step")
-
-
-def expr_range(expr: sympy.Basic, substitutions: dict, draws: list, indices: dict) -> tuple[float, float]:
-    """Bounds of an expression of per-element draws (uniform in [0, 1], normal in +-NORMAL_RANGE)
-    and indices (i, j in [0, n)), evaluated at the corners (exact for monotone expressions)."""
-    expr = expr.xreplace(substitutions)
-    axes = []
-    for d in draws:
-        if expr.has(symbol(d.name)):
-            axes.append((symbol(d.name), (0.0, 1.0) if d.kind == "uniform" else (-NORMAL_RANGE, NORMAL_RANGE)))
-    for name, n in indices.items():
-        if expr.has(symbol(name)):
-            axes.append((symbol(name), (0.0, float(max(n - 1, 0)))))
-    if len(axes) > 6:
-        raise NotLoihi("the weight depends on too many random numbers to bound it")
-    values = []
-    for corner in itertools.product(*(bounds for _, bounds in axes)):
-        values.append(_number(expr.xreplace({s: sympy.Float(v) for (s, _), v in zip(axes, corner)}), "the weight"))
-    return min(values), max(values)
-
-
-# ---- populations --------------------------------------------------------------------------
-
-def _population(plan: Plan, pop: PopulationPlan, targets: set[str], weights: list[float] = ()) -> LoihiNeuron:
-    """The Loihi CUBA form of a population, or NotLoihi with the reason."""
-    if pop.method not in ("exact", "update"):
-        raise NotLoihi(f"its equations are integrated with {pop.method} ({pop.method_reason}); Loihi's neuron "
-                       "is a linear system with exact decays")
-    values = _values(pop.name, pop.params, pop.constants, plan.dt)
-    state = [symbol(s) for s in pop.state]
-    inputs = {symbol(a.name): a for a in pop.inputs}
-    env: dict = {}
-    for a in pop.integrate:
-        env[symbol(a.target)] = a.expr.xreplace(values).xreplace(env)
-    new = {s: env.get(s, s) for s in state}
-    gens = state + list(inputs)
-    local = lambda s: _unqualify(s.name, pop.name, plan.symbols)  # noqa: E731
-
-    if pop.threshold is None:
-        raise NotLoihi("it has no spike condition")
-    rel = pop.threshold.xreplace(values)
-    if isinstance(rel, (sympy.StrictGreaterThan, sympy.GreaterThan)):
-        diff, strict = rel.lhs - rel.rhs, isinstance(rel, sympy.StrictGreaterThan)
-    elif isinstance(rel, (sympy.StrictLessThan, sympy.LessThan)):
-        diff, strict = rel.rhs - rel.lhs, isinstance(rel, sympy.StrictLessThan)
-    else:
-        raise NotLoihi(f"its spike condition {pop.threshold} is not 'v > threshold' or 'v >= threshold'")
-    coeffs, const = _linear(diff, gens, "the spike condition")
-    if len(coeffs) != 1 or next(iter(coeffs)) not in state or next(iter(coeffs.values())) <= 0:
-        raise NotLoihi(f"its spike condition {pop.threshold} is not 'v > threshold' on one state variable")
-    v, = coeffs
-    threshold = -const / coeffs[v]
-
-    if len(pop.reset) != 1 or pop.reset[0].target != v.name:
-        raise NotLoihi(f"Loihi's reset sets only the voltage {local(v)} to a constant")
-    if pop.reset[0].expr.has(v):
-        shown = pop.reset[0].expr.xreplace({s: symbol(local(s)) for s in pop.reset[0].expr.free_symbols})
-        raise NotLoihi(f"its reset {local(v)} = {shown} depends on {local(v)}; Loihi's reset sets the "
-                       "voltage to a constant")
-    v_reset = _number(pop.reset[0].expr.xreplace(values), "the reset value")
-    if threshold <= v_reset:
-        raise NotLoihi("its threshold is not above its reset value")
-
-    refractory = 0
-    if pop.refractory is not None:
-        refractory = int(_number(pop.refractory.xreplace(values), "the refractory period"))
-    if set(pop.gated) - {v.name}:
-        raise NotLoihi("variables other than the voltage are held while refractory")
-
-    input_values = {}
-    for sym, a in inputs.items():
-        if a.draws or a.expr.free_symbols - set(values):
-            raise NotLoihi(f"its input {local(sym)} = {a.expr} changes per neuron or per step; the bias of Loihi's "
-                           "neuron is constant")
-        input_values[sym] = _number(a.expr.xreplace(values), f"the input {local(sym)}")
-
-    currents = [s for s in state if s != v]
-    vc, vconst = _linear(new[v], gens, f"the update of {local(v)}")
-    a_vv = vc.get(v, 0.0)
-    decays = {}
-    for c in currents:
-        cc, cconst = _linear(new[c], gens, f"the update of {local(c)}")
-        if set(cc) - {c} or cconst != 0:
-            raise NotLoihi(f"{local(c)} is not a decaying synaptic current (it depends on "
-                           f"{', '.join(local(s) for s in cc if s != c) or 'a constant'}); Loihi's CUBA neuron has "
-                           "a current and a voltage only")
-        decays[c] = cc.get(c, 0.0)
-    if not 0 < a_vv <= 1:
-        raise NotLoihi(f"the voltage decay per step {a_vv:g} is not in (0, 1]")
-
-    target_syms = {symbol(t) for t in targets}
-    if len(target_syms) > 1:
-        raise NotLoihi(f"its synapses add to {len(target_syms)} variables ({', '.join(sorted(local(t) for t in target_syms))}); "
-                       "Loihi's CUBA neuron has one input current")
-    init = {symbol(a.name): a for a in pop.arrays}
-    for c in currents:
-        if c not in target_syms and vc.get(c, 0) and init[c].expr != 0:
-            raise NotLoihi(f"{local(c)} starts non-zero but no synapse adds to it")
-    notes: list[str] = []
-    target = next(iter(target_syms), None)
-    if target is None:
-        kind, k, a_cc, current = "none", 1.0, 0.0, None
-    elif target in decays:
-        kind, k, a_cc, current = "current", vc.get(target, 0.0), decays[target], local(target)
-        if k == 0:
-            raise NotLoihi(f"the current {local(target)} does not reach the voltage")
-    elif target == v:
-        kind, k, a_cc, current = "voltage", a_vv, 0.0, None
-        if refractory:
-            notes.append(f"input arriving while refractory is dropped in fixed point (the spec adds it to "
-                         f"{local(v)} while it is held)")
-    elif target in inputs:
-        kind, k, a_cc, current = "input", vc.get(target, 0.0), 0.0, None
-    else:
-        raise NotLoihi(f"its synapses add to {local(target)}, which is neither its voltage, a current nor an input")
-
-    # The threshold register: VTH, doubled (up to VTH_MAX) while the largest weight of an incoming
-    # connection would need a negative weight_exp, which Lava's Dense applies by shifting the
-    # summed input right, flooring it every step: a bias that the voltage integrates.
-    vth = VTH
-    biggest = [k * w * vth / (threshold - v_reset) for w in weights if w > 0]  # a_in units per weight
-    while biggest and min(biggest) < 128 and vth < VTH_MAX:
-        vth *= 2
-        biggest = [2 * b for b in biggest]
-    scale = vth * 64 / (threshold - v_reset)
-    bias = scale * (vconst + sum(vc.get(x, 0.0) * val for x, val in input_values.items()) + (a_vv - 1) * v_reset)
-    if kind == "current":
-        du = int(min(4095, max(0, round(4095 - 4096 * a_cc))))
-    else:
-        du = 4095
-    dv = int(min(4095, max(0, round(4096 * (1 - a_vv)))))
-    bias_mant, bias_exp = _mantissa_exp(bias, BIAS_MANT, (0, BIAS_EXP))
-    gain = k * scale / 64
-    name = pop.name
-    quantities = [_leak_quantity(name, "dv", a_vv, dv, 0)]
-    if kind == "current":
-        quantities.append(_leak_quantity(name, "du", a_cc, du, 1))
-    quantities.append(Quantity(name, "vth", threshold, threshold, f"vth = {vth} (scale {scale:.6g} per SI unit)", 0.0))
-    qbias = bias_mant * 2 ** bias_exp
-    holding = scale * (threshold - v_reset) * (1 - a_vv)  # the bias that holds v at the threshold
-    quantities.append(Quantity(name, "bias", bias, qbias, f"bias_mant = {bias_mant}, bias_exp = {bias_exp}",
-                               abs(qbias - bias) / max(abs(bias), holding, 1.0), "relative (to the larger of the bias "
-                               "and the bias holding v at threshold)"))
-    if abs(bias) > BIAS_MANT * 2 ** BIAS_EXP:
-        notes.append(f"the bias {bias:.6g} saturates at {qbias}")
-    current_scale = k * scale / a_cc if kind == "current" and a_cc > 0 else 0.0
-    return LoihiNeuron(population=name, neuron=pop.neuron, voltage=local(v), current=current, input_kind=kind,
-                       strict=strict, v_reset=v_reset, scale=scale, current_scale=current_scale, gain=gain, du=du,
-                       dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp, refractory=refractory,
-                       quantities=quantities, notes=notes)
-
-
-# ---- connections ----------------------------------------------------------------------------
-
-def delivery_target(c: ConnectionPlan) -> str:
-    """The qualified variable of the target population that this connection adds weights to."""
-    if c.syn_integrate:
-        raise NotLoihi("its synapses have their own equations; Lava's connection processes hold weights only")
-    if c.linear is not None:
-        return c.linear[0]
-    effects = [s for s in c.on_pre if s.side == "target"]
-    refuse = NotLoihi("its on_pre effect on the target is not 'x_post += weight'; Lava's Dense can only add weights")
-    if len(effects) != 1 or effects[0].index != "post" or effects[0].op not in ("+=", "-="):
-        raise refuse
-    if any(c.indexed.get(s.name) in ("pre", "post") for s in effects[0].expr.free_symbols):
-        raise refuse  # the weight added depends on a neuron's state
-    return effects[0].target
-
-
-def weight_expr(c: ConnectionPlan) -> sympy.Basic:
-    """What one spike adds to the target variable, per synapse (a weight array or a constant)."""
-    if c.linear is not None:
-        return c.linear[1]
-    effect = next(s for s in c.on_pre if s.side == "target")
-    return effect.expr if effect.op == "+=" else -effect.expr
-
-
-def _weight_range(c: ConnectionPlan, dt: float) -> tuple[float, float]:
-    values = _values(c.name, c.params, c.syn_constants, dt)
-    expr = weight_expr(c).xreplace(values)
-    draws, subs = [], {}
-    for a in c.arrays:
-        if expr.has(symbol(a.name)):
-            subs[symbol(a.name)] = a.expr.xreplace(values)
-            draws += a.draws
-    return expr_range(expr.xreplace(subs), {}, draws, {"i": c.n_pre, "j": c.n_post})
-
-
-def _connection(c: ConnectionPlan, neuron: LoihiNeuron, dt: float, bounds=None) -> LoihiConnection:
-    low, high = _weight_range(c, dt)
-    if bounds is not None:  # a plastic weight stays within its clip bounds
-        low, high = min(low, bounds[0]), max(high, bounds[1])
-    gain = neuron.gain
-    lo, hi = gain * low, gain * high  # Dense output units
-    if lo >= 0:
-        mode, pos, neg, step = "excitatory", 255, 0, 1
-    elif hi <= 0:
-        mode, pos, neg, step = "inhibitory", 0, 255, 1
-    else:
-        mode, pos, neg, step = "mixed", 254, 256, 2
-    need = max(hi / pos if pos else 0.0, -lo / neg if neg else 0.0)  # 2**exp needed
-    exp = WEIGHT_EXP[0] if need == 0 else max(WEIGHT_EXP[0], min(WEIGHT_EXP[1], math.ceil(math.log2(need))))
-    biggest = max(abs(lo), abs(hi))
-    if exp < 0 and biggest >= 64:
-        # a negative weight_exp shifts the summed input right, flooring it every step (a bias the
-        # voltage integrates): 7 bits of unbiased rounding are the better trade
-        exp = 0
-    unit = 2 ** exp
-    saturated = biggest / unit > max(pos, neg)
-    error = (step / 2 * unit / biggest) if biggest else 0.0
-    if saturated:
-        error = max(error, (biggest / unit - max(pos, neg)) / (biggest / unit))
-    shown = max(abs(round(hi / unit)), abs(round(lo / unit)))
-    q = Quantity(c.name, "weights", biggest, min(biggest, unit * max(pos, neg)),
-                 f"{mode} 8-bit mantissas (|mantissa| <= {shown}), weight_exp {exp}", error,
-                 "relative (largest rounding error over the largest weight)")
-    return LoihiConnection(connection=c.name, gain=gain, weight_exp=exp, sign_mode=mode, low=low, high=high,
-                           quantities=[q])
 
 
 # ---- plasticity ---------------------------------------------------------------------------
@@ -595,13 +238,12 @@ def _plastic_delay(c: ConnectionPlan, dt: float) -> None:
 # ---- the network ------------------------------------------------------------------------------
 
 def loihi_plan(plan: Plan) -> LoihiPlan:
-    """Every Loihi decision of a plan: deliveries, fixed-point neurons and weights, learning rules."""
+    """Every Loihi decision of a plan: deliveries, learning rules, and (the plan's, fixed_point.py)
+    fixed-point neurons and weights."""
     errors: list[LoihiError] = []
     delivery: dict[str, str] = {}
     plasticity: dict[str, LoihiSTDP] = {}
-    connection_problems: dict[str, str] = {}
-    targets: dict[str, set[str]] = {p.name: set() for p in plan.populations}
-    pops = {p.name: p for p in plan.populations}
+    pops = {p.name for p in plan.populations}
     for c in plan.connections:
         if c.target not in pops:
             errors.append(LoihiError("connection", c.name, f"its target {c.target} is not a population"))
@@ -624,40 +266,10 @@ def loihi_plan(plan: Plan) -> LoihiPlan:
                                          "without a Loihi form (a learning rule of Lava's LearningDense)", part="synapse"))
                 continue
         delivery[c.name] = _unqualify(target, c.target, plan.symbols)
-        targets[c.target].add(target)
-    neurons: dict[str, LoihiNeuron] = {}
-    neuron_problems: dict[str, str] = {}
-    incoming: dict[str, list[float]] = {p.name: [] for p in plan.populations}
-    for c in plan.connections:
-        if c.name in delivery and c.name not in plasticity:
-            try:
-                incoming[c.target].append(max(abs(x) for x in _weight_range(c, plan.dt)))
-            except NotLoihi:
-                pass
-    for pop in plan.populations:
-        try:
-            neurons[pop.name] = _population(plan, pop, targets[pop.name], incoming[pop.name])
-        except NotLoihi as e:
-            neuron_problems[pop.name] = str(e)
-    connections: dict[str, LoihiConnection] = {}
-    for c in plan.connections:
-        if c.name not in delivery:
-            continue
-        neuron = neurons.get(c.target)
-        if neuron is None:
-            connection_problems.setdefault(c.name, f"its target {c.target} has no fixed-point model")
-            continue
-        if c.name in plasticity:
-            connection_problems.setdefault(c.name, "fixed-point learning (LearningDense's bit-approximate model) "
-                                                   "is not generated; plastic connections run in floating point")
-            continue
-        try:
-            connections[c.name] = _connection(c, neuron, plan.dt)
-        except NotLoihi as e:
-            connection_problems[c.name] = str(e)
-    return LoihiPlan(neurons=neurons, neuron_problems=neuron_problems, connections=connections,
-                     connection_problems=connection_problems, plasticity=plasticity, delivery=delivery,
-                     errors=errors)
+    fp = plan.fixed_point if plan.fixed_point is not None else fixed_point(plan)
+    return LoihiPlan(neurons=fp.neurons, neuron_problems=fp.neuron_problems, connections=fp.connections,
+                     connection_problems={c: r for c, r in fp.connection_problems.items() if c in delivery},
+                     plasticity=plasticity, delivery=delivery, errors=errors)
 
 
 def refusal(plan: Plan, errors: list[LoihiError]) -> SpecError:
