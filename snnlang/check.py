@@ -8,6 +8,7 @@ variables that do not exist. Warnings for doubtful numerics.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Optional
 
 import sympy
@@ -49,6 +50,9 @@ class Checker:
         self.model = model
         self.diags = diags
         self.neuron_dims: dict[str, Scope] = {}
+        #: the dimension (or the error) of each constant expression, by :func:`_constant_key`
+        self.constant_dims: dict[tuple, object] = {}
+        self.sizes: dict[str, dict[str, int]] = {}  # network -> the size of each population and input
 
     def run(self) -> None:
         for neuron in self.model.neurons.values():
@@ -70,11 +74,20 @@ class Checker:
                 self.diags.error(loc, f"undefined name '{name}'{scope.where}" + did_you_mean(name, list(scope.dims)))
         if undefined or isinstance(expr.value, Poison):
             return None
-        try:
-            return dimension(expr.value, lambda n: scope.dims.get(n, _TIME_BUILTINS.get(n)))
-        except DimensionError as e:
-            self.diags.error(expr.loc, f"dimension mismatch: {e}")
+        key = _constant_key(expr)
+        if key is not None and key in self.constant_dims:  # a quantity like one seen before
+            found = self.constant_dims[key]
+        else:
+            try:
+                found = dimension(expr.value, lambda n: scope.dims.get(n, _TIME_BUILTINS.get(n)))
+            except DimensionError as e:
+                found = DimensionError(str(e))
+            if key is not None:
+                self.constant_dims[key] = found
+        if isinstance(found, DimensionError):
+            self.diags.error(expr.loc, f"dimension mismatch: {found}")
             return None
+        return found
 
     def expect(self, expr: Expr, scope: Scope, want: Optional[Dim], what: str) -> None:
         got = self.dim_of(expr, scope)
@@ -175,6 +188,10 @@ class Checker:
             self.statement(s, scope, ("state",), "update")
         if n.threshold is not None:
             self.condition(n.threshold, scope, "a spike condition")
+            if not n.reset and n.refractory is None:
+                self.diags.warning(n.threshold.loc, f"neuron '{n.name}' spikes but has no reset and no refractory "
+                                                    "period: it spikes at every step while the condition holds; "
+                                                    "add reset { ... } or refractory ...")
         elif n.reset:
             self.diags.warning(n.reset[0].loc, f"neuron '{n.name}' has a reset but no 'spike when' condition")
         for s in n.reset:
@@ -234,14 +251,15 @@ class Checker:
                 self.diags.error(p.neuron_loc, f"unknown neuron model '{p.neuron}'" + did_you_mean(p.neuron, self.model.neurons))
                 continue
             scope = self.neuron_dims[neuron.name]
+            # one copy for all the overrides of a population (a copy each was quadratic)
+            overrides_scope = Scope(dims={**scope.dims}, kinds=scope.kinds, where=scope.where) if p.overrides else scope
             for o in p.overrides:
                 kind = scope.kinds.get(o.name)
                 if kind is None or kind == "alias":
                     self.diags.error(o.loc, f"neuron '{neuron.name}' has no parameter, state or input '{o.name}'"
                                      + did_you_mean(o.name, [n for n, k in scope.kinds.items() if k != "alias"]))
                     continue
-                self.expect(o.value, Scope(dims={**scope.dims}, kinds=scope.kinds, where=scope.where),
-                            scope.dims.get(o.name), f"'{o.name}'")
+                self.expect(o.value, overrides_scope, scope.dims.get(o.name), f"'{o.name}'")
                 if kind != "input" and "t" in o.value.names:
                     self.diags.error(o.value.names["t"], f"'{o.name}' is a {kind}, set once at the start; only an "
                                                          "input is evaluated every step and may follow the time t")
@@ -322,7 +340,9 @@ class Checker:
         if c.target not in pops:
             hint = " (an input can only be a source)" if c.target in sources else did_you_mean(c.target, pops)
             self.diags.error(c.target_loc, f"unknown population '{c.target}'{hint}")
-        sizes = {p.name: p.size for p in net.populations} | {i.name: i.size for i in net.inputs}
+        sizes = self.sizes.get(net.name)
+        if sizes is None:  # once a network, not once a connection
+            sizes = self.sizes[net.name] = {p.name: p.size for p in net.populations} | {i.name: i.size for i in net.inputs}
         for name, span, loc in ((c.source, c.source_range, c.source_loc), (c.target, c.target_range, c.target_loc)):
             if span is not None and name in sizes:
                 start, stop = span[0], sizes[name] if span[1] is None else span[1]
@@ -368,6 +388,9 @@ class Checker:
         conn_scope = Scope(dims={**scope.dims}, kinds=scope.kinds, where=scope.where)
         if c.p is not None:
             self.expect(c.p, conn_scope, DIMENSIONLESS, "a connection probability")
+            p = _constant(c.p)
+            if p is not None and not 0 <= p <= 1:
+                self.diags.error(c.p.loc, f"a connection probability must be from 0 to 1, not {p:g}")
         if c.delay is not None:
             self.expect(c.delay, conn_scope, SECOND, "a delay")
         if c.condition is not None:
@@ -433,7 +456,10 @@ class Checker:
         net = self.model.networks.get(sim.name)
         discrete = net is not None and bool(net.populations) and all(
             self.model.neurons[p.neuron].discrete for p in net.populations if p.neuron in self.model.neurons)
-        check_simulation(sim, discrete, self.diags)  # settings.SIMULATE: types, units, ranges
+        values = check_simulation(sim, discrete, self.diags)  # settings.SIMULATE: types, units, ranges
+        if net is not None and values["dt"]:
+            self.spike_times_per_step(net, values["dt"])
+            self.per_step(net, values["dt"])
         dt = sim.values.get("dt")
         if isinstance(dt, Number) and dt.dim == SECOND and sim.name in self.model.networks:
             self.time_constants(self.model.networks[sim.name], dt.value, dt.loc)
@@ -460,8 +486,55 @@ class Checker:
                 self.diags.warning(loc, f"dt = {dt * 1e3:g} ms is more than a tenth of the smallest time constant, "
                                         f"{name} = {value * 1e3:g} ms ({where}); results may be inaccurate")
 
+    def per_step(self, net: Network, dt: float) -> None:
+        """What dt changes silently: a delay shorter than dt is one step; a poisson input spikes at
+        most once a step, so a rate above 1 / dt is 1 / dt."""
+        ms = f"dt = {dt * 1e3:g} ms"
+        for c in net.connections:
+            delay = _constant(c.delay) if c.delay is not None else None
+            if delay is not None and 0 <= delay < dt:
+                self.diags.warning(c.delay.loc, f"a delay of {delay * 1e3:g} ms is shorter than {ms}: it is one step "
+                                                f"({dt * 1e3:g} ms), the shortest delay")
+        for inp in net.inputs:
+            rate = inp.spec.kwargs.get("rate") if inp.spec.name == "poisson" else None
+            if isinstance(rate, Number) and rate.dim == PER_SECOND and float(rate.value) * dt > 1:
+                self.diags.warning(rate.loc, f"poisson(): rate x dt = {float(rate.value) * dt:g} at {ms}, but an input "
+                                             f"neuron spikes at most once a step: it spikes at every step "
+                                             f"({1 / dt:g} Hz, not {float(rate.value):g} Hz)")
+
+    def spike_times_per_step(self, net: Network, dt: float) -> None:
+        """A neuron spikes at most once a step: two times of one neuron of a spike_times() input
+        in one step are one spike (docs/semantics.md). Say how many are merged, and where."""
+        for inp in net.inputs:
+            times, indices = inp.spec.kwargs.get("times"), inp.spec.kwargs.get("indices")
+            if inp.kind != "spike_times" or not isinstance(times, ListValue) or not isinstance(indices, ListValue):
+                continue
+            seen, merged = set(), []
+            for i, t in zip(indices.items, times.items):
+                if isinstance(i, Number) and isinstance(t, Number) and abs(float(t.value) / dt) < 2**62:
+                    pair = (int(i.value), round(float(t.value) / dt))  # the step, as the targets round it
+                    (merged.append(pair) if pair in seen else seen.add(pair))
+            if merged:
+                (neuron, step), merged = merged[0], len(merged)
+                self.diags.warning(inp.spec.loc, f"spike_times(): {merged} spike{'s' if merged > 1 else ''} fall in "
+                                   f"a step in which the same neuron already spikes (first: neuron {neuron} in step "
+                                   f"{step}, t = {step * dt * 1e3:g} ms at dt = {dt * 1e3:g} ms); a neuron spikes at "
+                                   "most once a step, so they are merged into one spike")
+
     def training(self, train: Settings) -> None:
         check_training(self.model, train, self.diags)  # settings.TRAIN: types, units, ranges, names
+
+
+def _constant_key(expr: Expr) -> Optional[tuple]:
+    """What the dimension of a constant expression (no names: numbers and units) depends on:
+    a product without its numbers (``20 ms`` and ``5 ms`` are alike). None for an expression
+    with names, whose dimension depends on the scope."""
+    if expr.names:
+        return None
+    value = expr.value
+    if value.is_Mul:
+        return ("*",) + tuple(a for a in value.args if not a.is_Number)
+    return (value,)
 
 
 def _span_size(span, size: int) -> int:
@@ -472,10 +545,15 @@ def _span_size(span, size: int) -> int:
 
 def _constant(expr: Expr) -> Optional[float]:
     """The SI value of an expression made of numbers and units only; None for anything else."""
-    if isinstance(expr.value, Poison) or expr.value.free_symbols - expr.value.atoms(BaseUnit):
+    return None if isinstance(expr.value, Poison) else _constant_of(expr.value)
+
+
+@lru_cache(maxsize=4096)  # a spec repeats its values (p = 0.1 on every connect line)
+def _constant_of(value: sympy.Basic) -> Optional[float]:
+    if value.free_symbols - value.atoms(BaseUnit):
         return None
     try:
-        found = constant_value(expr.value)
+        found = constant_value(value)
     except (DimensionError, OverflowError):
         return None
     return found[0] if found else None
@@ -511,26 +589,51 @@ def positive_time_constants(model: Model, diags: Diagnostics) -> None:
     from .plan.validate import describe, message, model_time_constants, seconds, spec_name
 
     found, reported = {}, set()  # a synapse and its copies for connections share their defaults' places
+    # parameter -> the variables it is a time constant of, once for a synapse and all its copies
+    # (a connection's copy has the synapse's parameters and equations, only more events)
+    shared: dict[tuple[int, ...], dict[str, list[str]]] = {}
     for kind, models in (("neuron", model.neurons), ("synapse", model.synapses)):
         for m in models.values():
-            name = spec_name(model, m.name)
-            found[kind, m.name] = {p: describe(xs, kind, name) for p, xs in model_time_constants(m).items()}
+            key = tuple(id(getattr(m, part, ())) for part in ("parameters", "aliases", "odes", "pre_odes", "post_odes"))
+            if key not in shared:
+                shared[key] = model_time_constants(_in_equations(m))
+            found[kind, m.name] = shared[key]
             for v in m.parameters:
                 value = seconds(v.value) if v.name in found[kind, m.name] else None
                 if value is not None and value <= 0 and v.value.loc not in reported:
                     reported.add(v.value.loc)
-                    diags.error(v.value.loc, message(v.name, value, found[kind, m.name][v.name]))
+                    description = describe(found[kind, m.name][v.name], kind, spec_name(model, m.name))
+                    diags.error(v.value.loc, message(v.name, value, description))
     for net in model.networks.values():
         owners = [(("neuron", p.neuron), p.overrides) for p in net.populations]
         owners += [(("synapse", c.synapse), c.overrides) for c in net.connections]
         for key, overrides in owners:
             for o in overrides:
-                description = found.get(key, {}).get(o.name)
-                value = seconds(o.value) if description else None
+                variables = found.get(key, {}).get(o.name)
+                value = seconds(o.value) if variables else None
                 if value is not None and value <= 0:
-                    diags.error(o.value.loc, message(o.name, value, description))
+                    diags.error(o.value.loc, message(o.name, value, describe(variables, key[0], spec_name(model, key[1]))))
+
+
+def _in_equations(owner):
+    """A neuron or synapse model with only the parameters its equations use (directly or
+    through definitions): the others cannot be time constants, and a model may have many."""
+    definitions = {v.name: v.value.names for v in owner.aliases}
+    odes = tuple(owner.odes) + tuple(getattr(owner, "pre_odes", ())) + tuple(getattr(owner, "post_odes", ()))
+    used: set[str] = set()
+    todo = [name for ode in odes for name in ode.rhs.names]
+    while todo:
+        name = todo.pop()
+        if name not in used:
+            used.add(name)
+            todo += definitions.get(name, ())
+    parameters = tuple(v for v in owner.parameters if v.name in used)
+    return owner if len(parameters) == len(owner.parameters) else owner.model_copy(update={"parameters": parameters})
 
 
 def check(model: Model, diags: Diagnostics) -> None:
-    Checker(model, diags).run()
-    positive_time_constants(model, diags)
+    from .parse import collector_paused
+
+    with collector_paused():  # as while lowering: many objects made, none to free
+        Checker(model, diags).run()
+        positive_time_constants(model, diags)

@@ -67,6 +67,7 @@ def package(path: str | Path, target: str = "numpy", *parts: str, model: Optiona
     entry = cache.cache_dir() / f"{kind}_{key.key}" if key is not None else None
     if entry is not None and cache.is_complete(entry):
         folder = entry / "net"
+        refuse_oversized(path, folder)  # built under another limit (--max-memory) than this run's
     else:
         if model is None:
             model = load(path)  # reports a spec that cannot be read or parsed, with its place
@@ -82,10 +83,74 @@ def package(path: str | Path, target: str = "numpy", *parts: str, model: Optiona
 
 
 def _render(model: "Model", target: str) -> dict[str, str]:
+    import json
+
     from .build import render
     from .plan import make_plan
+    from .plan.memory import estimate
 
-    return render(make_plan(model), target, "net")
+    plan = make_plan(model)  # refuses a network over the memory limit (plan/memory.py)
+    found = estimate(plan)
+    files = render(plan, target, "net")
+    # the estimate, for runs that find the package in the cache: numbers only
+    files[MEMORY_FILE] = json.dumps({"network": found.network, "steps": found.steps, "bytes": found.total,
+                                     "fixed": found.fixed, "per_step": found.per_step}) + "\n"
+    return files
+
+
+def memory_lines(model: "Model") -> list[str]:
+    """``network 'cuba': about 56 MiB for 10000 steps (...); the limit is 12 GiB (...)``: the
+    memory estimate (plan/memory.py) of each network of a checked model, for ``check --emit-ir``.
+    A network that cannot be planned says why instead."""
+    from .diagnostics import Diagnostics, SpecError
+    from .limits import format_bytes, memory_limit
+    from .plan import make_plan
+    from .plan.memory import estimate
+
+    limit, source = memory_limit()
+    lines = []
+    for network in model.networks:
+        try:
+            found = estimate(make_plan(model, network, Diagnostics(), check_memory=False))
+        except SpecError as e:
+            first = e.diagnostics.errors[0] if e.diagnostics.errors else None
+            lines.append(f"network '{network}': no estimate, it cannot be planned"
+                         + (f" ({first.loc}: {first.message})" if first else ""))
+            continue
+        over = " - over it: build and run refuse it (--max-memory allows more)" if found.total > limit else ""
+        lines.append(f"{found.summary()}; the limit is {format_bytes(limit)} ({source}){over}")
+    return lines
+
+
+#: The memory estimate (plan/memory.py) of a cached run package, beside its files.
+MEMORY_FILE = "memory.json"
+
+
+def refuse_oversized(path: str | Path, folder: Path, steps: Optional[int] = None) -> None:
+    """Refuse (SpecError, at the part of the spec that needs the most) a run of the package in
+    ``folder`` for ``steps`` (default: the spec's) that would need more memory than the limit,
+    by the estimate stored with it. Only the numbers are read unless it is over: then the
+    spec is planned again, to say where."""
+    import json
+
+    try:
+        stored = json.loads((folder / MEMORY_FILE).read_text(encoding="utf-8"))
+        needed = int(stored["fixed"]) + int(stored["per_step"]) * int(stored["steps"] if steps is None else steps)
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # a package without an estimate (built otherwise): nothing to go by
+    from .limits import memory_limit
+
+    if needed <= memory_limit()[0]:
+        return
+    from .diagnostics import Diagnostics
+    from .plan import make_plan
+    from .plan.memory import enforce
+
+    model = load(path)
+    network = stored.get("network")
+    diags = Diagnostics()
+    plan = make_plan(model, network if network in model.networks else None, diags, check_memory=False)
+    enforce(plan, model.networks[plan.network], diags, steps)
 
 
 def import_package(folder: Path, name: str) -> ModuleType:
@@ -96,3 +161,32 @@ def import_package(folder: Path, name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def text_spec(text: str) -> Path:
+    """The file of a spec given as text (a notebook cell, a string in a program): written once
+    into the cache, ``<cache>/specs/<hash>.snn``, named by the hash of its text, so the same
+    text is the same file and its package is cached like any spec's. The file appears whole
+    (written beside it and renamed), so a concurrent reader never sees part of it."""
+    import hashlib
+    import os
+    import tempfile
+
+    data = text.encode("utf-8", "surrogateescape")
+    folder = cache.cache_dir() / "specs"
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:24]}.snn"
+    try:
+        if path.read_bytes() == data:
+            return path
+    except OSError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".spec-", suffix=".snn", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -26,7 +26,7 @@ from .model import (
     NeuronModel, Number, ODE, Population, Settings, Statement, SynapseModel, Text, Value,
     Variable, Word,
 )
-from .parse import parse
+from .parse import collector_paused, parse
 from .resources import SpecFileError, import_roots, read_spec, resolve_import, stdlib_dir
 
 _MAX_EXPONENT = 64
@@ -48,6 +48,9 @@ class Lowering:
             k: {} for k in ("neuron", "synapse", "network", "simulate", "train")
         }
         self.texts: list[str] = []
+        self._suffix: dict[str, int] = {}  # base name -> the suffix its last free name got (connections)
+        self._synapse_suffix: dict[str, int] = {}  # the same for the synapse models of connections
+        self._units: dict[str, Optional[sympy.Expr]] = {}  # unit name -> its SI expression (None: no unit)
 
     # ---- files and imports ------------------------------------------------
     def load_file(self, path: Path, seen: set[Path], importer: Optional[Loc] = None) -> None:
@@ -253,6 +256,8 @@ class Lowering:
     # ---- networks -----------------------------------------------------------
     def network(self, tree: lark.Tree) -> Network:
         pops, inputs, conns, mons = [], [], [], []
+        taken: set[str] = set()  # connection names of this network
+        self._suffix = {}
         for part in tree.children[1:]:
             if part.data == "population":
                 pops.append(self.population(part))
@@ -261,7 +266,7 @@ class Lowering:
                 if found is not None:
                     inputs.append(found)
             elif part.data == "connect":
-                conns += self.connect(part, {c.name for c in conns})
+                conns += self.connect(part, taken)
             elif part.data == "monitor":
                 mons += self.monitor(part)
         seen: dict[str, Loc] = {}
@@ -346,11 +351,7 @@ class Lowering:
         conns = []
         for target_sel in targets.children:
             target, target_range = self._selection(target_sel)
-            name = f"{source}_{target}"
-            k = 2
-            while name in taken:
-                name, k = f"{source}_{target}_{k}", k + 1
-            taken.add(name)
+            name = self._free_name(f"{source}_{target}", taken)
             if synapse is None and using is None:
                 syn_name = self._fresh_synapse_name(name)
                 self._anonymous_synapse(syn_name, overrides, events, tree)
@@ -387,10 +388,23 @@ class Lowering:
 
     def _fresh_synapse_name(self, name: str) -> str:
         """A name for a connection's own synapse model that no other synapse model has (in any network)."""
-        fresh, k = name, 2
-        while fresh in self.synapses:
-            fresh, k = f"{name}_{k}", k + 1
-        return fresh
+        return self._free_name(name, self.synapses, self._synapse_suffix)
+
+    def _free_name(self, base: str, taken, suffixes: Optional[dict[str, int]] = None) -> str:
+        """``base``, else the first of ``base_2``, ``base_3``, ... not in ``taken`` (which it joins,
+        when a set). Names are only ever added to ``taken``, so the search for a base goes on
+        from where its last one stopped: n connections between the same two populations take
+        n steps, not n**2 / 2."""
+        suffixes = self._suffix if suffixes is None else suffixes
+        k = suffixes.get(base, 1)
+        name = base if k == 1 else f"{base}_{k}"
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        suffixes[base] = k
+        if isinstance(taken, set):
+            taken.add(name)
+        return name
 
     def _connect_setting(self, a: Assignment, settings: dict) -> None:
         if a.name == "indegree":
@@ -508,11 +522,12 @@ class Lowering:
         except RecursionError:
             self.diags.error(self.loc(tree), "expression nested too deeply")
             value = Poison("error")
-        if not isinstance(value, Poison) and value.has(*_NOT_FINITE):
+        not_finite, out_of_range = _bad_numbers(value) if not isinstance(value, Poison) else (False, False)
+        if not_finite:
             self.diags.error(self.loc(tree), "this expression has no finite real value "
                                              "(a division by zero, log(0), or the root of a negative number)")
             value = Poison("error")
-        elif not isinstance(value, Poison) and not all(_in_range(n) for n in value.atoms(sympy.Rational)):
+        elif out_of_range:
             self.diags.error(self.loc(tree), f"a number in this expression is out of range (from 1e-{_MAX_DECADE} "
                                              f"to 1e{_MAX_DECADE} in SI units)")
             value = Poison("error")
@@ -544,13 +559,19 @@ class Lowering:
 
     def x_quantity(self, tree) -> sympy.Basic:
         magnitude, unit_tok = tree.children
-        unit = unit_expr(str(unit_tok))
+        unit = self._unit(str(unit_tok))
         if unit is None:
             self.diags.error(self.loc(unit_tok), f"unknown unit '{unit_tok}'" + did_you_mean(str(unit_tok), units.unit_names()))
             return Poison("error")
         if isinstance(magnitude, lark.Token):
             return _times_unit(self._number(magnitude), unit)
         return sympy.Tuple(*[_times_unit(item, unit) for item in self.expr(magnitude).args])
+
+    def _unit(self, name: str) -> Optional[sympy.Expr]:
+        """The SI expression of a unit name (None: not a unit), built once per name."""
+        if name not in self._units:
+            self._units[name] = unit_expr(name)
+        return self._units[name]
 
     def x_name(self, tree) -> sympy.Basic:
         token = tree.children[0]
@@ -562,7 +583,7 @@ class Lowering:
                 return sympy.pi
             self.names.setdefault(name, self.loc(token))
             return symbol(name)
-        unit = unit_expr(name)
+        unit = self._unit(name)
         if unit is not None:
             return unit
         self.names.setdefault(name, self.loc(token))
@@ -714,6 +735,23 @@ _MAX_DECADE = 300
 _LARGEST = 10**_MAX_DECADE
 
 
+def _bad_numbers(value: sympy.Basic) -> tuple[bool, bool]:
+    """Whether ``value`` holds a number with no finite real value (zoo, nan, oo, I), and whether
+    it holds a rational out of range (:func:`_in_range`): one walk over its leaves."""
+    not_finite = out_of_range = False
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        args = node.args
+        if args:
+            stack.extend(args)
+        elif node.is_Rational:
+            out_of_range = out_of_range or not _in_range(node)
+        elif any(node is special for special in _NOT_FINITE):
+            not_finite = True
+    return not_finite, out_of_range
+
+
 def _in_range(n: sympy.Rational) -> bool:
     """A number a 64-bit float holds without overflow or underflow (0 aside): 1e-300 <= |p/q| <= 1e300."""
     p, q = abs(int(n.p)), int(n.q)
@@ -724,8 +762,22 @@ def _times_unit(magnitude: sympy.Basic, unit: sympy.Basic) -> sympy.Basic:
     """``magnitude * unit``; a zero keeps its unit (SymPy would fold ``0 * mV`` to 0), so that
     the checker reads ``0 nA`` as a current. Replacing the base units by 1, as the plan
     does, folds it to 0."""
-    if magnitude == 0 and not isinstance(magnitude, Poison) and unit.free_symbols:
+    zero = magnitude is sympy.S.Zero or (not magnitude.is_Rational and magnitude == 0)
+    if zero and not isinstance(magnitude, Poison) and unit.free_symbols:
         return sympy.Mul(sympy.S.Zero, unit, evaluate=False)
+    if magnitude.is_Rational:
+        coeff, units_part = unit.as_coeff_Mul()  # a number times a product of base units
+        if coeff.is_Rational and not units_part.has(Poison):
+            # The product SymPy would build, without its general simplification (the most
+            # expensive part of lowering a long list of quantities): a rational coefficient
+            # first, then the base units in the unit's (already canonical) order.
+            number = magnitude * coeff
+            if units_part is sympy.S.One or number is sympy.S.Zero:
+                return number
+            if number is sympy.S.One:
+                return units_part
+            factors = units_part.args if units_part.is_Mul else (units_part,)
+            return sympy.Mul._from_args((number, *factors))
     return magnitude * unit
 
 
@@ -800,11 +852,12 @@ def _short(e: Exception) -> str:
 def lower_file(path: Path, diags: Diagnostics) -> Optional[Model]:
     """Parse and lower a spec and its imports; None if the files could not be parsed at all."""
     lowering = Lowering(diags)
-    lowering.load_file(path, set())
-    if not lowering.texts:
-        return None
     try:
-        return lowering.model(display_path(path))
+        with collector_paused():
+            lowering.load_file(path, set())
+            if not lowering.texts:
+                return None
+            return lowering.model(display_path(path))
     except RecursionError:
         diags.error(Loc(file=display_path(path), line=1, column=1), "the spec is nested too deeply")
         return None

@@ -23,7 +23,8 @@ from .model import Call, ListValue, Loc, Model, Number, Settings, Text, Value, W
 from .units import DIMENSIONLESS, Dim, dim, format_dim
 
 METHODS = ("bptt", "stdp", "convert")
-MAX_SEED = 2**32 - 1
+MAX_SEED = 2**64 - 1  # the counter-based random numbers take a 64-bit seed (as --seed does)
+SPLIT_SEED = 2**32 - 1  # scikit-learn's random_state, which splits the data sets
 MAX_COUNT = 2**31 - 1
 
 
@@ -95,13 +96,17 @@ SIMULATE: tuple[Option, ...] = (
     _time("duration", "the simulated time (or give steps)", default={"discrete": 0.1, "continuous": 1.0}),
     _whole("steps", "the number of time steps (instead of duration)", default=Derived("duration / dt, rounded")),
     _whole("seed", "the seed of every random draw", default=0, low=0, high=MAX_SEED),
+    Option("precision", "choice", "the arithmetic: float64, or Loihi's fixed point (docs/lava.md; numpy and lava targets)",
+           "float64", choices=("float64", "loihi"), noun="precision"),
+    _whole("loihi_vth", "Loihi's threshold register vth (fixed point; default: chosen per population)", None,
+           high=2**17 - 1),
 )
 
 # ---- train -----------------------------------------------------------------------------------
 
 _FRACTION = dict(low=0.0, high=1.0, above=True, below=True)
 _SPLIT = (_number("test_fraction", "the share of samples kept for testing", 0.25, **_FRACTION),
-          _whole("seed", "the seed of the split", 0, low=0, high=MAX_SEED))
+          _whole("seed", "the seed of the split", 0, low=0, high=SPLIT_SEED))
 _DATA = (
     Form("digits", _SPLIT, doc="scikit-learn's 8x8 digits"),
     Form("npz", (Option("file", "text", "the .npz file, relative to the spec", required=True),) + _SPLIT,
@@ -563,14 +568,22 @@ def check_simulation(block: Settings, discrete: bool, diags: Diagnostics) -> Val
         diags.error(block.locs.get("steps", block.loc), "set duration or steps, not both")
     if "steps" not in block.values and values["dt"] and values["duration"]:
         steps = round(values["duration"] / values["dt"])
+        where = block.values.get("duration", block.values.get("dt"))
         if not 1 <= steps <= MAX_COUNT:
-            where = block.values.get("duration", block.values.get("dt"))
             diags.error(where.loc if where is not None else block.loc,
                         f"duration / dt is {steps} steps; it must be from 1 to {MAX_COUNT}")
+        elif abs(steps * values["dt"] - values["duration"]) > 1e-9 * values["duration"]:
+            diags.warning(where.loc if where is not None else block.loc,
+                          f"duration = {_time_text(values['duration'])} is not a multiple of dt = "
+                          f"{_time_text(values['dt'])}: the run is {steps} steps, {_time_text(steps * values['dt'])}")
         values["steps"] = int(max(1, min(steps, MAX_COUNT)))
     elif values["steps"] is not None and values["dt"]:
         values["duration"] = values["steps"] * values["dt"]
     return Values(block.name, values, {k: v.loc for k, v in block.values.items()}, block.loc)
+
+
+def _time_text(seconds: float) -> str:
+    return f"{seconds:.10g} s" if seconds >= 1 else f"{seconds * 1e3:.10g} ms"
 
 
 def simulation(block: Optional[Settings], discrete: bool) -> Values:

@@ -104,7 +104,8 @@ def test_run_state_monitors_of_populations_with_underscores(tmp_path, cache, cap
     code, _, err = cli(capsys, "run", TEST_SPECS / "izhikevich_fig2.snn", "-o", tmp_path / "run")
     assert code == 0, err
     with np.load(tmp_path / "run" / "state.npz") as state:
-        assert set(state.files) == {"rs_v", "rs_u", "rs_t", "rz_sub_v", "rz_sub_u", "rz_sub_t"}
+        assert set(state.files) == {"rs_v", "rs_u", "rs_t", "rz_sub_v", "rz_sub_u", "rz_sub_t",
+                                    "rs_v_neurons", "rs_u_neurons", "rz_sub_v_neurons", "rz_sub_u_neurons"}
         assert state["rz_sub_v"].shape == (1200, 1) and state["rz_sub_t"].shape == (1200,)
     with np.load(tmp_path / "run" / "spikes.npz") as spikes:
         assert len(spikes["rz_sub_t"]) == 0 and len(spikes["fs_t"]) > 20

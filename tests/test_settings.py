@@ -87,7 +87,7 @@ def test_the_train_block_starts_where_the_tests_expect(specs):
     ("    dt = 0 ms", "spec.snn:22:10: dt must be positive"),
     ("    dt = -1 ms", "spec.snn:22:10: dt must be positive"),
     ("    epochs = 0", "spec.snn:22:14: epochs must be a whole number from 1 to 2147483647"),
-    ("    seed = -1", "spec.snn:22:12: seed must be a whole number from 0 to 4294967295"),
+    ("    seed = -1", "spec.snn:22:12: seed must be a whole number from 0 to 18446744073709551615"),
     ("    dropout = 1", "spec.snn:22:15: dropout must be in [0, 1)"),
     ("    data = digits(test_fraction = 1.5)", "spec.snn:22:35: test_fraction of digits() must be in (0, 1)"),
     ("    optimizer = adam(lr = 0)", "spec.snn:22:27: lr of adam() must be positive"),
@@ -126,7 +126,7 @@ def test_network_and_method_are_checked_with_their_place(specs):
     ("dt = 0 ms", "spec.snn:17:21: dt must be positive"),
     ("duration = -1 s", "spec.snn:17:27: duration must be positive"),
     ("steps = 2.5", "spec.snn:17:24: steps must be a whole number from 1 to 2147483647"),
-    ("seed = 4294967296", "spec.snn:17:23: seed must be a whole number from 0 to 4294967295"),
+    ("seed = 18446744073709551616", "spec.snn:17:23: seed must be a whole number from 0 to 18446744073709551615"),
     ("steps = 10; duration = 1 s", "spec.snn:17:16: set duration or steps, not both"),
     ("dt = 1 ms; duration = 0.2 ms", "spec.snn:17:38: duration / dt is 0 steps; it must be from 1 to 2147483647"),
 ])

@@ -8,6 +8,7 @@ use, so every target draws the very same numbers.
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Optional
 
 import sympy
@@ -30,6 +31,8 @@ from .ir import (
 )
 
 I, J = symbol("i"), symbol("j")
+#: ``snnlang build --precision``: the arithmetic, over the simulate block's ``precision`` (None: the spec's)
+PRECISION: ContextVar[Optional[str]] = ContextVar("precision", default=None)
 HALF = sympy.Rational(1, 2)
 
 
@@ -276,8 +279,12 @@ class Planner:
             indexed[local[v.name]] = "syn" if v.name in per_synapse else "pre"
         for v in syn.post:
             indexed[local[v.name]] = "post"
+        # a neuron's variables are read at the synapse's neuron; a parameter that is one number
+        # for its whole population is read as it is (J_post, not J_post[post])
+        shared = {prm.name for pp in (pre_pop, post_pop) if pp is not None for prm in pp.params if prm.value is not None}
         for spec_name, (qual, index) in side_names.items():
-            indexed[qual] = index
+            if qual not in shared:
+                indexed[qual] = index
         if delay_array:
             indexed[delay_array] = "syn"
 
@@ -368,22 +375,73 @@ class Planner:
         sources = [self.source(i) for i in net.inputs]
         sizes = {p.name: p.size for p in pops} | {s.name: s.size for s in sources}
         conns = [self.connection(c, net, sizes, by_name) for c in net.connections]
-        monitors = []
+        monitors = self.monitors(net, sizes, by_name, dt)
+        # where each comes from in the spec, for the located refusals of the targets
+        for owners, items in ((pops, net.populations), (sources, net.inputs), (conns, net.connections)):
+            for owner, item in zip(owners, items):
+                owner.loc = getattr(item, "synapse_loc", None) or item.loc
+        schedule = make_schedule(pops, sources, conns, monitors, dt)
+        plan = Plan(network=net.name, spec=self.model.source, spec_hash=self.model.spec_hash, version=__version__,
+                    dt=dt, steps=steps, seed=seed, populations=pops, sources=sources, connections=conns,
+                    monitors=monitors, discrete=discrete, symbols=self.symbols, schedule=schedule,
+                    precision=PRECISION.get() or timing.precision, loihi_vth=timing.loihi_vth)
+        if plan.precision == "loihi":
+            plan.fixed_point = self.fixed_point(plan, net)
+        return plan
+
+    def fixed_point(self, plan: Plan, net: Network):
+        """Loihi's registers of every population and connection (fixed_point.py); a spec with a part
+        that has none is refused, at that part, saying why."""
+        from .fixed_point import fixed_point
+
+        fp = fixed_point(plan)
+        places = {p.name: p.loc for p in net.populations} | {c.name: c.loc for c in net.connections}
+        targets = {c.name: c.target for c in plan.connections}
+        for kind, problems in (("population", fp.neuron_problems), ("connection", fp.connection_problems)):
+            for name, reason in problems.items():
+                if kind == "connection" and targets.get(name) in fp.neuron_problems:
+                    continue  # its target's reason is the reason
+                self.diags.error(places.get(name, net.loc), f"precision = loihi: {kind} {name} has no fixed-point "
+                                 f"form: {reason}")
+        if not fp.complete:
+            raise SpecError(self.diags)
+        return fp
+
+
+    def monitors(self, net: Network, sizes: dict, pops: dict, dt: float) -> list[MonitorPlan]:
+        """One monitor for the spikes of each population or source, and one for each set of
+        variables and period of a population: every selection of their statements in it."""
+        found: dict[tuple, MonitorPlan] = {}
         for m in net.monitors:
             size = sizes[m.population]
+            span = (m.start or 0, min(size, m.stop if m.stop is not None else size), m.step or 1)
             every = 1
             if m.every is not None:
                 every = max(1, int(round(float(si(m.every.value)) / dt)))
-            pop = by_name.get(m.population)
-            monitors.append(MonitorPlan(
+            key = (m.kind, m.population) if m.kind == "spikes" else (m.kind, m.population, frozenset(m.variables), every)
+            if key in found:
+                if span not in found[key].selections:
+                    found[key].selections.append(span)
+                continue
+            pop = pops.get(m.population)
+            found[key] = MonitorPlan(
                 kind=m.kind, population=m.population, variables=list(m.variables),
-                qualified=[pop.local[v] for v in m.variables] if pop else [],
-                start=m.start or 0, stop=min(size, m.stop if m.stop is not None else size), step=m.step or 1,
-                every=every))
-        schedule = make_schedule(pops, sources, conns, monitors, dt)
-        return Plan(network=net.name, spec=self.model.source, spec_hash=self.model.spec_hash, version=__version__,
-                    dt=dt, steps=steps, seed=seed, populations=pops, sources=sources, connections=conns,
-                    monitors=monitors, discrete=discrete, symbols=self.symbols, schedule=schedule)
+                qualified=[pop.local[v] for v in m.variables] if pop else [], start=span[0], stop=span[1],
+                step=span[2], every=every, selections=[span],
+                values=self._recorded(pop, m.variables) if pop and m.kind == "state" else [])
+        for monitor in found.values():  # the neurons as one slice where they form one
+            monitor.start, monitor.stop, monitor.step = monitor.as_slice() or monitor.selections[0]
+        return list(found.values())
+
+    def _recorded(self, pop: PopulationPlan, variables) -> list[sympy.Basic]:
+        """What a state monitor records of each variable: the qualified name of a state or input
+        variable or a parameter, the expression of a definition (in those names)."""
+        neuron = self.model.neurons[pop.neuron]
+        aliases = _alias_map(neuron)
+        q = _qualifier(pop.local, {"N": sympy.Integer(pop.size)})
+        definitions = {v.name for v in neuron.aliases}
+        return [q(si(_expand_aliases(symbol(v), aliases))) if v in definitions else symbol(pop.local[v])
+                for v in variables]
 
 
 # ---- helpers ---------------------------------------------------------------------------
@@ -593,8 +651,12 @@ def _units(variables) -> dict[str, str]:
     return {name: format_dim(d or DIMENSIONLESS) for name, d in dims.items()}
 
 
-def make_plan(model: Model, network: Optional[str] = None, diags: Optional[Diagnostics] = None) -> Plan:
-    """The plan of one network of a checked model (the simulated one by default)."""
+def make_plan(model: Model, network: Optional[str] = None, diags: Optional[Diagnostics] = None,
+              check_memory: bool = True) -> Plan:
+    """The plan of one network of a checked model (the simulated one by default).
+
+    ``check_memory``: refuse, with a located SpecError, a network whose run would need more
+    memory than the limit (memory.py), before any target allocates anything for it."""
     diags = diags or Diagnostics()
     if network is None:
         candidates = list(model.simulations) or list(model.networks)
@@ -603,5 +665,9 @@ def make_plan(model: Model, network: Optional[str] = None, diags: Optional[Diagn
         network = candidates[0]
     net = model.networks[network]
     plan = Planner(model, diags).plan(net, model.simulations.get(network))
+    if check_memory:
+        from .memory import enforce
+
+        enforce(plan, net, diags)
     plan.time_constants = time_constants(model, network)
     return plan

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Optional
 
 import sympy
 
+from ..model import Loc
 from .symbols import SymbolTable
 
 if TYPE_CHECKING:
+    from .fixed_point import FixedPoint
     from .schedule import Schedule
 
 @dataclass
@@ -92,6 +94,7 @@ class PopulationPlan:
     propagator: Optional[Propagator] = None
     # The refractory period is one number for the whole population (from scalar parameters).
     refractory_uniform: bool = False
+    loc: Optional[Loc] = None  # where the spec declares it (for the targets' located refusals)
 
 
 @dataclass
@@ -106,6 +109,7 @@ class SourcePlan:
     width: int = 0
     height: int = 0
     rate_key: Optional[str] = None  # poisson: Network.set_input(rate_key, rates in Hz) replaces the rate
+    loc: Optional[Loc] = None  # where the spec declares it (for the targets' located refusals)
 
 
 @dataclass
@@ -159,10 +163,21 @@ class ConnectionPlan:
     # Pre traces kept per synapse, not per presynaptic neuron: with per-synapse delays each
     # synapse sees its own delayed copy of the presynaptic spike train.
     per_synapse_traces: list[str] = field(default_factory=list)
+    loc: Optional[Loc] = None  # where the spec declares it (for the targets' located refusals)
 
 
 @dataclass
 class MonitorPlan:
+    """What a monitor records: the spikes, or the values of ``variables`` every ``every`` steps,
+    of the neurons ``neurons()`` of one population or source.
+
+    The monitor statements of one population (the spike monitors; the state monitors of one set
+    of variables and one period) are one monitor, and every selection they name is in
+    ``selections``: ``monitor v of cells[24], cells[26], cells[40]`` records neurons 24, 26, 40.
+    ``start``, ``stop``, ``step`` give the neurons as one slice where they form one
+    (``as_slice()``); otherwise they are the first selection only.
+    """
+
     kind: str  # spikes | state
     population: str
     variables: list[str]  # spec names
@@ -171,6 +186,31 @@ class MonitorPlan:
     stop: int
     step: int
     every: int  # in steps
+    #: every selection, (start, stop, step) with stop within the population
+    selections: list[tuple[int, int, int]] = field(default_factory=list)
+    #: what each variable records, an expression of the population's qualified names: a state or
+    #: input variable or a parameter (a symbol), or a definition (its expression)
+    values: list[sympy.Basic] = field(default_factory=list)
+
+    def neurons(self) -> list[int]:
+        """The neurons recorded, in increasing order: the union of the selections."""
+        spans = self.selections or [(self.start, self.stop, self.step)]
+        if len(spans) == 1:
+            return list(range(*spans[0]))
+        return sorted({k for span in spans for k in range(*span)})
+
+    def as_slice(self) -> Optional[tuple[int, int, int]]:
+        """The neurons as one slice (start, stop, step), or None when they form none."""
+        spans = self.selections or [(self.start, self.stop, self.step)]
+        if len(spans) == 1:
+            return spans[0]
+        found = self.neurons()
+        if len(found) == 1:
+            return found[0], found[0] + 1, 1
+        step = found[1] - found[0]
+        if found == list(range(found[0], found[-1] + 1, step)):
+            return found[0], found[-1] + 1, step
+        return None
 
 
 @dataclass
@@ -194,3 +234,9 @@ class Plan:
     schedule: Optional["Schedule"] = None
     #: parameter key -> what it is the time constant of: a run refuses a value <= 0 (validate.py)
     time_constants: dict[str, str] = field(default_factory=dict)
+    #: the arithmetic every target prints: "float64", or "loihi" (Loihi's fixed point, fixed_point.py)
+    precision: str = "float64"
+    #: with precision = loihi: the registers of every population and connection (else None)
+    fixed_point: Optional["FixedPoint"] = None
+    #: the threshold register chosen by the spec (simulate's loihi_vth); None: chosen by fixed_point.py
+    loihi_vth: Optional[int] = None

@@ -42,8 +42,12 @@ def _method(model, block) -> str:
 
 def train(spec: Path, out: Path, name: Optional[str] = None, epochs: Optional[int] = None,
           resume: bool = False, seed: Optional[int] = None, progress: bool = False,
-          stop_after: Optional[int] = None) -> dict:
-    """Train the network of a spec's train block; write RUNDIR/metrics.json, weights.npz, checkpoints."""
+          stop_after: Optional[int] = None, start_over: bool = False) -> dict:
+    """Train the network of a spec's train block; write RUNDIR/metrics.json, weights.npz, checkpoints.
+
+    ``resume``: continue from the last checkpoint, which must be of this run (spec, train block,
+    seed and settings; else ValueError says what differs), or with ``start_over`` start from the
+    first epoch instead."""
     from .package import load_block
 
     spec, out = Path(spec), Path(out)
@@ -53,20 +57,33 @@ def train(spec: Path, out: Path, name: Optional[str] = None, epochs: Optional[in
 
     run_folder(out, TRAIN_FILES, "train")  # a file, or a folder of other files, is refused before training
     with blas_threads():
-        return _train(method, spec, model, block, out, epochs, resume, seed, progress, stop_after)
+        metrics = _train(method, spec, model, block, out, epochs, resume, seed, progress, stop_after,
+                         start_over)
+    return _versioned(out / "metrics.json", metrics)
 
 
-def _train(method, spec, model, block, out, epochs, resume, seed, progress, stop_after) -> dict:
+def _versioned(path: Path, metrics: dict) -> dict:
+    """metrics.json (and the metrics returned) with the version of snnlang that wrote them."""
+    from .. import __version__
+    from ..output import write_json
+
+    if isinstance(metrics, dict) and path.is_file():
+        metrics = {**metrics, "snnlang": __version__}
+        write_json(path, metrics)
+    return metrics
+
+
+def _train(method, spec, model, block, out, epochs, resume, seed, progress, stop_after, start_over=False) -> dict:
     if method == "bptt":
         from .bptt import train_bptt
 
         return train_bptt(spec, model, block, out, epochs=epochs, resume=resume, seed=seed, progress=progress,
-                          stop_after=stop_after)
+                          stop_after=stop_after, start_over=start_over)
     if method == "stdp":
         from .stdp import train_stdp
 
         return train_stdp(spec, model, block, out, epochs=epochs, resume=resume, seed=seed, progress=progress,
-                          stop_after=stop_after)
+                          stop_after=stop_after, start_over=start_over)
     if method == "convert":
         from .convert import train_convert
 
@@ -96,14 +113,15 @@ def evaluate(spec: Path, weights: Path, name: Optional[str] = None, steps: Optio
     trainer.net.load_arrays(Path(weights))
     with blas_threads():
         result = trainer.evaluate(0, steps=steps, params=params, bits=bits, strict=method == "convert")
-    result.update({"steps": steps or trainer.steps, "params": params or {}, "bits": bits})
-    if bits:  # the quantised weights, for the simulator (snnlang run --weights)
-        import numpy as np
+    from .. import __version__
 
+    result.update({"steps": steps or trainer.steps, "params": params or {}, "bits": bits, "snnlang": __version__})
+    if bits:  # the quantised weights, for the simulator (snnlang run --weights)
+        from ..output import write_npz
         from .optim import quantize
 
         path = Path(weights).with_name(f"weights_{bits}bit.npz")
-        np.savez(path, **trainer.net.weight_arrays(weights={k: quantize(w, bits) for k, w in trainer.net.W.items()}))
+        write_npz(path, trainer.net.weight_arrays(weights={k: quantize(w, bits) for k, w in trainer.net.W.items()}))
         result["weights"] = str(path)
     return result
 

@@ -15,9 +15,10 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..model import Model, Settings
+from ..output import write_figure, write_json, write_npz
 from ..settings import Values, training
 from . import data as datasets
-from .loop import run_epochs
+from .loop import RUN_KEY, run_epochs, run_record
 from .optim import Optimizer, dropout_mask, loss_and_grads, predict, quantize, schedule
 from .package import training_package
 
@@ -65,9 +66,21 @@ class Network:
 
     def load_arrays(self, path: Path) -> None:
         """Weights and biases from a weights.npz written by :meth:`weight_arrays`."""
+        import zipfile
+
         defaults = self.training.input_values(self.params, self.dt, self.init)
-        with np.load(path) as data:
+        try:
+            data = np.load(path)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: cannot read it as an .npz ({e})") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path}: one array (.npy), not the weights.npz snnlang train writes")
+        with data:
             for k in self.W:
+                if k not in data.files:
+                    raise ValueError(f"{path}: it has no {k!r}; it holds {', '.join(data.files) or 'nothing'}")
+                if data[k].size != self.W[k].size:
+                    raise ValueError(f"{path}: {k!r} has {data[k].size} values, the network's {self.W[k].size}")
                 self.W[k][...] = data[k].reshape(self.W[k].shape)
             for layer in self.training.LAYERS:
                 for v in self.training.INPUTS[layer]:
@@ -95,7 +108,8 @@ class Trainer:
         self.schedule = s.schedule.name if s.schedule is not None else "constant"
         self.schedule_args = s.schedule.arguments() if s.schedule is not None else {}
         self.dropout = s.dropout
-        self.X, self.y, self.X_test, self.y_test = datasets.load(s.data.name, s.data.arguments(), Path(spec).parent)
+        self.X, self.y, self.X_test, self.y_test = datasets.load_block_data(
+            s, Path(spec).parent, self.net.sizes.get(self.training.OUTPUT))  # labels: one output neuron each
         self.hidden = [layer for layer in self.training.LAYERS if layer != self.training.OUTPUT]
         self.prepare()
 
@@ -165,13 +179,12 @@ class Trainer:
                                 np.random.default_rng([self.seed, 1]), loss=self.loss, **kwargs)
 
     # ---- checkpoints -----------------------------------------------------------------
-    def save(self, path: Path, epoch: int, history: list) -> None:
+    def save(self, path: Path, epoch: int, history: list, record: Optional[dict] = None) -> None:
         data = {"param/" + k: v for k, v in self.trainable.items()} | self.optimizer.state_dict()
         data["epoch"] = np.array(epoch)
         data["history"] = np.array(json.dumps(history))
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, **data)
-        tmp.replace(path)
+        data[RUN_KEY] = np.array(json.dumps(record or {}))  # which run wrote it (spec, block, seed, settings)
+        write_npz(path, data)
 
     def restore(self, path: Path) -> tuple[int, list]:
         with np.load(path) as d:
@@ -260,7 +273,7 @@ def evaluate_network(net: Network, X, y, encode, rng: np.random.Generator, steps
 
 def train_bptt(spec: Path, model: Model, block: Settings, out: Path, epochs: Optional[int] = None,
                resume: bool = False, seed: Optional[int] = None, progress: bool = False,
-               stop_after: Optional[int] = None) -> dict:
+               stop_after: Optional[int] = None, start_over: bool = False) -> dict:
     """Train, checkpointing every epoch; ``stop_after``: stop (as if interrupted) after that many epochs."""
     trainer = Trainer(spec, model, block, seed)
     if epochs is not None:
@@ -268,7 +281,8 @@ def train_bptt(spec: Path, model: Model, block: Settings, out: Path, epochs: Opt
     return run_epochs(trainer, out, block.name, resume, progress, stop_after, "batch",
                       -(-len(trainer.y) // trainer.batch),
                       lambda history, final: write_results(out, trainer, history, final),
-                      lambda last: {"loss": f"{last['loss']:.3f}", "test": f"{last['test_accuracy']:.3f}"})
+                      lambda last: {"loss": f"{last['loss']:.3f}", "test": f"{last['test_accuracy']:.3f}"},
+                      record=run_record(model, block, trainer.seed), start_over=start_over)
 
 
 def write_results(out: Path, trainer: Trainer, history: list, final: bool) -> dict:
@@ -283,8 +297,8 @@ def write_results(out: Path, trainer: Trainer, history: list, final: bool) -> di
                         "input_events_per_sample": full["input_events_per_sample"],
                         "test_accuracy_8bit": q8["accuracy"],
                         "accuracy_drop_8bit": full["accuracy"] - q8["accuracy"]})
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    np.savez(out / "weights.npz", **trainer.net.weight_arrays())
+    write_json(out / "metrics.json", metrics)  # each whole or not at all (a full disk keeps the earlier one)
+    write_npz(out / "weights.npz", trainer.net.weight_arrays())
     if final or len(history) % 10 == 0:  # a plot takes longer than an epoch of a small network
         plot(out, history)
     return metrics
@@ -312,5 +326,5 @@ def plot(out: Path, history: list) -> None:
     b.set_ylabel("accuracy")
     b.legend()
     fig.tight_layout()
-    fig.savefig(out / "training.png", dpi=100)
+    write_figure(out / "training.png", fig, dpi=100)
     plt.close(fig)

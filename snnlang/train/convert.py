@@ -24,7 +24,6 @@
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -34,6 +33,7 @@ import sympy
 
 from ..functions import symbol
 from ..model import Model, Settings
+from ..output import write_figure, write_json, write_npz
 from ..plan.gradients import u_name
 from .bptt import Trainer, evaluate_network, plot
 from .optim import softmax_cross_entropy
@@ -197,9 +197,9 @@ def train_convert(spec: Path, model: Model, block: Settings, out: Path, epochs: 
                                                                                "lambda": lambdas},
                "seed": trainer.seed, "encoder": trainer.encoder, "notes": notes}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    np.savez(out / "weights.npz", **trainer.net.weight_arrays())
-    np.savez(out / "ann.npz", **{k: v for k, v in ann.params().items()})
+    write_json(out / "metrics.json", metrics)  # each whole or not at all (a full disk keeps the earlier one)
+    write_npz(out / "weights.npz", trainer.net.weight_arrays())
+    write_npz(out / "ann.npz", dict(ann.params()))
     plot(out, history)
     _plot_T(out, snn, ann_accuracy)
     return metrics
@@ -221,5 +221,5 @@ def _plot_T(out: Path, snn: list, ann: float) -> None:
     ax.set_ylabel("test accuracy")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "conversion.png", dpi=100)
+    write_figure(out / "conversion.png", fig, dpi=100)
     plt.close(fig)

@@ -101,20 +101,97 @@ def load(name: str, kwargs: dict, base: Path):
             raise ValueError('npz() needs file = "path.npz"')
         path = Path(kwargs["file"])
         path = path if path.is_absolute() else base / path
-        with np.load(path) as data:
+        return _npz(path, fraction, seed)
+
+
+def _npz(path: Path, fraction: float, seed: int):
+    """An npz data set, checked: a file NumPy can read (pickles refused), as many labels as samples,
+    labels that are whole numbers from 0, finite inputs. ValueError says what is wrong."""
+    import zipfile
+
+    if not path.is_file():
+        raise ValueError(f"the data file {str(path)!r} " + ("is not a file" if path.exists() else "does not exist"))
+    try:
+        archive = np.load(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{str(path)!r}: cannot read it as an .npz ({e})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{str(path)!r}: one array (.npy); a data set is an .npz with arrays X and y")
+    try:
+        with archive as data:
             files = set(data.files)
             if "events_ptr" in files:
-                X, y = EventSet.from_arrays(data), np.asarray(data["y"]).astype(int)
+                X, y = EventSet.from_arrays(data), _labels(data["y"], path, "y", len(data["events_ptr"]) - 1)
                 if "events_ptr_test" in files:
-                    return X, y, EventSet.from_arrays(data, "_test"), np.asarray(data["y_test"]).astype(int)
+                    return X, y, EventSet.from_arrays(data, "_test"), _labels(
+                        data["y_test"], path, "y_test", len(data["events_ptr_test"]) - 1)
                 return split(X, y, fraction, seed)
             if "X" not in files or "y" not in files:
-                raise ValueError(f"{path}: an npz data set needs arrays X and y (or events_x, ... events_ptr and y)")
-            X, y = data["X"].reshape(len(data["X"]), -1).astype(float), data["y"].astype(int)
+                raise ValueError(f"{str(path)!r}: an npz data set needs arrays X and y "
+                                 "(or events_x, ... events_ptr and y)")
+            X, y = _inputs(data["X"], path, "X"), _labels(data["y"], path, "y", len(data["X"]))
             if "X_test" in files:
-                Xt = data["X_test"].reshape(len(data["X_test"]), -1).astype(float)
-                return X, y, Xt, data["y_test"].astype(int)
-        return split(X, y, fraction, seed)
+                if "y_test" not in files:
+                    raise ValueError(f"{str(path)!r}: it has X_test but no y_test")
+                Xt = _inputs(data["X_test"], path, "X_test")
+                return X, y, Xt, _labels(data["y_test"], path, "y_test", len(Xt))
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{str(path)!r}: cannot read it ({e})") from None
+    return split(X, y, fraction, seed)
+
+
+def _inputs(X, path: Path, name: str) -> np.ndarray:
+    """Samples as rows of real numbers, all finite."""
+    X = np.asarray(X)
+    if X.ndim == 0 or X.dtype.kind not in "biuf":
+        raise ValueError(f"{str(path)!r}: {name} must be an array of real numbers, one row per sample; "
+                         f"it holds {X.dtype} of shape {X.shape}")
+    X = X.reshape(len(X), -1).astype(float)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = (int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"{str(path)!r}: {name} holds {int(bad.sum())} NaN or infinite values "
+                         f"(first: sample {row}, feature {col})")
+    return X
+
+
+def _labels(y, path: Path, name: str, samples: int) -> np.ndarray:
+    """Class labels: one per sample, whole numbers from 0."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "biuf":
+        raise ValueError(f"{str(path)!r}: {name} must be one class label (0, 1, 2, ...) per sample; "
+                         f"it holds {y.dtype} of shape {y.shape}")
+    if len(y) != samples:
+        raise ValueError(f"{str(path)!r}: {samples} samples but {len(y)} labels in {name}")
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{str(path)!r}: {name} must hold whole class numbers; {name}[{k}] is {y[k]}")
+    if (y < 0).any():
+        k = int(np.flatnonzero(y < 0)[0])
+        raise ValueError(f"{str(path)!r}: class labels start at 0; {name}[{k}] is {y[k]:g}")
+    return y.astype(np.int64)
+
+
+def load_block_data(settings, base: Path, classes: int | None = None):
+    """:func:`load` for the typed settings of a train block; a data set that cannot be used is a
+    SpecError at the place the spec names it (``data = npz(file = ...)``). ``classes``: the
+    neurons of the output, one a class: a label must be below it."""
+    from ..diagnostics import Diagnostics, SpecError
+
+    data = settings.data
+    try:
+        found = load(data.name, data.arguments(), base)
+        top = max((int(y.max()) for y in (found[1], found[3]) if len(y)), default=-1)
+        if classes is not None and top >= classes:
+            raise ValueError(f"a label is {top}, but the output has {classes} neurons, one per class "
+                             f"(labels 0 to {classes - 1})")
+        return found
+    except ValueError as e:
+        diags = Diagnostics()
+        diags.error(data.where("file"), str(e))
+        raise SpecError(diags) from None
 
 
 def cached_dvs_digits(kwargs: dict):

@@ -30,6 +30,7 @@ RUNDIR/receptive_fields.png.
 """
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -38,9 +39,10 @@ from typing import Optional
 import numpy as np
 
 from ..model import Model, Settings
+from ..output import write_figure, write_json, write_npz, write_text
 from ..settings import form_arguments, training
 from . import data as datasets
-from .loop import run_epochs
+from .loop import RUN_KEY, run_epochs, run_record
 
 TEST_STEP_OFFSET = 1 << 40  # test samples draw their random numbers from steps far beyond training's
 
@@ -104,7 +106,7 @@ class STDPTrainer:
                 self.scheduled.update({k: v for k, v in self.net.params.items() if _is(k, name)})
         self.freeze = list(s.freeze)
 
-        self.X, self.y, self.X_test, self.y_test = datasets.load(s.data.name, s.data.arguments(), spec.parent)
+        self.X, self.y, self.X_test, self.y_test = datasets.load_block_data(s, Path(spec).parent)
         if self.X.shape[1] != sources[self.input].size:
             raise ValueError(f"the data have {self.X.shape[1]} features, input '{self.input}' has {sources[self.input].size} neurons")
         self.classes = int(max(self.y.max(), self.y_test.max())) + 1
@@ -221,16 +223,17 @@ class STDPTrainer:
         return correct / len(X), float(spikes / len(X))
 
     # ---- checkpoints -------------------------------------------------------------------
-    def save(self, path: Path, epoch: int, history: list) -> None:
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        self.net.save(tmp)
-        with np.load(tmp) as d:
+    def save(self, path: Path, epoch: int, history: list, record: Optional[dict] = None) -> None:
+        buffer = io.BytesIO()
+        self.net.save(buffer)  # the whole simulator, as Network.save writes it
+        buffer.seek(0)
+        with np.load(buffer) as d:
             data = dict(d)
         data["train/epoch"] = np.array(epoch)
         data["train/history"] = np.array(json.dumps(history))
         data["train/labels"] = self.labels
-        np.savez(tmp, **data)
-        tmp.replace(path)
+        data[RUN_KEY] = np.array(json.dumps(record or {}))  # which run wrote it (spec, block, seed, settings)
+        write_npz(path, data)
 
     def restore(self, path: Path) -> tuple[int, list]:
         self.net = self.package.Network.load(path)
@@ -263,14 +266,15 @@ def _is(key: str, name: str) -> bool:
 
 def train_stdp(spec: Path, model: Model, block: Settings, out: Path, epochs: Optional[int] = None,
                resume: bool = False, seed: Optional[int] = None, progress: bool = False,
-               stop_after: Optional[int] = None) -> dict:
+               stop_after: Optional[int] = None, start_over: bool = False) -> dict:
     trainer = STDPTrainer(spec, model, block, seed)
     if epochs is not None:
         trainer.epochs = epochs
     return run_epochs(trainer, out, block.name, resume, progress, stop_after, "sample",
                       len(trainer.X) + len(trainer.X_test),
                       lambda history, final: write_results(out, trainer, history),
-                      lambda last: {"test": f"{last['test_accuracy']:.3f}"})
+                      lambda last: {"test": f"{last['test_accuracy']:.3f}"},
+                      record=run_record(model, block, trainer.seed), start_over=start_over)
 
 
 def write_results(out: Path, trainer: STDPTrainer, history: list) -> dict:
@@ -280,9 +284,9 @@ def write_results(out: Path, trainer: STDPTrainer, history: list) -> dict:
                "steps_per_test_sample": trainer.test_steps, "dt": trainer.dt,
                "training_seconds": round(sum(h["seconds"] for h in history), 3),
                "training_cpu_seconds": round(sum(h["cpu_seconds"] for h in history), 3)}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    np.savez(out / "weights.npz", **trainer.weights())
-    (out / "labels.json").write_text(json.dumps({"readout": trainer.readout, "labels": trainer.labels.tolist()}) + "\n")
+    write_json(out / "metrics.json", metrics)  # each whole or not at all (a full disk keeps the earlier one)
+    write_npz(out / "weights.npz", trainer.weights())
+    write_text(out / "labels.json", json.dumps({"readout": trainer.readout, "labels": trainer.labels.tolist()}) + "\n")
     if trainer.plastic:
         plot_receptive_fields(out / "receptive_fields.png", trainer.receptive_fields(trainer.plastic[0]), trainer.labels)
     return metrics
@@ -316,5 +320,5 @@ def plot_receptive_fields(path: Path, W: np.ndarray, labels: np.ndarray) -> None
     ax.set_axis_off()
     ax.set_title("receptive fields: the weights into each neuron (blue: its label)", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    write_figure(path, fig, dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -61,10 +61,10 @@ def wrappers(source: str) -> str:
                 "{",
                 "    gridDim = {gx, 1, 1};",
                 "    blockDim = {bx, 1, 1};",
-                "    for (unsigned int b = 0; b < gx; ++b)",
-                "        for (unsigned int t = 0; t < bx; ++t) {",
-                "            blockIdx = {b, 0, 0};",
-                "            threadIdx = {t, 0, 0};",
+                "    for (unsigned int snn_block = 0; snn_block < gx; ++snn_block)",  # names no kernel parameter has
+                "        for (unsigned int snn_thread = 0; snn_thread < bx; ++snn_thread) {",
+                "            blockIdx = {snn_block, 0, 0};",
+                "            threadIdx = {snn_thread, 0, 0};",
                 f"            {name}({names});",
                 "        }",
                 "}", ""]

@@ -25,6 +25,13 @@ def problems(plan: Plan) -> list[tuple[str, str, str]]:
         if what:
             found.append(("connection", c.name, f"connection {c.name} ({c.synapse}) has {what}, which the c target "
                           "does not print yet; use --target numpy"))
+    for m in plan.monitors:
+        recorded = set(m.qualified)
+        if m.kind == "state" and (m.as_slice() != (m.start, m.stop, m.step)
+                                  or any(not (v.is_Symbol and v.name in recorded) for v in m.values)):
+            found.append(("population", m.population, f"a monitor of {', '.join(m.variables)} of {m.population} with "
+                          "several selections, or of a parameter or definition, which the c target does not "
+                          "record yet; use --target numpy"))
     params = {prm.name for owner in plan.populations + plan.connections for prm in owner.params}
     for s in plan.sources:
         if s.kind == "poisson" and s.rate is not None:
@@ -55,6 +62,7 @@ def refusal(plan: Plan, found: list[tuple[str, str, str]]):
     if network is not None:
         places.update({("connection", c.name): c.synapse_loc or c.loc for c in network.connections})
         places.update({("input", s.name): s.loc for s in network.inputs})
+        places.update({("population", p.name): p.loc for p in network.populations})
     fallback = network.loc if network is not None else Loc(file=str(plan.spec), line=1, column=1)
     diags = Diagnostics()
     diags.sources.update(diags_found.sources)

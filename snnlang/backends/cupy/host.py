@@ -34,7 +34,7 @@ class Host:
                 out(f"{self.n(pop.name, 'ref_steps')} = int({numpy_code(pop.refractory)})")
             for a in pop.inputs:
                 key = f"{pop.name}.{self.spec_name[a.name]}"
-                out(f"{self.n(a.name, 'input')} = Outside(self.inputs.get({key!r}), {pop.size}, xp, REAL)")
+                out(f"{self.n(a.name, 'input')} = Outside(self.inputs.get({key!r}), {pop.size}, xp, REAL, {key!r})")
         for c in self.conns:
             if c.params or c.trace_constants or c.syn_constants:
                 out(f"# {c.name}: {c.synapse}")
@@ -48,7 +48,8 @@ class Host:
                 out(f"{self.n(a.name, 'outside')} = self.inputs.get({key!r})  # one value per step for the connection")
         for src in self.plan.sources:
             if src.kind == "poisson" and getattr(src, "rate_key", None):
-                out(f"{self.n(src.name, 'rate_input')} = Outside(self.inputs.get({src.rate_key!r}), {src.size}, xp, REAL)")
+                out(f"{self.n(src.name, 'rate_input')} = Outside(self.inputs.get({src.rate_key!r}), {src.size}, xp, REAL, "
+                    f"{src.rate_key!r})")
         out("# device arrays")
         for name, a in self.arrays.items():
             if a.store == "s" or name in self.per_neuron_constants or name in self._inputs() or name.endswith("_now"):
@@ -126,7 +127,7 @@ class Host:
             out(f"{d.name} = rt.{d.kind}(self.seed, {d.stream}, step, 0)")
         for a in c.inputs:
             out(f"{a.name} = float({numpy_code(a.expr)}) if {self.n(a.name, 'outside')} is None "
-                f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step)")
+                f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step, {c.name + '.' + self.spec_name[a.name]!r})")
 
     def print_DecayTraces(self, out: Lines, op) -> None:
         out(self.find(self.n(op.connection, "decay")).call())

@@ -1,6 +1,7 @@
 """The kernels of populations (integrate, spike, reset, record, next inputs), sources and state monitors."""
 from __future__ import annotations
 
+from ...functions import symbol
 from ...plan.ir import Assign, MonitorPlan, PopulationPlan, SourcePlan
 from ..lines import Lines
 from .kernel import Arg, EmitError, Kernel, names_in
@@ -47,11 +48,6 @@ class Neurons:
                 raise EmitError(f"population {name}: the update reads {n!r}, which the CuPy target cannot pass")
         monitors = [(k, m) for k, m in enumerate(self.plan.monitors) if m.kind == "spikes" and m.population == name]
         sampled = self._sampled_inputs(pop)
-        for m in self.plan.monitors:
-            if m.kind == "state" and m.population == name:
-                bad = [q for q in m.qualified if q not in state and q not in inputs]
-                if bad:
-                    raise EmitError(f"monitor of {name}: the CuPy target records state and input variables, not {bad}")
 
         args = [Arg("const long long", "step", "n", True), Arg("const real", "t", "REAL(t)", True),
                 Arg("const real", "t_next", "REAL((step + 1) * dt)", True), Arg("const int", "advance", "np.int32(1)", True),
@@ -74,6 +70,9 @@ class Neurons:
                  Arg("const int", "rows", f"np.int32({self.n(name, 'rows')})")]
         for k, _ in monitors:
             args += self._spike_record_args(k)
+        finite = self.n(name, "finite") if pop.finite_check else None
+        if finite:
+            args.append(Arg("int* __restrict__", f"d_{self.n('', 'nonfinite')}", "b['nonfinite']"))
 
         out = Lines()
         out(f"const long long N = {N};")
@@ -90,10 +89,16 @@ class Neurons:
                 declared = set(state) | set(inputs)
                 for a in pop.integrate:
                     self._assign(out, a, declared)
+                if finite:
+                    out("// NaN or overflow: flagged for the host, which replays the chunk step by step; the neuron")
+                    out("// neither spikes nor resets, so that the host finds the value")
+                    out(f"const bool {finite} = {' && '.join(f'isfinite({v})' for v in pop.finite_check)};")
+                    out(f"if (!{finite}) d_{self.n('', 'nonfinite')}[0] = 1;")
                 out("// 4. spike condition, reset, refractoriness")
                 if pop.threshold is not None:
                     cond = self.c(pop.threshold)
-                    out(f"const bool {self.n(name, 'spiked')} = {self.n(name, 'active') + ' && ' if ref else ''}{cond};")
+                    gates = ([self.n(name, "active")] if ref else []) + ([finite] if finite else [])
+                    out(f"const bool {self.n(name, 'spiked')} = {''.join(g + ' && ' for g in gates)}{cond};")
                     with out.block(f"if ({self.n(name, 'spiked')})"):
                         for a in pop.reset:
                             out(f"{a.target} = {self.c(a.expr)};")
@@ -122,9 +127,18 @@ class Neurons:
                       args, out, grid, "BLOCK")
 
     def _sampled_inputs(self, pop: PopulationPlan) -> list[str]:
-        """Input variables that a state monitor samples (the population kernel keeps their value of the step)."""
-        sampled = {q for m in self.plan.monitors if m.kind == "state" and m.population == pop.name for q in m.qualified}
+        """Input variables that a state monitor samples, or a definition it samples reads (the
+        population kernel keeps their value of the step)."""
+        sampled = set()
+        for m in self.plan.monitors:
+            if m.kind == "state" and m.population == pop.name:
+                sampled |= names_in(*self._recorded(m))
         return [a.name for a in pop.inputs if a.name in sampled]
+
+    @staticmethod
+    def _recorded(m: MonitorPlan) -> list:
+        """What a state monitor records of each variable, as expressions of qualified names."""
+        return m.values or [symbol(q) for q in m.qualified]
 
     def _order(self, owner):
         """Scalars in the order their owner declares them (parameters, then constants)."""
@@ -154,13 +168,18 @@ class Neurons:
                 Arg("const unsigned long long", self.n(rec, "size"), f"np.uint64(b['record{k}'].size)")]
 
     def _spike_record(self, out: Lines, k: int, m: MonitorPlan) -> None:
+        span = m.as_slice()
+        if span is None:  # several selections: the neurons from the first to the last, spikes() keeps the monitored
+            neurons = m.neurons()
+            span = (neurons[0], neurons[-1] + 1, 1)
+        start, stop, step = span
         conds = []
-        if m.start > 0:
-            conds.append(f"i >= {m.start}")
-        if m.stop < self.sizes[m.population]:
-            conds.append(f"i < {m.stop}")
-        if m.step > 1:
-            conds.append(f"(i - {m.start}) % {m.step} == 0")
+        if start > 0:
+            conds.append(f"i >= {start}")
+        if stop < self.sizes[m.population]:
+            conds.append(f"i < {stop}")
+        if step > 1:
+            conds.append(f"(i - {start}) % {step} == 0")
         head = f"if ({' && '.join(conds)}) " if conds else ""
         out(f"{head}{{  // monitor {k}: step * N + i, copied to the host once a chunk")
         rec = self.n("", f"record{k}")
@@ -224,20 +243,40 @@ class Neurons:
 
     # ---- monitors --------------------------------------------------------------------------
     def monitor_kernel(self, k: int, m: MonitorPlan) -> Kernel:
-        n_sel = len(range(m.start, m.stop, m.step))
+        """A state monitor's sample: state and input variables (their value of the step), parameters
+        (per neuron, or one number), definitions (evaluated), of the monitored neurons."""
+        span = m.as_slice()
+        n_sel = len(range(*span)) if span else len(m.neurons())
+        now = {symbol(a): symbol(self.n(a, "now")) for a in self._inputs()}  # kept by the population's kernel
+        values = [e.xreplace(now) for e in self._recorded(m)]
+        used = names_in(*values)
+        arrays = [n for n in self.arrays if n in used]
         args = [Arg("const long long", "row", f"np.int64(len(self._sampled[{k}]))", True)]
-        inputs = self._inputs()
-        names = [self.n(q, "now") if q in inputs else q for q in m.qualified]
-        args += [self._pointer(q, False) for q in names]
+        scalars = used - set(arrays) - {"i", "t"}
+        if "t" in used:  # as the NumPy target's t = step * dt
+            args.append(Arg("const long long", "step", "n", True))
+            scalars.add("dt")
+        args += [self._scalar_arg(n) for n in sorted(scalars)]
+        neurons = self.n("", f"monitor{k}_neurons")
+        if span is None:
+            args.append(Arg("const long long* __restrict__", f"d_{neurons}", f"b['monitor{k}_neurons']"))
+        args += [self._pointer(n, False) for n in arrays]
         rec = self.n("", f"record{k}")
         args.append(Arg("real* __restrict__", f"d_{rec}", f"b['record{k}']"))
+        indexed = {n: "i" for n in arrays}
         out = Lines()
-        out(f"const long long n = {n_sel}, V = {len(m.qualified)};")
+        out(f"const long long n = {n_sel}, V = {len(values)};")
+        if "t" in used:
+            out("const real t = step * dt;  // the time of the step")
         with out.block("for (long long m = blockIdx.x * (long long)blockDim.x + threadIdx.x; m < n; "
                        "m += (long long)blockDim.x * gridDim.x)"):
-            out(f"const long long i = {m.start} + m * {m.step};")
-            for v, q in enumerate(names):
-                out(f"d_{rec}[(row * V + {v}) * n + m] = d_{q}[i];")
+            if span is None:
+                out(f"const long long i = d_{neurons}[m];")
+            else:
+                out(f"const long long i = {span[0]} + m * {span[2]};")
+            for v, e in enumerate(values):
+                out(f"d_{rec}[(row * V + {v}) * n + m] = {self.c(e, indexed)};")
+        where = ", ".join(f"[{a}:{b}:{c}]" for a, b, c in ([span] if span else m.selections))
         return Kernel(self.n("", f"monitor{k}"), f"Monitor {k}: {', '.join(m.variables)} of {m.population}"
-                      f"[{m.start}:{m.stop}:{m.step}] every {m.every} steps, into row `row` of a device buffer.",
+                      f"{where} every {m.every} steps, into row `row` of a device buffer.",
                       args, out, f"grid_of({n_sel})", "BLOCK")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from ...plan.ir import ConnectionPlan, Plan
 from ...plan.schedule import Deliver
+from .fixed import Fixed
 from .state import State
 from .step import Step
 
 TARGET = "numpy"
 
 
-class NumpyEmitter(State, Step):
+class NumpyEmitter(State, Step, Fixed):
     def __init__(self, plan: Plan):
         self.plan = plan
         self.n = plan.symbols  # every name this target makes: n(owner, role)
@@ -33,6 +34,8 @@ class NumpyEmitter(State, Step):
                 self.route[name] = op
         #: stacked groups by their first connection
         self.together = {op.connection: [self.conns[n] for n in op.group] for op in schedule.ops(Deliver) if op.group}
+        if plan.precision == "loihi":  # fixed point (fixed.py): no stacked state, each connection its own weights
+            self.together = {}
         self.delayed = {name for name, h in schedule.history.items() if h.every_step}
 
     def _gathered(self, c: ConnectionPlan) -> bool:

@@ -54,6 +54,8 @@ class State:
                 else:
                     out(f"{a.name} = {_array(a.expr, 'N')}")
                 out(f"s[{a.name!r}] = {a.name}")
+            if self.fixed:
+                self.fixed_reset(out, pop)
             if pop.refractory is not None:
                 out(f"s[{self.n(pop.name, 'refractory_until')!r}] = np.full(N, -1, dtype=np.int64)  # last refractory step")
             out()
@@ -113,8 +115,7 @@ class State:
         if c.delay_array:
             delays = c.delay_array
         else:
-            steps = str(int(c.delay)) if c.delay.is_Integer else f"int({code(c.delay)})"
-            delays = f"np.full(n_syn, {steps}, dtype=np.int64)"
+            delays = str(int(c.delay)) if c.delay.is_Integer else f"int({code(c.delay)})"  # one for every synapse
         out(f"order, s[{self.n(c.name, 'group_delay')!r}], s[{self.n(c.name, 'group_ptr')!r}] = rt.delay_groups({delays}, pre, {c.pre_rows})")
         out(f"s[{self.n(c.name, 'pre')!r}], s[{self.n(c.name, 'post')!r}] = pre[order], post[order]")
         for a in c.arrays:
@@ -154,7 +155,9 @@ class State:
 
             if pop.refractory is not None:
                 self.refractory_prologue(out, pop)
-            if pop.propagator is not None:
+            if self.fixed:
+                self.fixed_prologue(out, pop)
+            elif pop.propagator is not None:
                 self.stack(out, pop)
             if pop.inputs or any(d for d in pop.input_draws):
                 out(f"{self.n(pop.name, 'index')} = np.arange({pop.size})")
@@ -196,7 +199,9 @@ class State:
                 out(f"{c.delay_array} = s[{c.delay_array!r}]")
             if self._gathered(c) and not self.route[c.name].group:
                 out(f"{self.n(c.name, 'rows')} = self.targets[{c.name!r}]  # the targets of each neuron")
-            if c.linear is not None:
+            if self.fixed:
+                self.fixed_weights(out, c)
+            elif c.linear is not None:
                 target, weight = c.linear
                 if weight.free_symbols & {symbol(n) for n in c.state}:
                     out(f"{self.n(c.name, 'weight')} = {code(weight)}  # what one spike adds, per synapse")
@@ -215,6 +220,9 @@ class State:
         for name in self.sizes:
             out(f"{self.n(name, 'history')} = s[{self.n(name, 'history')!r}]")
             out(f"{self.n(name, 'spk')} = np.flatnonzero({self.n(name, 'history')}[(start - 1) % {self.n(name, 'history')}.shape[0]])  # last step's")
+        for k, m in enumerate(self.plan.monitors):
+            if m.kind == "state" and m.as_slice() is None:
+                out(f"{self.n('', f'monitor{k}_neurons')} = np.asarray(NEURONS[{k}])  # the neurons monitor {k} records")
         out("synops = self.synops")
         return out.prune(uses).text(2)
 
@@ -243,7 +251,7 @@ class State:
         out = Lines()
         names = []
         for pop in self.plan.populations:
-            names += pop.state
+            names += pop.state + (self.fixed_stored(pop) if self.fixed else [])
             if pop.refractory is not None:
                 names.append(f"{self.n(pop.name, 'refractory_until')}")
             if pop.refractory_uniform:

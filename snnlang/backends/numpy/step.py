@@ -19,7 +19,9 @@ class Step:
             if phase.ops:
                 out(f"# {phase.name}: {phase.doc}")
             for op in phase.ops:
-                getattr(self, "print_" + type(op).__name__)(out, op)
+                kind = type(op).__name__  # precision = loihi: the integer operations of fixed.py where they differ
+                print_op = self.fixed and getattr(self, "fixed_" + kind, None) or getattr(self, "print_" + kind)
+                print_op(out, op)
         if any(re.search(r"\bt\b", line) for line in out.lines):
             out.lines.insert(0, "t = step * dt")
         return out.text(3)
@@ -33,7 +35,7 @@ class Step:
             out(f"i = {self.n(pop.name, 'index')}")
         for a in pop.inputs:
             out(f"{a.name} = {_array(a.expr, str(pop.size))} if {self.n(a.name, 'outside')} is None "
-                f"else rt.input_at({self.n(a.name, 'outside')}, step, {pop.size})")
+                f"else rt.input_at({self.n(a.name, 'outside')}, step, {pop.size}, {pop.name + '.' + self.spec_name[a.name]!r})")
 
     def print_EvalSynapseInputs(self, out: Lines, op) -> None:
         c = self.conns[op.connection]
@@ -41,7 +43,7 @@ class Step:
             out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, 0)")
         for a in c.inputs:  # one value for the whole connection
             out(f"{a.name} = float({code(a.expr)}) if {self.n(a.name, 'outside')} is None "
-                f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step)")
+                f"else rt.scalar_input_at({self.n(a.name, 'outside')}, step, {c.name + '.' + self.spec_name[a.name]!r})")
 
     def print_DecayTraces(self, out: Lines, op) -> None:
         for a in self.conns[op.connection].trace_decay:
@@ -92,8 +94,18 @@ class Step:
 
     def print_RecordState(self, out: Lines, op) -> None:
         m = self.plan.monitors[op.monitor]
-        sl = f"{m.start}:{m.stop}:{m.step}"
-        values = ", ".join(f"{q}[{sl}]" for q in m.qualified)
+        pop = self.pops[m.population]
+        span = m.as_slice()
+        sl = f"{span[0]}:{span[1]}:{span[2]}" if span else self.n("", f"monitor{op.monitor}_neurons")
+        arrays = set(pop.state) | {a.name for a in pop.inputs} | {prm.name for prm in pop.params if prm.value is None}
+        values = []
+        for e in m.values or [symbol(q) for q in m.qualified]:
+            if e.is_Symbol and e.name in arrays:  # one value per neuron
+                values.append(f"{e.name}[{sl}]")
+            else:  # a parameter of the population, or a definition
+                e = e.xreplace({symbol("i"): sympy.Symbol(f"np.arange({pop.size})")})
+                values.append(f"np.broadcast_to({code(e)}, ({pop.size},))[{sl}]")
+        values = ", ".join(values)
         if op.every > 1:
             out(f"if step % {op.every} == 0:")
             with out.indent():
@@ -162,7 +174,7 @@ class Step:
             if src.rate_key:
                 out(f"if {self.n(name, 'rate_outside')} is not None and {self.n(name, 'rate_fixed')} is None:  # rates that change with the step")
                 with out.indent():
-                    out(f"{self.n(name, 'p')} = rt.input_at({self.n(name, 'rate_outside')}, step, {src.size}) * dt")
+                    out(f"{self.n(name, 'p')} = rt.input_at({self.n(name, 'rate_outside')}, step, {src.size}, {src.rate_key!r}) * dt")
             rows = max(1, min(128, 2**20 // src.size))  # steps of random numbers drawn at once
             out(f"if not 0 <= step - {self.n(name, 'from')} < {self.n(name, 'u')}.shape[0]:  # the next {rows} steps' numbers, at once")
             with out.indent():
