@@ -11,7 +11,14 @@ The target is under 0.5 s beyond interpreter start.
 ``--breakdown`` also times the imports the check cannot do without (SymPy, pydantic and
 the model classes, Lark), to show how much of the figure is the front end's own.
 
+``--large`` times instead generated specs of many lines, to show that the check is linear
+in the length of a spec: ``connect`` lines repeated (one network, one anonymous synapse
+each) and ``parameters`` lines (one neuron with one parameter a line, each a quantity).
+It prints the time per line and the ratio of each size's time to the smallest size's,
+against the ratio of their lengths (linear: equal). The target is 1e5 lines under 5 s.
+
     python benchmarks/check_time.py [-n 7] [--breakdown] [SPEC...]    # default: specs/*.snn
+    python benchmarks/check_time.py --large [--sizes 10000,100000] [--kinds connect,parameters]
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,12 +58,81 @@ def best_of_interleaved(commands: dict[str, list[str]], n: int) -> dict[str, tup
     return {name: (min(r[0] for r in rs), min(r[1] for r in rs), rs[-1][2]) for name, rs in runs.items()}
 
 
+# ---- large generated specs (--large) ---------------------------------------------------------------
+
+def connect_lines(n: int) -> str:
+    """A network of one population and ``n`` connect lines between it and itself: each line a
+    connection with its own anonymous synapse (named a_a, a_a_2, ... a_a_n)."""
+    lines = ['import "lif.snn"', "network many {", "    population a = LIF(10)"]
+    lines += ["    connect a -> a { p = 0.1; on_pre: I_syn_post += 0.5 nA }"] * n
+    lines += ["}", "simulate many { dt = 0.1 ms; duration = 10 ms }"]
+    return "\n".join(lines) + "\n"
+
+
+def parameter_lines(n: int) -> str:
+    """A neuron with ``n`` parameters, one a line, each a quantity of its own (p123 = 123 mV)."""
+    lines = ["neuron Many {", "    parameters {"]
+    lines += [f"        p{k} = {k} mV" for k in range(n)]
+    lines += ["    }", "    state { v = 0 mV }", "    equations { dv/dt = -v / (10 ms) }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+LARGE = {"connect": connect_lines, "parameters": parameter_lines}
+
+
+def large(sizes: list[int], kinds: list[str], repeat: int) -> int:
+    """Time ``snnlang check`` on generated specs of each size, beyond the check of the same spec
+    with one line (starting Python, importing the compiler); print per-line times and the ratio
+    to the smallest size (a linear check: the ratio of the sizes)."""
+    python = sys.executable
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"snnlang check of generated specs ({os.cpu_count()} CPUs, load {load:.1f}; best of {repeat}); "
+          "times beyond the check of the same spec with one line")
+    print(f"{'spec':<22} {'lines':>8} {'wall s':>8} {'cpu s':>8} {'us/line':>8} {'ratio':>7} {'linear':>7}  status")
+    worst = 0.0
+    with tempfile.TemporaryDirectory(prefix="snnlang-check-time-") as folder:
+        for kind in kinds:
+            commands = {}
+            for n in [1] + sorted(sizes):
+                spec = Path(folder) / f"{kind}_{n}.snn"
+                spec.write_text(LARGE[kind](n), encoding="utf-8")
+                commands[n] = [python, "-m", "snnlang", "check", str(spec)]
+            run_once(commands[1])  # warm the caches (.pyc, Lark's grammar)
+            results = best_of_interleaved(commands, repeat)
+            base_wall, base_cpu, _ = results.pop(1)
+            first = None
+            for n, (wall, cpu, rc) in results.items():
+                wall, cpu = wall - base_wall, cpu - base_cpu
+                first = first or (n, cpu)
+                ratio, linear = cpu / first[1], n / first[0]
+                if n >= 100_000:
+                    worst = max(worst, wall * 100_000 / n)
+                print(f"{kind + '_' + str(n) + '.snn':<22} {n:>8} {wall:8.2f} {cpu:8.2f} {cpu / n * 1e6:8.1f} "
+                      f"{ratio:7.2f} {linear:7.1f}  " + ("ok" if rc == 0 else f"exit {rc}"))
+    if worst:
+        print(f"slowest at 1e5 lines: {worst:.2f} s wall (target 5 s)")
+    print("ratio: CPU time against the smallest size's; linear: the ratio a linear check has")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", type=Path)
-    parser.add_argument("-n", "--repeat", type=int, default=7, help="runs per command; the best counts (default 7)")
+    parser.add_argument("-n", "--repeat", type=int, default=None,
+                        help="runs per command; the best counts (default 7, with --large 1)")
     parser.add_argument("--breakdown", action="store_true", help="also time the imports the check needs")
+    parser.add_argument("--large", action="store_true", help="time generated specs of many lines instead (linearity)")
+    parser.add_argument("--sizes", default="10000,100000", help="with --large: lines per spec (default 10000,100000)")
+    parser.add_argument("--kinds", default=",".join(LARGE), help=f"with --large: which specs ({', '.join(LARGE)})")
     args = parser.parse_args(argv)
+    if args.large:
+        sizes = [int(float(s)) for s in args.sizes.split(",") if s]
+        kinds = [k for k in args.kinds.split(",") if k]
+        unknown = [k for k in kinds if k not in LARGE]
+        if unknown or not sizes or min(sizes) < 1:
+            parser.error(f"--kinds from {', '.join(LARGE)}; --sizes positive numbers of lines")
+        return large(sizes, kinds, args.repeat or 1)
+    args.repeat = args.repeat or 7
     specs = [p.resolve() for p in args.specs] or sorted((ROOT / "specs").glob("*.snn"))
 
     python = sys.executable

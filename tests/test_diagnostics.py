@@ -606,3 +606,94 @@ def test_time_constants_of_a_network_for_run_time_values(specs):
         "a.tau_m = -20 ms, but it is a time constant of v in neuron 'Cuba': it must be positive",
         "b.tau_m = 0 ms, but it is a time constant of v in neuron 'Cuba': it must be positive",
     ]
+
+
+# ---- the check is linear in the length of a spec (benchmarks/check_time.py --large times it) ------------
+
+def _lines_run(path) -> int:
+    """Lines of snnlang's own code executed to check a spec: a count of its work that does not
+    depend on the machine's speed (a loop over earlier connections counts once per pass)."""
+    from snnlang.frontend import analyse
+
+    package = str(ROOT / "snnlang")
+    count = 0
+
+    def local(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    sys.settrace(lambda frame, event, arg: local if frame.f_code.co_filename.startswith(package) else None)
+    try:
+        model, diags = analyse(path)
+    finally:
+        sys.settrace(None)
+    assert model is not None, diags.render()
+    return count
+
+
+def _repeated_connects(n: int) -> str:
+    return ('import "lif.snn"\nnetwork many {\n    population a = LIF(10)\n'
+            + "    connect a -> a { p = 0.1; on_pre: I_syn_post += 0.5 nA }\n" * n
+            + "}\nsimulate many { dt = 0.1 ms; duration = 10 ms }\n")
+
+
+def _connected_populations(n: int) -> str:
+    return ('import "lif.snn"\nnetwork many {\n'
+            + "".join(f"    population p{k} = LIF(2)\n" for k in range(n))
+            + "".join(f"    connect p{k} -> p{k} {{ p = 0.5; on_pre: I_syn_post += 0.5 nA }}\n" for k in range(n))
+            + "}\nsimulate many { dt = 0.1 ms; duration = 10 ms }\n")
+
+
+def _parameters(n: int) -> str:
+    return ("neuron Many {\n    parameters {\n" + "".join(f"        p{k} = {k} mV\n" for k in range(n))
+            + "    }\n    state { v = 0 mV }\n    equations { dv/dt = -v / (10 ms) }\n}\n")
+
+
+@pytest.mark.parametrize("spec", [_repeated_connects, _connected_populations, _parameters])
+def test_checking_twice_the_lines_is_twice_the_work(specs, spec):
+    """Repeated connect lines were quadratic (each connection's name was searched from a_a
+    through every earlier a_a_k; each connection copied the sizes of every population): twice
+    the lines were 3 times the work at 300 lines, and 20,000 lines took minutes."""
+    small, large = (_lines_run(specs.write(f"spec{n}.snn", spec(n)).name) for n in (300, 600))
+    assert 1.8 < large / small < 2.3
+
+
+def test_connections_between_the_same_populations_are_named_in_order(specs):
+    """Each connection gets the first free name of a_a, a_a_2, ... in its network, and its own
+    synapse model the first name free among every network's synapse models (as before the
+    search for names became linear)."""
+    connect = "    connect a -> a { p = 0.1; on_pre: I_syn_post += 0.5 nA }\n"
+    using = "    connect a -> a using Static { p = 0.1; on_pre: I_syn_post += w * nA }\n"
+    model = specs.analyse('import "lif.snn"\nimport "static.snn"\n'
+                          "network one {\n    population a = LIF(10)\n" + connect * 2 + using + connect + "}\n"
+                          "network two {\n    population a = LIF(10)\n" + connect + using + connect + "}\n").ok()
+    named = {n: [(c.name, c.synapse) for c in net.connections] for n, net in model.networks.items()}
+    assert named == {
+        "one": [("a_a", "a_a"), ("a_a_2", "a_a_2"), ("a_a_3", "a_a_3__Static"), ("a_a_4", "a_a_4")],
+        "two": [("a_a", "a_a_3"), ("a_a_2", "a_a_2__Static"), ("a_a_3", "a_a_3_2")],
+    }
+
+
+def test_quantities_are_built_as_sympy_would_build_them():
+    """A number times a unit is put together without SymPy's general product (the costliest
+    part of lowering a long list of quantities); it must be the very expression SymPy builds."""
+    import sympy
+
+    from snnlang import units
+    from snnlang.dims import unit_expr
+    from snnlang.lower import _times_unit
+
+    magnitudes = [sympy.Integer(k) for k in (1, -1, 2, 1000, -3000, 10**12)]
+    magnitudes += [sympy.Rational(1, 1000), sympy.Rational(-3, 7), sympy.Rational(10**9, 3)]
+    checked = 0
+    for name in units.unit_names():
+        unit = unit_expr(name)
+        for m in magnitudes:
+            built, expected = _times_unit(m, unit), m * unit
+            assert built == expected and sympy.srepr(built) == sympy.srepr(expected), (name, m)
+            checked += 1
+    assert checked > 500
+    assert sympy.srepr(_times_unit(sympy.S.Zero, unit_expr("mV"))) == sympy.srepr(
+        sympy.Mul(sympy.S.Zero, unit_expr("mV"), evaluate=False))  # a zero keeps its unit

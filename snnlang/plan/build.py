@@ -430,7 +430,9 @@ class Planner:
                 step=span[2], every=every, selections=[span],
                 values=self._recorded(pop, m.variables) if pop and m.kind == "state" else [])
         for monitor in found.values():  # the neurons as one slice where they form one
-            monitor.start, monitor.stop, monitor.step = monitor.as_slice() or monitor.selections[0]
+            monitor.start, monitor.stop, monitor.step = _one_slice(monitor.selections) or (
+                monitor.as_slice() if sum(len(range(*s)) for s in monitor.selections) <= _LISTED else None
+            ) or monitor.selections[0]
         return list(found.values())
 
     def _recorded(self, pop: PopulationPlan, variables) -> list[sympy.Basic]:
@@ -594,6 +596,24 @@ def _storage(c: Connection, delay_array, linear, whole: bool, pairs: int) -> str
         p = c.p.value
         density = float(p) if p.is_number else 0.0
     return "dense" if density is not None and density >= DENSE_FROM else "csr"
+
+
+#: Selections of at most this many neurons are listed to find the one slice they form; larger
+#: ones are not (a list of 1e9 neurons is the memory that plan/memory.py is there to refuse).
+_LISTED = 10**6
+
+
+def _one_slice(selections: list[tuple[int, int, int]]) -> Optional[tuple[int, int, int]]:
+    """The selection that holds every other one (a slice of step 1 around them, or the same
+    selection), found without listing neurons; None when there is none."""
+    def within(inner, outer) -> bool:
+        a, b, t = inner
+        if inner == outer or a >= b:
+            return True
+        last = a + (b - 1 - a) // t * t
+        return outer[2] == 1 and outer[0] <= a and last < outer[1]
+
+    return next((outer for outer in selections if all(within(s, outer) for s in selections)), None)
 
 
 def _span(span, size: int) -> tuple[int, int]:
