@@ -192,20 +192,9 @@ _ALL_NAMES = [case.name for case in CASES] + [case.name for case in CLASH_CASES.
     case.name for case in (CLEAN, LAVA_STDP_UNITS, LAVA_STDP_DELAYS, LAVA_STDP_DELAYS_STILL, LAVA_STDP_STILL)]
 assert len(set(_ALL_NAMES)) == len(_ALL_NAMES), "two conformance cases share a name"
 
-#: (clash, target) -> what goes wrong today (xfail): the Lava target's process models name their
-#: own locals (propagator constants, new values, masks, refractory counts) outside the symbol table.
-_LAVA_LOCAL = "the Lava process model's own local names are not from the symbol table: "
-_CLASH_FAILURES = {
-    ("state-spiked", "lava"): _LAVA_LOCAL + "the state 'spiked' is the spike mask (IndexError in ref_left[spiked])",
-    ("parameter-P_v_v", "lava"): _LAVA_LOCAL + "a parameter 'P_v_v' is overwritten by the propagator constant "
-                                               "exp(-dt/tau_m) (other spikes)",
-    ("count-v_new", "lava"): _LAVA_LOCAL + "a state 'v_new' is overwritten by the new value of v (other spikes)",
-    ("count-active", "lava"): _LAVA_LOCAL + "a state 'active' is overwritten by the not-refractory mask "
-                                            "(other spikes)",
-    ("count-ref_steps", "lava"): _LAVA_LOCAL + "a state 'ref_steps' is the refractory step count (ValueError)",
-    ("gain-ref_steps", "lava"): _LAVA_LOCAL + "a parameter 'ref_steps' is overwritten by the refractory step count "
-                                              "(other spikes)",
-}
+#: (clash, target) -> what goes wrong today (xfail, with the reason); none since the Lava
+#: process models' own locals give way to spec names.
+_CLASH_FAILURES: dict = {}
 
 
 # ---------------------------------------------------------------------------------------
@@ -534,8 +523,6 @@ def test_clashing_names_mean_what_they_say_in_lava(ws, lava, name, lava_jobs):
 # ---------------------------------------------------------------------------------------
 
 DT_CASE = BY_NAME["conformance/monitors"]  # dt = 0.25 ms; monitors every 1 ms and 2.5 ms
-_DT_REASON = ("issue 11: the Lava package's simulate(dt=...) / build_network(dt=...) run at another dt than the "
-              "build's while STEPS and monitor periods stay the build's (NumPy and CuPy refuse it)")
 
 
 def network_kwargs(ws, case, target):
@@ -562,7 +549,6 @@ def test_network_accepts_the_builds_dt(ws, target):
 
 
 @pytest.mark.lava
-@pytest.mark.xfail(strict=True, reason=_DT_REASON)
 @pytest.mark.parametrize("lava_job", [lava_job(DT_CASE, dt=1e-3)], ids=str)
 def test_lava_refuses_a_dt_other_than_the_builds(ws, lava, lava_job):
     data = lava.result(lava_job.key)

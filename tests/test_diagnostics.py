@@ -387,7 +387,7 @@ def test_simulate_settings(specs):
     assert errors_of(specs, LIF + "network n { population a = LIF(1) }\n"
                                   "simulate m { dt = 0.1 ms; seed = -1; stepz = 3; steps = 2.5 }") == [
         "spec.snn:11:10: unknown network 'm'",
-        "spec.snn:11:34: seed must be a whole number from 0 to 4294967295",
+        "spec.snn:11:34: seed must be a whole number from 0 to 18446744073709551615",
         "spec.snn:11:38: unknown simulate setting 'stepz' (did you mean 'steps'?)",
         "spec.snn:11:57: steps must be a whole number from 1 to 2147483647",
     ]

@@ -72,6 +72,12 @@ class SymbolTable:
             self._meanings = {n: (owner, role) for (_, owner, role), n in self.names.items()}
         return self._meanings.get(name)
 
+    def internal_name(self, name: str) -> bool:
+        """Whether a name is one of the targets' own (not a spec name)."""
+        if len(getattr(self, "_kinds", ())) != len(self.names):
+            self._kinds = {n: kind for (kind, _, _), n in self.names.items()}
+        return self._kinds.get(name) == "internal"
+
     def local(self, name: str, owner: str) -> str:
         """What a name of ``owner`` means to it (``exc_v_2`` -> ``v``); other names unchanged."""
         found = self.meaning(name)

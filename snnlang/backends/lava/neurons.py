@@ -21,19 +21,10 @@ post_guard pre_guard proc_params process_to_service procs propagate_folded_views
 register_sub_procs required_resources run run_lrn run_post_mgmt run_pre_mgmt run_spk runtime save
 service_to_process start stop tags time_step validate_var_aliases var_id_to_var_map var_ports vars wait
 shape s_out ref_left np rt
+ref_steps step dt seed population t N index i
 """.split())
 REGISTERS = ("du", "dv", "vth", "bias_mant", "bias_exp")
 IO_CLASSES = {"PoissonSource", "SpikeTimesSource", "Recorder"}
-
-
-def _unqualify(expr: sympy.Basic, owner: str, renames: dict[str, str], names) -> sympy.Basic:
-    """A plan expression in the names its population's process uses (``exc_v`` -> ``v``)."""
-    mapping = {}
-    for s in expr.free_symbols:
-        local = names.local(s.name, owner)
-        if local != s.name:
-            mapping[s] = symbol(renames.get(local, local))
-    return expr.xreplace(mapping)
 
 
 class NeuronClass:
@@ -50,7 +41,15 @@ class NeuronClass:
         self.params = [strip(p.name) for p in first.params]
         self.inputs = [strip(a.name) for a in first.inputs]
         taken = set(self.state) | set(self.params) | set(self.inputs)
-        self.var = {n: (n + "_" if n in RESERVED or n.startswith("a_in") else n) for n in taken}
+        # the plan's own names of the model (temporaries, constants, the spike and active masks) keep
+        # their roles as names in the process: a spec variable of the same name gives way
+        own = {role for (kind, owner, role) in self.names.names if kind == "internal" and owner in {p.name for p in pops}}
+        self.var = {}
+        for n in sorted(taken):
+            name = n
+            while name in RESERVED or name in own or name.startswith("a_in") or name in self.var.values():
+                name += "_"
+            self.var[n] = name
         self.refractory = first.refractory is not None
         # the ports: one per variable the synapses add to, named a_in when there is one
         targets = sorted({emitter.loihi.delivery[c.name] for c in emitter.plan.connections
@@ -86,11 +85,12 @@ class NeuronClass:
         self.renames = {n: v for n, v in self.var.items() if n != v}
 
     def code(self, expr: sympy.Basic, pop: PopulationPlan) -> str:
-        return numpy_code(_unqualify(expr, pop.name, self.renames, self.names))
+        mapping = {x: symbol(self.local(x.name, pop)) for x in expr.free_symbols}
+        return numpy_code(expr.xreplace({x: y for x, y in mapping.items() if x != y}))
 
     def local(self, name: str, pop: PopulationPlan) -> str:
         n = self.names.local(name, pop.name)
-        return self.renames.get(n, n)
+        return n if self.names.internal_name(name) else self.renames.get(n, n)
 
 
 def _fresh(name: str, taken: set[str]) -> str:
