@@ -151,14 +151,14 @@ class HandWritten:
 
 # --------------------------------------------------------------------------- measures
 def blas_one_thread():
-    from snnlang.train import blas_threads
+    from snnlang.training import blas_threads
 
     return blas_threads()
 
 
 def trainer_for(spec: Path, seed: int):
-    from snnlang.train.bptt import Trainer
-    from snnlang.train.package import load_block
+    from snnlang.training.bptt import Trainer
+    from snnlang.training.package import load_block
 
     model, block = load_block(spec)
     return Trainer(spec, model, block, seed)
@@ -213,8 +213,8 @@ def reference(seeds, epochs: int) -> dict:
 
 
 def spec_accuracy(name: str, seeds, epochs=None) -> dict:
-    from snnlang.train.bptt import train_bptt
-    from snnlang.train.package import load_block
+    from snnlang.training.bptt import train_bptt
+    from snnlang.training.package import load_block
     import tempfile
 
     rows = []
@@ -234,8 +234,8 @@ def spec_accuracy(name: str, seeds, epochs=None) -> dict:
 
 
 def convert(seeds) -> dict:
-    from snnlang.train.convert import train_convert
-    from snnlang.train.package import load_block
+    from snnlang.training.convert import train_convert
+    from snnlang.training.package import load_block
     import tempfile
 
     rows = []
@@ -252,8 +252,8 @@ def convert(seeds) -> dict:
 
 def edge(seed=0) -> dict:
     """The trained digits network with fewer steps, higher thresholds and 8-bit weights."""
-    from snnlang.train.bptt import train_bptt
-    from snnlang.train.package import load_block
+    from snnlang.training.bptt import train_bptt
+    from snnlang.training.package import load_block
     import tempfile
 
     spec = SPECS / "digits_bptt.snn"

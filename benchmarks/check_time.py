@@ -35,8 +35,8 @@ TARGET_S = 0.5
 
 BREAKDOWN = {
     "import sympy": "import sympy",
-    "+ pydantic, the IR classes": "import sympy, snnlang.model",
-    "+ lark": "import sympy, snnlang.model, lark",
+    "+ pydantic, the IR classes": "import sympy, snnlang.frontend.model",
+    "+ lark": "import sympy, snnlang.frontend.model, lark",
     "+ the front end's modules": "import snnlang.frontend",
 }
 

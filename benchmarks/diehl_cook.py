@@ -23,7 +23,7 @@ SPEC = ROOT / "specs" / "diehl_cook.snn"
 
 
 def train_once(seed: int, out: Path) -> dict:
-    from snnlang.train import train
+    from snnlang.training import train
 
     start = time.perf_counter()
     metrics = train(SPEC, out, seed=seed)
@@ -36,7 +36,7 @@ def profile(samples: int) -> None:
     from line_profiler import LineProfiler
 
     from snnlang.frontend import load
-    from snnlang.train.stdp import STDPTrainer
+    from snnlang.training.stdp import STDPTrainer
 
     model = load(SPEC)
     block = next(iter(model.trainings.values()))

@@ -152,9 +152,9 @@ class SnnlangRun:
     def __init__(self, seed: int, spec: str = "digits_bptt.snn"):
         sys.path.insert(0, str(ROOT))
         import numpy as np
-        from snnlang.train import blas_threads
-        from snnlang.train.bptt import Trainer
-        from snnlang.train.package import load_block
+        from snnlang.training import blas_threads
+        from snnlang.training.bptt import Trainer
+        from snnlang.training.package import load_block
 
         self.np = np
         self.blas = blas_threads()  # the trainer's default: BLAS on one thread

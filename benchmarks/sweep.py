@@ -6,7 +6,7 @@ same 16 runs one after another in this process, on the same machine in the same 
 
 Prints
 * serial: 16 x ``Network(seed=k).run()`` here (the bare loop, nothing else);
-* sweep: ``snnlang.sweep.sweep`` of the same 16 runs on a running 2-worker cluster (the time
+* sweep: ``snnlang.sweeps.sweep`` of the same 16 runs on a running 2-worker cluster (the time
   to start the cluster is printed apart), its speed-up over serial, and the per-run results
   checked equal (spike counts);
 * overhead per run: a sweep of 32 runs of 10 steps on a 1-worker cluster against the same
@@ -43,7 +43,7 @@ def bare(module, seeds, steps) -> tuple[float, list[int], float]:
 
 def timed_sweep(spec, seeds, client, out, duration) -> tuple[float, list[int], float]:
     """The runs as a sweep: wall seconds, spike counts, CPU seconds of the workers' processes in the runs."""
-    from snnlang.sweep import sweep
+    from snnlang.sweeps import sweep
 
     start = time.perf_counter()
     result = sweep(spec, None, list(seeds), client=client, out=out, duration=duration, progress=False, plots=False)
@@ -71,7 +71,7 @@ def main() -> int:
     from distributed import Client
 
     from snnlang.driver import package
-    from snnlang.sweep import local_cluster
+    from snnlang.sweeps import local_cluster
 
     spec = ROOT / "specs" / "cuba.snn"
     module, build_s = package(spec)

@@ -99,7 +99,7 @@ def _is_text(spec: SpecLike) -> bool:
 def _spec(spec: SpecLike, name: Optional[str], include: Sequence[SpecLike]):
     """(path of the spec, the file name to show instead of it), inside the include folders;
     a SpecError raised inside points into the text as ``name``."""
-    from .diagnostics import SpecError, display_path
+    from .frontend.diagnostics import SpecError, display_path
     from .driver import text_spec
     from .resources import include_dirs
 
@@ -124,7 +124,7 @@ def _renamed(diags, renamed):
     """Diagnostics with the cache file of a text spec shown by its name (``<string>``)."""
     if renamed is None:
         return diags
-    from .diagnostics import Diagnostic as Item, Diagnostics
+    from .frontend.diagnostics import Diagnostic as Item, Diagnostics
 
     old, new = renamed
     out = Diagnostics(sources={(new if k == old else k): v for k, v in diags.sources.items()})
@@ -167,7 +167,7 @@ def compile(spec: SpecLike, target: str = "numpy", *, name: Optional[str] = None
     target of ``snnlang build --target``. ``name``: what a spec given as text is called in
     diagnostics (default ``<string>``); ``include``: folders its imports may also come from.
 
-    Raises :class:`snnlang.diagnostics.SpecError` when the spec has errors: its message is
+    Raises :class:`snnlang.frontend.diagnostics.SpecError` when the spec has errors: its message is
     every diagnostic with its place (``<string>:3:14: error: ...``), and ``.diagnostics``
     holds them. The class's module (``sys.modules[Network.__module__]``) holds the package's
     constants: ``NETWORK``, ``DT``, ``STEPS``, ``SIZES``, ``PARAMETERS``, ``MONITORS``.
@@ -213,7 +213,7 @@ def train(spec: SpecLike, out: SpecLike, *, block: Optional[str] = None, epochs:
     the cache folder it is written to: give them as absolute paths. ``OUT`` is refused
     (ValueError) if it holds files of those names that snnlang did not write.
     """
-    from .train import train as run_training
+    from .training import train as run_training
 
     with _spec(spec, name, tuple(include)) as (path, _):
         return run_training(path, Path(out), block, epochs=epochs, resume=resume, seed=seed, progress=progress)

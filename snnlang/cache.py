@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from .diagnostics import display_path
+from .frontend.diagnostics import display_path
 from .resources import SpecFileError, find_import, grammar_path, import_roots, read_spec, templates_dir
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -106,7 +106,7 @@ def generator_hash() -> str:
 
 @lru_cache(maxsize=1)
 def _parser():
-    """The grammar's parser, built as :func:`snnlang.parse.parser` builds it (same options, so
+    """The grammar's parser, built as :func:`snnlang.frontend.parse.parser` builds it (same options, so
     Lark's on-disk cache of the tables is shared). parse.py cannot be imported here: it loads
     the model (SymPy, pydantic) for its locations."""
     import lark

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_import)
 
     args = parser.parse_args(argv)
-    from .diagnostics import SpecError
+    from .frontend.diagnostics import SpecError
     from .output import OutputError
     from .limits import max_memory
     from .resources import include_dirs
@@ -243,7 +243,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .model import Model
+    from .frontend.model import Model
 
     print(json.dumps(Model.model_json_schema(), indent=2))
     return 0
@@ -288,7 +288,7 @@ def cmd_build(args) -> int:
 def _build_front(args) -> int | None:
     """Check the spec before a build: its errors raise SpecError, its warnings (what check says
     about doubtful numbers) are shown, and a --network it does not have is refused (exit 2)."""
-    from .diagnostics import SpecError, did_you_mean
+    from .frontend.diagnostics import SpecError, did_you_mean
     from .driver import analyse
 
     model, diags = analyse(args.spec)
@@ -348,13 +348,13 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import command
+    from .sweeps import command
 
     return command(args)
 
 
 def cmd_train(args) -> int:
-    from .train import train
+    from .training import train
 
     out = args.out or Path("runs") / args.spec.stem
     if args.evaluate:
@@ -385,7 +385,7 @@ def cmd_train(args) -> int:
 
 def cmd_train_evaluate(args, out: Path) -> int:
     from .run import parse_setting
-    from .train import evaluate
+    from .training import evaluate
 
     if (_below("train", "--steps", args.steps, 1) or _below("train", "--quantize", args.quantize, 2)
             or _seed_refused("train", args.seed)):

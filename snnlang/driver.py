@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 from . import cache
 
 if TYPE_CHECKING:  # the model and the plan load SymPy: only when a spec is compiled
-    from .diagnostics import Diagnostics
-    from .model import Model
+    from .frontend.diagnostics import Diagnostics
+    from .frontend.model import Model
     from .plan import Plan
 
 
@@ -102,7 +102,7 @@ def memory_lines(model: "Model") -> list[str]:
     """``network 'cuba': about 56 MiB for 10000 steps (...); the limit is 12 GiB (...)``: the
     memory estimate (plan/memory.py) of each network of a checked model, for ``check --emit-ir``.
     A network that cannot be planned says why instead."""
-    from .diagnostics import Diagnostics, SpecError
+    from .frontend.diagnostics import Diagnostics, SpecError
     from .limits import format_bytes, memory_limit
     from .plan import make_plan
     from .plan.memory import estimate
@@ -142,7 +142,7 @@ def refuse_oversized(path: str | Path, folder: Path, steps: Optional[int] = None
 
     if needed <= memory_limit()[0]:
         return
-    from .diagnostics import Diagnostics
+    from .frontend.diagnostics import Diagnostics
     from .plan import make_plan
     from .plan.memory import enforce
 

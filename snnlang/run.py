@@ -14,7 +14,7 @@ from typing import Optional
 
 from . import __version__
 from .driver import import_package, package
-from .units import DIMENSIONLESS, dim_add, dim_scale, format_dim, lookup
+from .frontend.units import DIMENSIONLESS, dim_add, dim_scale, format_dim, lookup
 
 
 def built_package(spec: Path, target: str = "numpy"):

@@ -26,7 +26,7 @@ import numpy as np
 
 from helpers import SPECS, TEST_SPECS, import_package
 from snnlang.build import build
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 
 CONFORMANCE = TEST_SPECS / "conformance"
 LAVA_BUILD = Path(__file__).resolve().parent / "lava_scripts" / "conformance_build.py"

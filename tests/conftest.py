@@ -11,9 +11,9 @@ from typing import Optional
 
 import pytest
 
-from snnlang.diagnostics import Diagnostics
+from snnlang.frontend.diagnostics import Diagnostics
 from snnlang.frontend import analyse
-from snnlang.model import Model
+from snnlang.frontend.model import Model
 
 ROOT = Path(__file__).resolve().parent.parent
 

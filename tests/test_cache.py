@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from snnlang import cache, driver
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 from snnlang.resources import grammar_path, stdlib_dir, templates_dir
 
 from helpers import SPECS, TEST_SPECS, tree_digest, write_spec
@@ -81,7 +81,7 @@ def test_compiler_files_are_the_whole_compiler():
     expected = {p.resolve() for p in package.rglob("*.py") if "__pycache__" not in p.parts}
     expected |= {p.resolve() for p in templates_dir().rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     expected |= {grammar_path().resolve()} | {p.resolve() for p in stdlib_dir().glob("*.snn")}
-    assert {package / "plan" / "build.py", package / "train" / "bptt.py", package / "driver.py"} <= expected
+    assert {package / "plan" / "build.py", package / "training" / "bptt.py", package / "driver.py"} <= expected
     assert expected <= listed, sorted(str(p) for p in expected - listed)
     assert not [p for p in listed if p.suffix == ".pyc" or "__pycache__" in p.parts]
 
@@ -340,7 +340,7 @@ def test_cached_run_imports_neither_sympy_nor_pydantic(tmp_path, store):
 # ---------------------------------------------------------------------------------------
 
 def test_training_package_is_published_once(store):
-    from snnlang.train.package import load_block, training_package
+    from snnlang.training.package import load_block, training_package
 
     model, block = load_block(SPECS / "digits_bptt.snn")
     first = training_package(model, block)

@@ -34,7 +34,7 @@ from conformance_helpers import (
     EVENTS, Case, LavaBatch, LavaJob, LavaRecords, Workspace, assert_close, compare_monitors, first_difference,
     spec_cases, spike_pairs, steps_of, weight_matrix,
 )
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 
 requires_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ compiles the CuPy kernels for the CPU")
 
@@ -438,8 +438,8 @@ def feed(net, case: Case, source: str, spikes: np.ndarray) -> None:
 
 @pytest.mark.parametrize("case", TRAIN_CASES, ids=str)
 def test_training_forward_pass_gives_the_simulators_spike_counts(ws, train_cache, case):
-    from snnlang.train.bptt import Network as TrainingNetwork
-    from snnlang.train.package import load_block
+    from snnlang.training.bptt import Network as TrainingNetwork
+    from snnlang.training.package import load_block
 
     model, block = load_block(ws.spec(case))
     trained = TrainingNetwork(model, block, seed=int(ws.package(case, "numpy").SEED))  # the trainer's precision

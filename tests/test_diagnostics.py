@@ -681,9 +681,9 @@ def test_quantities_are_built_as_sympy_would_build_them():
     part of lowering a long list of quantities); it must be the very expression SymPy builds."""
     import sympy
 
-    from snnlang import units
-    from snnlang.dims import unit_expr
-    from snnlang.lower import _times_unit
+    from snnlang.frontend import units
+    from snnlang.frontend.dims import unit_expr
+    from snnlang.frontend.lower import _times_unit
 
     magnitudes = [sympy.Integer(k) for k in (1, -1, 2, 1000, -3000, 10**12)]
     magnitudes += [sympy.Rational(1, 1000), sympy.Rational(-3, 7), sympy.Rational(10**9, 3)]

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 from snnlang.frontend import load
 from snnlang.plan import make_plan
 

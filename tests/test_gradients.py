@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 import pytest
 
-from snnlang.train.optim import loss_and_grads, softmax_cross_entropy
-from snnlang.train.package import load_block, training_package
+from snnlang.training.optim import loss_and_grads, softmax_cross_entropy
+from snnlang.training.package import load_block, training_package
 
 NEURONS = {
     # name: (definitions, population's neuron, variable the synapses add to, unit of the weight)
@@ -265,7 +265,7 @@ def test_surrogate_formulas():
 
 
 def test_unknown_surrogate_parameters_are_errors(build):
-    from snnlang.diagnostics import SpecError
+    from snnlang.frontend.diagnostics import SpecError
 
     with pytest.raises(SpecError, match="has no parameter"):
         build(spec_text("betalif", surrogate="fast_sigmoid(alpha = 2)"))

@@ -138,7 +138,7 @@ def test_the_checks_catch_an_escaped_name():
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_spec_paths_build_and_run_inert(work, capsys, name):
-    from snnlang.diagnostics import display_path
+    from snnlang.frontend.diagnostics import display_path
 
     spec = hostile_spec(work, name)
     shown = display_path(spec)
@@ -299,7 +299,7 @@ def test_a_builtin_name_declared_is_refused_or_means_the_same(work, capsys, buil
 def test_the_training_module_header_is_inert(work, name):
     """training.py (built for a train block) begins with the same escaped header."""
     from snnlang.build import render_training
-    from snnlang.diagnostics import display_path
+    from snnlang.frontend.diagnostics import display_path
     from snnlang.frontend import load
     from snnlang.plan.train import make_training_plan
 

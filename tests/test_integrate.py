@@ -16,7 +16,7 @@ import sympy
 from scipy.linalg import expm
 
 from snnlang.backends.printer import numpy_code
-from snnlang.functions import symbol
+from snnlang.frontend.functions import symbol
 from snnlang.plan.integrate import integrate
 
 VALUES = {"tau_m": 20e-3, "tau_e": 5e-3, "tau_i": 10e-3, "tau_a": 100e-3, "E_l": -65e-3, "R": 1e8, "a": 3.0,

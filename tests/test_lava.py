@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from snnlang.build import build
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 from snnlang.frontend import load
 from snnlang.plan import make_plan
 from snnlang.backends.lava.loihi import VTH, loihi_plan

@@ -6,12 +6,12 @@ import json
 import pytest
 import sympy
 
-from snnlang import units
-from snnlang.dims import constant_value, dimension
-from snnlang.functions import is_random, symbol
-from snnlang.model import Call, ListValue, Number, Text, Word
-from snnlang.dims import BASE_UNITS, BaseUnit
-from snnlang.units import DIMENSIONLESS, dim
+from snnlang.frontend import units
+from snnlang.frontend.dims import constant_value, dimension
+from snnlang.frontend.functions import is_random, symbol
+from snnlang.frontend.model import Call, ListValue, Number, Text, Word
+from snnlang.frontend.dims import BASE_UNITS, BaseUnit
+from snnlang.frontend.units import DIMENSIONLESS, dim
 
 SECOND = dim(s=1)
 VOLT = dim(kg=1, m=2, s=-3, A=-1)

@@ -16,7 +16,7 @@ import pytest
 
 from snnlang import limits
 from snnlang.cli import main
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 from snnlang.driver import load, package, refuse_oversized
 from snnlang.limits import GiB, max_memory, memory_limit, parse_size
 from snnlang.plan import make_plan

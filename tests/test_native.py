@@ -19,7 +19,7 @@ import pytest
 from helpers import SPECS, TEST_SPECS, import_package, write_spec
 from snnlang.backends.c import compile_package
 from snnlang.build import build
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="the c target needs a C compiler")

@@ -15,7 +15,7 @@ nir = pytest.importorskip("nir", reason="NIR tests need the nir package (pip ins
 
 import snnlang  # noqa: E402
 from snnlang.cli import main  # noqa: E402
-from snnlang.diagnostics import SpecError  # noqa: E402
+from snnlang.frontend.diagnostics import SpecError  # noqa: E402
 from snnlang.interop.nir import export, import_graph, write_import  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,8 +4,8 @@ from __future__ import annotations
 import lark
 import pytest
 
-from snnlang.diagnostics import Diagnostics
-from snnlang.parse import parse
+from snnlang.frontend.diagnostics import Diagnostics
+from snnlang.frontend.parse import parse
 
 
 def tree(text: str) -> lark.Tree:

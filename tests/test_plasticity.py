@@ -183,7 +183,7 @@ network n {
 }
 """)
     from snnlang.build import build
-    from snnlang.diagnostics import SpecError
+    from snnlang.frontend.diagnostics import SpecError
 
     with pytest.raises(SpecError) as e:
         build("spec.snn", specs.root / "out")

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnlang import settings
+from snnlang.frontend import settings
 from snnlang.cli import main
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -281,7 +281,7 @@ def with_default(options: tuple, path: tuple[str, ...], value) -> tuple:
 
 
 def test_a_spec_with_epochs_2_trains_2_epochs(tiny):
-    from snnlang.train import train
+    from snnlang.training import train
 
     metrics = train(write_block(tiny, "    epochs = 2\n    batch = 8"), tiny / "run")
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
@@ -290,8 +290,8 @@ def test_a_spec_with_epochs_2_trains_2_epochs(tiny):
 
 
 def test_the_bptt_trainer_reads_the_typed_values(tiny):
-    from snnlang.train.bptt import Trainer
-    from snnlang.train.package import load_block
+    from snnlang.training.bptt import Trainer
+    from snnlang.training.package import load_block
 
     spec = write_block(tiny, "    epochs = 3\n    batch = 5\n    optimizer = momentum(lr = 0.02)\n"
                              "    encode = current(steps = 4, gain = 2)\n    schedule = step(gamma = 0.5)\n"
@@ -306,9 +306,9 @@ def test_the_bptt_trainer_reads_the_typed_values(tiny):
 
 
 def test_each_default_is_written_once(tiny, monkeypatch):
-    """The trainer takes its defaults from snnlang.settings.TRAIN: change the table, the trainer follows."""
-    from snnlang.train.bptt import Trainer
-    from snnlang.train.package import load_block
+    """The trainer takes its defaults from snnlang.frontend.settings.TRAIN: change the table, the trainer follows."""
+    from snnlang.training.bptt import Trainer
+    from snnlang.training.package import load_block
 
     spec = write_block(tiny, "")
     trainer = Trainer(spec, *load_block(spec))
@@ -328,7 +328,7 @@ def test_each_default_is_written_once(tiny, monkeypatch):
 
 
 def test_the_conversion_reads_T_and_the_percentile_from_the_table(tiny):
-    from snnlang.train import train
+    from snnlang.training import train
 
     metrics = train(write_block(tiny, "    epochs = 1", "convert"), tiny / "run")
     assert metrics["T"] == 6  # T defaults to the steps (the simulate block's)
@@ -339,8 +339,8 @@ def test_the_conversion_reads_T_and_the_percentile_from_the_table(tiny):
 
 
 def test_the_stdp_trainer_reads_the_typed_values(tiny):
-    from snnlang.train.package import load_block
-    from snnlang.train.stdp import STDPTrainer
+    from snnlang.training.package import load_block
+    from snnlang.training.stdp import STDPTrainer
 
     text = (ROOT / "specs" / "diehl_cook.snn").read_text()
     for old, new in [("data = digits(test_fraction = 0.25, seed = 0)", 'data = npz(file = "tiny.npz")'),
@@ -360,7 +360,7 @@ def test_the_stdp_trainer_reads_the_typed_values(tiny):
 # ---- one table: the library defaults, the surrogates and the docs ---------------------------
 
 def test_library_functions_take_the_tables_defaults():
-    from snnlang.train import data, optim
+    from snnlang.training import data, optim
 
     rng = np.random.default_rng(0)
     X = np.array([[0.0, 0.5, 1.0]])

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from snnlang.cli import main
-from snnlang.diagnostics import SpecError
-from snnlang.train import train
+from snnlang.frontend.diagnostics import SpecError
+from snnlang.training import train
 
 from helpers import SPECS, build_package
 

@@ -1,4 +1,4 @@
-"""``snnlang sweep`` and ``snnlang.sweep.sweep``: the runs of a grid, a zip, a table and seeds;
+"""``snnlang sweep`` and ``snnlang.sweeps.sweep`` (``snnlang.sweep``): the runs of a grid, a zip, a table and seeds;
 results against the same runs done here, one by one, with the built package; failures,
 interrupts and resume; the command line end to end.
 
@@ -22,7 +22,7 @@ distributed = pytest.importorskip("distributed")
 
 from snnlang.cli import main  # noqa: E402
 from snnlang.driver import package  # noqa: E402
-from snnlang.sweep import (expand, parse_seeds, parse_values, read_table, sweep,  # noqa: E402
+from snnlang.sweeps import (expand, parse_seeds, parse_values, read_table, sweep,  # noqa: E402
                            worker_module)
 
 SPEC = """\

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from snnlang.build import render
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 from snnlang.frontend import load
 from snnlang.plan import make_plan
 from snnlang.plan.symbols import RESERVED, SymbolTable

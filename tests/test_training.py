@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from snnlang.cli import main
-from snnlang.train import data as datasets
-from snnlang.train.optim import (
+from snnlang.training import data as datasets
+from snnlang.training.optim import (
     Optimizer, dropout_mask, loss_and_grads, quantize, schedule, softmax_cross_entropy, target_trains,
 )
 
@@ -314,7 +314,7 @@ def test_resume_continues_bit_for_bit(tmp_path, cache, capsys):
 
 
 def test_resume_after_an_interruption_with_a_cosine_schedule(tmp_path, cache):
-    from snnlang.train import train
+    from snnlang.training import train
 
     spec = small_spec(tmp_path, optimizer="momentum(lr = 0.05, momentum = 0.8)",
                       extra="schedule = cosine(min_lr = 0.001)\n    clip_grad = 1.0\n    weight_decay = 1e-4")
@@ -372,7 +372,7 @@ def test_train_block_errors_are_reported_with_their_place(tmp_path, cache, capsy
 
 
 def test_bias_false_trains_weights_only(tmp_path, cache):
-    from snnlang.train import train
+    from snnlang.training import train
 
     spec = small_spec(tmp_path, extra="bias = false")
     train(spec, tmp_path / "run", epochs=1)
@@ -392,8 +392,8 @@ def feed_spikes(net, source, spikes, dt, width):
 
 def test_trained_weights_give_the_trainers_spikes_in_the_simulator(tmp_path, cache, capsys):
     from snnlang.run import built_package, load_weights
-    from snnlang.train.bptt import Trainer
-    from snnlang.train.package import load_block
+    from snnlang.training.bptt import Trainer
+    from snnlang.training.package import load_block
 
     spec = small_spec(tmp_path)
     run = tmp_path / "run"
@@ -423,8 +423,8 @@ def test_trained_weights_give_the_trainers_spikes_in_the_simulator(tmp_path, cac
 
 def test_snnlang_run_loads_trained_weights_and_biases(tmp_path, cache, capsys):
     """``snnlang run --weights``: with strong biases and no input, the simulator spikes as the trainer's pass."""
-    from snnlang.train.bptt import Trainer
-    from snnlang.train.package import load_block
+    from snnlang.training.bptt import Trainer
+    from snnlang.training.package import load_block
 
     spec = small_spec(tmp_path)
     model, block = load_block(spec)
@@ -444,7 +444,7 @@ def test_snnlang_run_loads_trained_weights_and_biases(tmp_path, cache, capsys):
 @pytest.mark.parametrize("spec_name", ["digits_bptt", "digits_alif", "digits_izhikevich", "digits_lif",
                                        "digits_convert", "events_digits"])
 def test_shipped_training_specs_check_and_plan(spec_name, cache):
-    from snnlang.train.package import load_block, training_package
+    from snnlang.training.package import load_block, training_package
 
     model, block = load_block(SPECS / f"{spec_name}.snn")
     pk = training_package(model, block)

@@ -56,9 +56,9 @@ def test_snn_accuracy_approaches_the_ann_as_T_grows(tmp_path, cache, capsys):
 def test_converted_weights_run_in_the_simulator(tmp_path, cache):
     """With spike input (poisson encoding into an events() source) the simulator reproduces the SNN's spikes."""
     from snnlang.run import built_package, load_weights
-    from snnlang.train import evaluate, train
-    from snnlang.train.bptt import Trainer
-    from snnlang.train.package import load_block
+    from snnlang.training import evaluate, train
+    from snnlang.training.bptt import Trainer
+    from snnlang.training.package import load_block
 
     spec = convert_spec(tmp_path, epochs=3, replace=[
         ("input x = poisson(64, rate = 0 Hz)          # driven by the encoded data", "input x = events(width = 32, height = 1)"),
@@ -87,7 +87,7 @@ def test_converted_weights_run_in_the_simulator(tmp_path, cache):
 
 
 def test_conversion_notes_a_neuron_that_is_not_integrate_and_fire(tmp_path, cache):
-    from snnlang.train import train
+    from snnlang.training import train
 
     spec = convert_spec(tmp_path, epochs=1, replace=[("update { v = v + I }", "update { v = 0.9 * v + I }")])
     metrics = train(spec, tmp_path / "run")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snnlang.train import dvs
-from snnlang.train.data import EventSet, encode
+from snnlang.training import dvs
+from snnlang.training.data import EventSet, encode
 
 from helpers import SPECS, write_spec
 
@@ -79,9 +79,9 @@ def events_spec(folder):
 
 def test_the_events_spec_trains_and_the_simulator_fed_with_raw_events_agrees(tmp_path, cache):
     from snnlang.run import built_package, load_weights
-    from snnlang.train import train
-    from snnlang.train.bptt import Trainer
-    from snnlang.train.package import load_block
+    from snnlang.training import train
+    from snnlang.training.bptt import Trainer
+    from snnlang.training.package import load_block
 
     spec = events_spec(tmp_path)
     metrics = train(spec, tmp_path / "run")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from snnlang.frontend import analyse
-from snnlang.train import train
-from snnlang.train.bptt import Network
+from snnlang.training import train
+from snnlang.training.bptt import Network
 
 from test_training import small_spec
 

@@ -6,9 +6,9 @@ from fractions import Fraction
 import pytest
 import sympy
 
-from snnlang import units
-from snnlang.dims import BASE_UNITS, DimensionError, Poison, constant_value, dimension, unit_expr
-from snnlang.units import DIMENSIONLESS, dim, format_dim, lookup
+from snnlang.frontend import units
+from snnlang.frontend.dims import BASE_UNITS, DimensionError, Poison, constant_value, dimension, unit_expr
+from snnlang.frontend.units import DIMENSIONLESS, dim, format_dim, lookup
 
 VOLT = dim(kg=1, m=2, s=-3, A=-1)
 
@@ -106,7 +106,7 @@ def test_unit_expr_is_the_scale_times_base_units():
 
 
 def test_base_units_are_distinct_from_spec_names():
-    from snnlang.functions import symbol
+    from snnlang.frontend.functions import symbol
 
     assert BASE_UNITS["s"] != symbol("s")
     assert BASE_UNITS["m"] != symbol("m")

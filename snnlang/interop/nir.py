@@ -53,7 +53,7 @@ def export(spec: str | Path, out: Optional[str | Path] = None, weights: Optional
     ``out`` when given. Returns (graph, the text of the located warnings, or '').
     Raises SpecError, every refusal located in the spec, for what NIR cannot hold."""
     nir = _nir()
-    from ..diagnostics import Diagnostics, SpecError
+    from ..frontend.diagnostics import Diagnostics, SpecError
     from ..driver import load, package
     from ..run import load_weights
 

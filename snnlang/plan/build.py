@@ -14,13 +14,13 @@ from typing import Optional
 import sympy
 
 from .. import __version__
-from ..diagnostics import Diagnostics, SpecError
-from ..dims import DimensionError, dimension
-from ..functions import normal, rand, randn, symbol, uniform
-from ..model import Connection, Model, Network, NeuronModel, Settings, SynapseModel
-from ..settings import simulation
-from ..dims import BaseUnit
-from ..units import DIMENSIONLESS, format_dim
+from ..frontend.diagnostics import Diagnostics, SpecError
+from ..frontend.dims import DimensionError, dimension
+from ..frontend.functions import normal, rand, randn, symbol, uniform
+from ..frontend.model import Connection, Model, Network, NeuronModel, Settings, SynapseModel
+from ..frontend.settings import simulation
+from ..frontend.dims import BaseUnit
+from ..frontend.units import DIMENSIONLESS, format_dim
 from .integrate import DT, IntegrationError, integrate
 from .schedule import make_schedule
 from .symbols import SymbolTable

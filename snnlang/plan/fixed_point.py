@@ -39,7 +39,7 @@ from typing import Optional, Union
 
 import sympy
 
-from ..functions import symbol
+from ..frontend.functions import symbol
 from .integrate import DT
 from .ir import ConnectionPlan, Plan, PopulationPlan
 

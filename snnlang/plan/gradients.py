@@ -21,7 +21,7 @@ from typing import Optional
 
 import sympy
 
-from ..functions import symbol
+from ..frontend.functions import symbol
 from .ir import PopulationPlan
 
 Z = symbol("z")  # the spike of this step (0 or 1; a smooth value in gradient checks)

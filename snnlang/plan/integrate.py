@@ -22,7 +22,7 @@ from typing import Optional
 
 import sympy
 
-from ..functions import phi1, symbol
+from ..frontend.functions import phi1, symbol
 
 DT = symbol("dt")
 T = symbol("t")

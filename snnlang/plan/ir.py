@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional
 
 import sympy
 
-from ..model import Loc
+from ..frontend.model import Loc
 from .symbols import SymbolTable
 
 if TYPE_CHECKING:

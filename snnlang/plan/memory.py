@@ -40,14 +40,14 @@ from typing import TYPE_CHECKING, Optional
 
 import sympy
 
-from ..functions import symbol
+from ..frontend.functions import symbol
 from ..limits import GiB, format_bytes, memory_limit
 from .integrate import DT
 from .ir import ConnectionPlan, MonitorPlan, Plan, PopulationPlan, SourcePlan
 
 if TYPE_CHECKING:
-    from ..diagnostics import Diagnostics
-    from ..model import Loc, Network
+    from ..frontend.diagnostics import Diagnostics
+    from ..frontend.model import Loc, Network
 
 _F, _I, _B = 8, 8, 1  # bytes of a float64, an int64, a bool
 _ARRAY = 112  # bytes of a NumPy array object without its data (a view, a record of a monitor)
@@ -396,7 +396,7 @@ def enforce(plan: Plan, net: "Network", diags: "Diagnostics", steps: Optional[in
             limit: Optional[int] = None) -> Estimate:
     """The estimate of ``plan``; a located SpecError, at the part that needs the most (a
     population, connection, delay, input or monitor of ``net``), when it is over the limit."""
-    from ..diagnostics import SpecError
+    from ..frontend.diagnostics import SpecError
 
     found = estimate(plan, steps)
     problem = refusal(found, limit)

@@ -24,9 +24,9 @@ from typing import Optional
 
 import sympy
 
-from ..diagnostics import Diagnostics, SpecError
-from ..model import Model, Settings
-from ..settings import Values, training
+from ..frontend.diagnostics import Diagnostics, SpecError
+from ..frontend.model import Model, Settings
+from ..frontend.settings import Values, training
 from .build import make_plan
 from .gradients import GradientError, StepGradient, step_gradient, surrogate
 from .ir import Plan
@@ -65,7 +65,7 @@ class TrainingPlan:
     loss: str = "cross_entropy"
     readout: str = "spike_count"
     loss_params: dict = field(default_factory=dict)
-    settings: Optional[Values] = None  # the train block's typed settings (snnlang.settings.TRAIN)
+    settings: Optional[Values] = None  # the train block's typed settings (snnlang.frontend.settings.TRAIN)
 
 
 def groups_of(populations: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:

@@ -19,9 +19,9 @@ from typing import Iterable, Optional
 
 import sympy
 
-from ..dims import DimensionError, Poison, constant_value
-from ..functions import symbol
-from ..units import dim
+from ..frontend.dims import DimensionError, Poison, constant_value
+from ..frontend.functions import symbol
+from ..frontend.units import dim
 
 SECOND = dim(s=1)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from snnlang.build import build
-from snnlang.diagnostics import SpecError
+from snnlang.frontend.diagnostics import SpecError
 
 
 def save(path, data):

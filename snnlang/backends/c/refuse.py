@@ -52,9 +52,9 @@ def check_supported(plan: Plan) -> None:
 def refusal(plan: Plan, found: list[tuple[str, str, str]]):
     """The located error: the plan holds no places, so they are read from the spec's model again
     (only when the target refuses something)."""
-    from ...diagnostics import Diagnostics, SpecError
+    from ...frontend.diagnostics import Diagnostics, SpecError
     from ...frontend import analyse
-    from ...model import Loc
+    from ...frontend.model import Loc
 
     model, diags_found = analyse(plan.spec)
     network = model.networks.get(plan.network) if model is not None else None

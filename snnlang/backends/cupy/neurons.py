@@ -1,7 +1,7 @@
 """The kernels of populations (integrate, spike, reset, record, next inputs), sources and state monitors."""
 from __future__ import annotations
 
-from ...functions import symbol
+from ...frontend.functions import symbol
 from ...plan.ir import Assign, MonitorPlan, PopulationPlan, SourcePlan
 from ..lines import Lines
 from .kernel import Arg, EmitError, Kernel, names_in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from ...functions import symbol
+from ...frontend.functions import symbol
 from ...plan.ir import ConnectionPlan
 from ..lines import Lines
 from ..printer import numpy_code

@@ -23,7 +23,7 @@ import keyword
 
 import sympy
 
-from ...functions import symbol
+from ...frontend.functions import symbol
 from ...plan.ir import ConnectionPlan, EventStatement
 from ..lines import Lines
 from ..printer import numpy_code

@@ -29,9 +29,9 @@ from typing import Optional
 
 import sympy
 
-from ...diagnostics import Diagnostics, SpecError
-from ...functions import clip, symbol
-from ...model import Loc
+from ...frontend.diagnostics import Diagnostics, SpecError
+from ...frontend.functions import clip, symbol
+from ...frontend.model import Loc
 from ...plan.fixed_point import (  # noqa: F401  (VTH, Quantity, weight_expr: the Lava target's names for them)
     VTH, FixedConnection, FixedNeuron, NotLoihi, Quantity, _linear, _number, _values, delivery_target, fixed_point,
     weight_expr,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy
 
-from ...functions import symbol
+from ...frontend.functions import symbol
 from ...plan.ir import Assign, PopulationPlan
 from ...plan.schedule import Deliver
 from ..lines import Lines

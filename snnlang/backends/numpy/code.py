@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sympy
 
-from ...functions import symbol
+from ...frontend.functions import symbol
 from ...plan.ir import Assign
 from ..lines import Lines
 from ..printer import numpy_code

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sympy
 
-from ...functions import symbol
+from ...frontend.functions import symbol
 from ...plan.fixed_point import FixedNeuron
 from ...plan.ir import ConnectionPlan, PopulationPlan
 from ..lines import Lines

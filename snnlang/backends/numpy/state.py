@@ -3,7 +3,7 @@ neuron's list of targets (``_index``), what a run loads before its loop (``prolo
 stores after it (``epilogue``)."""
 from __future__ import annotations
 
-from ...functions import symbol
+from ...frontend.functions import symbol
 from ...plan.ir import ConnectionPlan, PopulationPlan
 from ..lines import Lines
 from .code import _array, _assign, _draws, code

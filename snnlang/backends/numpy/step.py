@@ -5,7 +5,7 @@ import re
 
 import sympy
 
-from ...functions import symbol
+from ...frontend.functions import symbol
 from ...plan.ir import ConnectionPlan, EventStatement, PopulationPlan, SourcePlan
 from ..lines import Lines
 from .code import _array, _assign, _bare, code

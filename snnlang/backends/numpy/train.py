@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sympy
 
-from ...functions import symbol
+from ...frontend.functions import symbol
 from ...plan.gradients import C, Z, reset_update, u_name
 from ...plan.train import TrainingPlan
 from ..lines import Lines

@@ -27,7 +27,7 @@ from .model import (
     Variable, Word,
 )
 from .parse import collector_paused, parse
-from .resources import SpecFileError, import_roots, read_spec, resolve_import, stdlib_dir
+from ..resources import SpecFileError, import_roots, read_spec, resolve_import, stdlib_dir
 
 _MAX_EXPONENT = 64
 _MAX_COUNT = 2**31 - 1  # sizes and indices: int32 on every target

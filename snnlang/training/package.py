@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Optional
 
-from ..model import Model, Settings
+from ..frontend.model import Model, Settings
 
 
 @dataclass
@@ -47,9 +47,9 @@ def training_package(model: Model, block: Settings, spec: Optional[Path] = None)
 
 def load_block(spec: Path, name: Optional[str] = None) -> tuple[Model, Settings]:
     """The model of a spec and one of its train blocks (the first by default)."""
-    from ..diagnostics import Diagnostics, SpecError
+    from ..frontend.diagnostics import Diagnostics, SpecError
     from ..driver import load
-    from ..model import Loc
+    from ..frontend.model import Loc
 
     model = load(spec)
     if not model.trainings:

@@ -10,7 +10,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .diagnostics import Diagnostics
 from .model import Loc
-from .resources import grammar_path
+from ..resources import grammar_path
 
 _TERMINAL_NAMES = {
     "NAME": "a name",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..settings import form_arguments
+from ..frontend.settings import form_arguments
 
 
 @dataclass
@@ -89,7 +89,7 @@ def digits(test_fraction: float = 0.25, seed: int = 0):
 
 def load(name: str, kwargs: dict, base: Path):
     """(X_train, y_train, X_test, y_test) of a data set named in a train block (``data = <name>(...)``;
-    arguments not given take their defaults, snnlang.settings)."""
+    arguments not given take their defaults, snnlang.frontend.settings)."""
     kwargs = form_arguments("data", name, kwargs)
     fraction, seed = kwargs["test_fraction"], kwargs["seed"]
     if name == "digits":
@@ -178,7 +178,7 @@ def load_block_data(settings, base: Path, classes: int | None = None):
     """:func:`load` for the typed settings of a train block; a data set that cannot be used is a
     SpecError at the place the spec names it (``data = npz(file = ...)``). ``classes``: the
     neurons of the output, one a class: a label must be below it."""
-    from ..diagnostics import Diagnostics, SpecError
+    from ..frontend.diagnostics import Diagnostics, SpecError
 
     data = settings.data
     try:
@@ -195,7 +195,7 @@ def load_block_data(settings, base: Path, classes: int | None = None):
 
 
 def cached_dvs_digits(kwargs: dict):
-    """:func:`snnlang.train.dvs.dvs_digits`, kept in the snnlang cache folder (it takes seconds to emulate)."""
+    """:func:`snnlang.training.dvs.dvs_digits`, kept in the snnlang cache folder (it takes seconds to emulate)."""
     import hashlib
     import inspect
     import json
@@ -230,7 +230,7 @@ def encode(kind: str, X, steps: int, rng: np.random.Generator, kwargs: dict, n_i
         (the simulator's ``feed_events`` rule), events after the last step are dropped; the
         input index is polarity * width * height + y * width + x, a spike (1) where one or
         more events fell.
-    Arguments not in ``kwargs`` take the defaults of ``encode = <kind>(...)`` (snnlang.settings).
+    Arguments not in ``kwargs`` take the defaults of ``encode = <kind>(...)`` (snnlang.frontend.settings).
     """
     kwargs = form_arguments("encode", kind, kwargs, "bptt")
     if kind == "events":

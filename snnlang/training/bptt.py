@@ -14,9 +14,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..model import Model, Settings
+from ..frontend.model import Model, Settings
 from ..output import write_figure, write_json, write_npz
-from ..settings import Values, training
+from ..frontend.settings import Values, training
 from . import data as datasets
 from .loop import RUN_KEY, run_epochs, run_record
 from .optim import Optimizer, dropout_mask, loss_and_grads, predict, quantize, schedule
@@ -92,7 +92,7 @@ class Network:
 class Trainer:
     def __init__(self, spec: Path, model: Model, block: Settings, seed: Optional[int] = None,
                  params: Optional[dict] = None):
-        s = self.settings = training(model, block)  # typed, every default applied (snnlang.settings.TRAIN)
+        s = self.settings = training(model, block)  # typed, every default applied (snnlang.frontend.settings.TRAIN)
         self.spec, self.block = spec, block
         self.seed = seed if seed is not None else s.seed
         self.net = Network(model, block, self.seed, params)
@@ -224,7 +224,7 @@ def evaluate_network(net: Network, X, y, encode, rng: np.random.Generator, steps
 
     ``steps``: fewer (or more) time steps than trained; ``params``: parameter overrides
     (a higher threshold); ``bits``: weights quantised to signed integers of that many bits
-    (:func:`snnlang.train.optim.quantize`, one scale per connection; biases kept).
+    (:func:`snnlang.training.optim.quantize`, one scale per connection; biases kept).
     ``strict``: a sample is correct only when the label's score beats every other one
     (ties and silence are errors); ``accuracy_argmax`` is then the first-index argmax's.
     SynOps count what the simulator counts: every delivered spike times the fan-out of its

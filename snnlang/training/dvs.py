@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..settings import form_arguments
+from ..frontend.settings import form_arguments
 from .data import EventSet, split
 
 #: the emulator's settings: the arguments of ``data = dvs_digits(...)`` but the split's
@@ -112,7 +112,7 @@ def dvs_digits(**settings):
     """scikit-learn's digits through the emulated camera: (events_train, y_train, events_test, y_test).
 
     ``settings``: the arguments of ``data = dvs_digits(...)``, the others at their defaults
-    (snnlang.settings). The split is the digits' own (stratified, ``test_fraction``,
+    (snnlang.frontend.settings). The split is the digits' own (stratified, ``test_fraction``,
     ``seed``); ``limit`` keeps only the first samples of each part (for quick tests).
     """
     a = form_arguments("data", "dvs_digits", settings)

@@ -586,7 +586,7 @@ def positive_time_constants(model: Model, diags: Diagnostics) -> None:
     """A time constant (a parameter in seconds that divides a variable's decay rate in its
     equations, see plan/validate.py) given as a constant <= 0 is an error at its value: in the
     neuron's or synapse's defaults, or in a population's or connection's overrides."""
-    from .plan.validate import describe, message, model_time_constants, seconds, spec_name
+    from ..plan.validate import describe, message, model_time_constants, seconds, spec_name
 
     found, reported = {}, set()  # a synapse and its copies for connections share their defaults' places
     # parameter -> the variables it is a time constant of, once for a synapse and all its copies

@@ -31,8 +31,8 @@ from typing import Optional
 import numpy as np
 import sympy
 
-from ..functions import symbol
-from ..model import Model, Settings
+from ..frontend.functions import symbol
+from ..frontend.model import Model, Settings
 from ..output import write_figure, write_json, write_npz
 from ..plan.gradients import u_name
 from .bptt import Trainer, evaluate_network, plot

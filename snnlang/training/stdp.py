@@ -38,9 +38,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..model import Model, Settings
+from ..frontend.model import Model, Settings
 from ..output import write_figure, write_json, write_npz, write_text
-from ..settings import form_arguments, training
+from ..frontend.settings import form_arguments, training
 from . import data as datasets
 from .loop import RUN_KEY, run_epochs, run_record
 
@@ -65,7 +65,7 @@ def _package(model: Model, network: str):
 
 class STDPTrainer:
     def __init__(self, spec: Path, model: Model, block: Settings, seed: Optional[int] = None):
-        s = self.settings = training(model, block)  # typed, checked, defaults applied (snnlang.settings.TRAIN)
+        s = self.settings = training(model, block)  # typed, checked, defaults applied (snnlang.frontend.settings.TRAIN)
         self.plan, self.package = _package(model, s.network)
         self.seed = seed if seed is not None else s.seed
         self.net = self.package.Network(seed=self.seed, **({"dt": s.dt} if s.dt is not None else {}))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..settings import training
+from ..frontend.settings import training
 
 #: What ``snnlang train`` writes into its run folder (each method some of them).
 TRAIN_FILES = ("metrics.json", "weights.npz", "checkpoints", "training.png", "labels.json", "receptive_fields.png",

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..settings import form_arguments, loss_arguments
+from ..frontend.settings import form_arguments, loss_arguments
 
 
 class Optimizer:
@@ -22,7 +22,7 @@ class Optimizer:
 
     def __init__(self, kind: str, lr: float, weight_decay: float = 0.0, clip: float | None = None, **settings):
         """``settings``: momentum (momentum); beta1, beta2, eps (adam); the others at the defaults of
-        ``optimizer = <kind>(...)`` (snnlang.settings). Weight decay 0 and no clip are off."""
+        ``optimizer = <kind>(...)`` (snnlang.frontend.settings). Weight decay 0 and no clip are off."""
         settings = form_arguments("optimizer", kind, settings | {"lr": lr})
         if lr <= 0:
             raise ValueError(f"the learning rate must be positive, not {lr}")
@@ -76,7 +76,7 @@ def schedule(kind: str, base: float, epoch: int, epochs: int, **settings) -> flo
 
     constant: base;  step(step_size, gamma): base * gamma^floor(epoch / step_size);
     cosine(min_lr): min_lr + (base - min_lr) (1 + cos(pi epoch / epochs)) / 2.
-    ``settings`` not given take the defaults of ``schedule = <kind>(...)`` (snnlang.settings).
+    ``settings`` not given take the defaults of ``schedule = <kind>(...)`` (snnlang.frontend.settings).
     """
     if kind in ("", "constant", "none"):
         return base
@@ -138,7 +138,7 @@ def loss_and_grads(kind: str, readout: str, Z: np.ndarray, U: np.ndarray | None,
       (scale * max_t u) or spike_train (mean over steps too, against regular trains at
       those rates per step; see :func:`target_trains`).
     ``params``: the arguments of the loss and of its readout (correct, incorrect, scale), the
-    others at the defaults of ``loss = <kind>(<readout>(...))`` (snnlang.settings); the
+    others at the defaults of ``loss = <kind>(<readout>(...))`` (snnlang.frontend.settings); the
     targets' defaults are 0.8 and 0.2, and 1 and 0 for max_membrane.
     """
     a = loss_arguments(kind, readout, params or {})

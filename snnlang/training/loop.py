@@ -19,7 +19,7 @@ RUN_KEY = "train/run"
 
 def run_record(model, block, seed: int) -> dict:
     """What makes two trainings the same run: spec, train block, seed and settings."""
-    from ..settings import training
+    from ..frontend.settings import training
 
     values = training(model, block)
     settings = {k: _plain(values[k]) for k in values._values if k != "epochs"}
@@ -28,7 +28,7 @@ def run_record(model, block, seed: int) -> dict:
 
 def _plain(value: Any) -> Any:
     """A setting as JSON: numbers, text, lists, and calls as {"form": name, arguments...}."""
-    from ..settings import Values
+    from ..frontend.settings import Values
 
     if isinstance(value, Values):
         return {"form": value.name, **{k: _plain(v) for k, v in value._values.items()}}

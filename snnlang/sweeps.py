@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
 from .run import _NUMBER, parse_setting, run_folder
-from .units import DIMENSIONLESS, format_dim
+from .frontend.units import DIMENSIONLESS, format_dim
 
 #: What a sweep writes into its folder (besides the run-folder marker).
 SWEEP_FILES = ("sweep.json", "results.csv", "results.parquet", "summary.png", "runs")
