@@ -232,6 +232,102 @@ def test_norse_style_cuba_lif_and_li_readout(tmp_path):
     np.testing.assert_allclose(v[2:82], ref[1], rtol=1e-9, atol=1e-12)
 
 
+# ---- continuous-time neurons and delays ------------------------------------------------------
+
+CONTINUOUS = """
+neuron Cuba {
+    parameters { tau = 20 ms; tau_s = 5 ms; E = -65 mV; th = -50 mV; R = 10 Mohm }
+    state { v = E; I_syn = 0 nA }
+    equations {
+        dv/dt = (E - v + R * I_syn) / tau
+        dI_syn/dt = -I_syn / tau_s
+    }
+    spike when v >= th
+    reset { v = E }
+}
+
+neuron Delta {
+    parameters { tau = 10 ms; E = 0 mV; th = 10 mV }
+    state { v = E }
+    equations { dv/dt = (E - v) / tau }
+    spike when v > th
+    reset { v = E }
+}
+
+network cont {
+    input x = poisson(20, rate = 0 Hz)
+    population cells = Cuba(10)
+    population kicked = Delta(6)
+    connect x -> cells { w = uniform(0, 2); on_pre: I_syn_post += w * nA }
+    connect x -> kicked { w = uniform(0, 4); on_pre: v_post += w * mV }
+    monitor spikes of cells, kicked
+}
+
+simulate cont { dt = 0.1 ms; steps = 2000; seed = 3 }
+"""
+
+
+def test_export_continuous_neurons_against_nir_equations(tmp_path):
+    """Linear equations export as NIR's continuous nodes (CubaLIF for a decaying current that
+    drives v, LIF for synapses that kick v); stepped as NIR's readers step them (forward Euler
+    at dt, the weighted spikes of a step held for the step), they fire as snnlang's exact
+    propagators do, up to the integration error: counts within 3 %, spikes a few steps apart."""
+    spec = tmp_path / "cont.snn"
+    spec.write_text(CONTINUOUS)
+    graph, warnings = export(spec, tmp_path / "cont.nir")
+    assert warnings == ""
+    read = nir.read(str(tmp_path / "cont.nir"))
+    cells, kicked = read.nodes["cells"], read.nodes["kicked"]
+    assert type(cells).__name__ == "CubaLIF" and type(kicked).__name__ == "LIF"
+    dt = 1e-4
+    expect = dict(tau_syn=5e-3, tau_mem=20e-3, r=1e7, v_leak=-65e-3, w_in=5e-3 / dt, v_threshold=-50e-3,
+                  v_reset=-65e-3)
+    for k, v in expect.items():
+        np.testing.assert_allclose(getattr(cells, k), v, rtol=1e-12)
+    for k, v in dict(tau=10e-3, r=10e-3 / dt, v_leak=0.0, v_threshold=10e-3, v_reset=0.0).items():
+        np.testing.assert_allclose(getattr(kicked, k), v, rtol=1e-12, atol=1e-15)
+    x = np.random.default_rng(1).random((2000, 20)) < 0.02
+    net = snnlang.compile(spec)()
+    drive(net, "x", x)
+    net.run(steps=len(x))
+    W = {k: np.asarray(read.nodes[f"x_{k}"].weight) for k in ("cells", "kicked")}
+    assert W["cells"].max() > 1e-9 and W["cells"].max() <= 2e-9  # w * nA in amperes
+    for name, node in (("cells", cells), ("kicked", kicked)):
+        kind = type(node).__name__
+        keys = expect if kind == "CubaLIF" else ("tau", "r", "v_leak", "v_threshold", "v_reset")
+        p = {k: float(np.ravel(getattr(node, k))[0]) for k in keys}
+        [ref] = reference([dict(W=W[name], kind=kind, p=p)], x, dt=dt)
+        got = raster(net, name, len(x), len(W[name]))
+        assert ref.sum() > 200
+        assert abs(int(got.sum()) - int(ref.sum())) <= 0.03 * ref.sum(), (name, got.sum(), ref.sum())
+        for i in range(len(W[name])):  # each spike within a few steps of the reference's
+            a, b = np.nonzero(ref[:, i])[0], np.nonzero(got[:, i])[0]
+            n = min(len(a), len(b), 5)
+            assert n and np.all(np.abs(a[:n] - b[:n]) <= 4), (name, i, a[:n], b[:n])
+
+
+def test_delay_round_trip(tmp_path):
+    """A connection's delay of k steps is its edge's step and a NIR Delay of k - 1 steps; the
+    importer turns Delay nodes back into the connection's delay: the same spikes."""
+    spec = tmp_path / "rnn.snn"
+    spec.write_text(RECURRENT.replace("connect x -> hidden { w = uniform(0, 0.5);",
+                                      "connect x -> hidden { w = uniform(0, 0.5); delay = 4 ms;"))
+    graph, _ = export(spec, tmp_path / "rnn.nir")
+    read = nir.read(str(tmp_path / "rnn.nir"))
+    np.testing.assert_allclose(read.nodes["x_hidden_delay"].delay, 3 * DT)
+    assert ("x_hidden", "x_hidden_delay") in [tuple(e) for e in read.edges]
+    write_import(tmp_path / "rnn.nir", tmp_path / "back.snn", dt=DT)
+    assert "connect x -> hidden { w = 0; delay = 4 ms;" in (tmp_path / "back.snn").read_text()
+    spikes = np.random.default_rng(1).random((60, 20)) < 0.25
+    _, original = run_spec(spec, None, "x", spikes, ["hidden", "out"])
+    _, imported = run_spec(tmp_path / "back.snn", tmp_path / "back.npz", "x", spikes, ["hidden", "out"])
+    assert original["hidden"].sum() > 50
+    for p in ("hidden", "out"):
+        np.testing.assert_array_equal(imported[p], original[p])
+    with pytest.raises(ValueError, match="not a whole number of steps"):
+        import_graph(tmp_path / "rnn.nir", dt=2.5e-3)
+
+
 # ---- refusals and the command line ----------------------------------------------------------
 
 def test_export_refuses_what_nir_cannot_hold(tmp_path):
@@ -246,16 +342,25 @@ def test_export_refuses_what_nir_cannot_hold(tmp_path):
     line = plastic.read_text().split("\n").index(next(l for l in plastic.read_text().split("\n") if "on_post" in l)) + 1
     assert f"plastic.snn:{line}:" in str(info.value) and "plasticity" in str(info.value)
     assert not (tmp_path / "p.nir").exists()
-    with pytest.raises(SpecError, match=r"cuba.snn:\d+:\d+: error: .*continuous"):
+    with pytest.raises(SpecError, match=r"cuba.snn:\d+:\d+: error: .*no refractory period \(this one is 0.005 s"):
         export(ROOT / "specs" / "cuba.snn", tmp_path / "c.nir")
+    varying = tmp_path / "varying.snn"
+    varying.write_text(RECURRENT.replace("w = uniform(0, 0.5);", "w = uniform(0, 0.5); delay = uniform(1 ms, 3 ms);"))
+    with pytest.raises(SpecError, match=r"varying.snn:15:56: error: .*a delay of its own for each synapse"):
+        export(varying, tmp_path / "v.nir")
+    three = tmp_path / "three.snn"  # three state variables: no NIR neuron
+    three.write_text(CONTINUOUS.replace("state { v = E; I_syn = 0 nA }", "state { v = E; I_syn = 0 nA; a = 0 }")
+                     .replace("dI_syn/dt = -I_syn / tau_s", "dI_syn/dt = -I_syn / tau_s\n        da/dt = -a / tau"))
+    with pytest.raises(SpecError, match=r"three.snn:\d+:\d+: error: .*one or two state variables"):
+        export(three, tmp_path / "t.nir")
 
 
 def test_import_refuses_unmapped_nodes(tmp_path):
-    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([4])), "d": nir.Delay(delay=np.ones(4)),
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([4])), "d": nir.Threshold(threshold=np.ones(4)),
                                 "lif": leaky(0.9, 4), "output": nir.Output(output_type=np.array([4]))},
                          edges=[("input", "d"), ("d", "lif"), ("lif", "output")])
     nir.write(str(tmp_path / "delay.nir"), graph)
-    with pytest.raises(ValueError, match="node 'd' is a NIR Delay"):
+    with pytest.raises(ValueError, match="node 'd' is a NIR Threshold"):
         import_graph(tmp_path / "delay.nir")
     varying = nir.NIRGraph.from_list(nir.Linear(weight=np.eye(3)), nir.LIF(
         tau=np.array([0.01, 0.02, 0.01]), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3)))

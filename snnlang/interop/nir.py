@@ -8,7 +8,9 @@ Discrete-time neurons (``update { v = a * v + c * I + k }``) map as snnTorch's e
 its ``Leaky``: a NIR LIF is forward Euler at the step ``dt``,
 ``v += dt / tau * (v_leak - v + r * I)``, so ``tau = dt / (1 - a)``, ``r = c / (1 - a)``
 (``tau / dt`` when ``c = 1``) and ``v_leak = k / (1 - a)``; ``a = 1`` is a NIR IF
-(``v += r * I``). NIR's edges take no time, snnlang's connections one step at least: an
+(``v += r * I``). Continuous-time neurons of linear equations map onto LIF, LI, IF, I and
+(a current that decays and drives v) CubaLIF, CubaLI; a connection's delay is a Delay node
+after its Linear (docs/interop.md has the tables). NIR's edges take no time, snnlang's connections one step at least: an
 imported population that is ``d`` edges from the inputs runs ``d`` steps later than in a
 zero-delay simulator, the same spikes shifted (the importer adds delays where paths of
 different lengths meet, so the shift holds).
@@ -87,7 +89,8 @@ def export(spec: str | Path, out: Optional[str | Path] = None, weights: Optional
         if conn.target not in populations:
             continue
         matrix = _weights(conn, model, net, sizes, populations[conn.target].input, diags)
-        if matrix is None:
+        steps = _delay_steps(conn, dt, diags)
+        if matrix is None or steps is None:
             continue
         name = conn.name if conn.name not in nodes else f"{conn.name}_weights"
         bias = _bias(net, conn.target, populations[conn.target].input, sizes[conn.target], model, network)
@@ -96,7 +99,12 @@ def export(spec: str | Path, out: Optional[str | Path] = None, weights: Optional
             biased.add(conn.target)
         else:
             nodes[name] = nir.Linear(weight=matrix)
-        edges += [(conn.source, name), (name, conn.target)]
+        if steps > 1:  # the edge's own step, and a Delay node for the rest
+            delay = name + "_delay" if name + "_delay" not in nodes else name + "_delay_"
+            nodes[delay] = nir.Delay(delay=np.full(sizes[conn.target], (steps - 1) * dt))
+            edges += [(conn.source, name), (name, delay), (delay, conn.target)]
+        else:
+            edges += [(conn.source, name), (name, conn.target)]
         if conn.source != conn.target:
             has_outgoing.add(conn.source)
     for name in populations:
@@ -133,8 +141,11 @@ def _sources(model) -> dict[str, str]:
 
 
 def _value(expr, values: dict) -> Optional[float]:
-    """The number an expression of known names is, or None when a name is unknown."""
-    subs = {s: values[s.name] for s in expr.free_symbols if s.name in values}
+    """The number an expression of known names is (units in SI), or None when a name is unknown."""
+    from ..frontend.dims import BaseUnit
+
+    subs = {s: 1 if isinstance(s, BaseUnit) else values[s.name] for s in expr.free_symbols
+            if isinstance(s, BaseUnit) or s.name in values}
     if len(subs) != len(expr.free_symbols):
         return None
     try:
@@ -144,17 +155,8 @@ def _value(expr, values: dict) -> Optional[float]:
 
 
 def _neuron_node(nir, neuron, pop, network, model, params, dt, diags) -> Optional[_Neuron]:
-    import sympy
-
+    """The NIR node of a population (None, with the refusal located in ``diags``, where it has none)."""
     where = f"population '{pop.name}' ({neuron.name})"
-    if not neuron.discrete:
-        loc = neuron.odes[0].loc if neuron.odes else neuron.loc
-        diags.error(loc, f"{where}: export maps discrete-time neurons (update {{ }}) onto NIR so far; "
-                         "continuous equations have no NIR mapping in snnlang yet")
-        return None
-    if neuron.refractory is not None:
-        diags.error(neuron.refractory.loc, f"{where}: NIR neurons have no refractory period")
-        return None
     values = {"dt": dt}
     for p in neuron.parameters:
         value = params.get(f"{pop.name}.{p.name}")
@@ -162,6 +164,18 @@ def _neuron_node(nir, neuron, pop, network, model, params, dt, diags) -> Optiona
             diags.error(pop.loc, f"{where}: '{p.name}' differs from neuron to neuron; export needs one value a population")
             return None
         values[p.name] = float(value)
+    if neuron.refractory is not None:
+        t_ref = _value(neuron.refractory.value, values)
+        if t_ref is None:
+            diags.error(neuron.refractory.loc, f"{where}: the refractory period must be a constant")
+            return None
+        if neuron.refractory_in_steps:
+            t_ref *= dt
+        if t_ref > 0:
+            diags.error(neuron.refractory.loc, f"{where}: NIR neurons have no refractory period (this one is "
+                                               f"{t_ref:g} s; a period of 0 exports)")
+            return None
+    metadata: dict = {}
     overridden = {o.name: o for o in pop.overrides}
     input_names = [v.name for v in neuron.inputs]
     for name in input_names:
@@ -169,84 +183,194 @@ def _neuron_node(nir, neuron, pop, network, model, params, dt, diags) -> Optiona
             diags.error(overridden[name].loc, f"{where}: an input override ('{name}' = ...) has no NIR form; "
                                               "a constant input is a bias of an Affine node (a trained bias)")
             return None
+    states = [v.name for v in neuron.state]
     targets = {_post_target(model, c) for c in network.connections if c.target == pop.name}
     targets.discard(None)
-    if len(targets) > 1 or (targets and next(iter(targets)) not in input_names):
+    allowed = input_names if neuron.update else input_names + states
+    if len(targets) > 1 or (targets and next(iter(targets)) not in allowed):
         conn = next(c for c in network.connections if c.target == pop.name)
-        diags.error(conn.loc, f"{where}: its synapses must all add to one input variable "
-                              f"({', '.join(input_names) or 'it has none'}), the NIR neuron's input")
+        diags.error(conn.loc, f"{where}: its synapses must all add to one variable "
+                              f"({', '.join(allowed) or 'it has none'}), the NIR neuron's input")
         return None
     input_name = next(iter(targets)) if targets else (input_names[0] if len(input_names) == 1 else None)
-    states = [v.name for v in neuron.state]
-    if len(neuron.update) != 1 or len(states) != 1 or neuron.update[0].target != states[0]:
-        diags.error(neuron.update[0].loc if neuron.update else neuron.loc,
-                    f"{where}: export maps one update of one state variable (v = a * v + c * I + k) so far")
-        return None
-    stmt = neuron.update[0]
-    v = sympy.Symbol(stmt.target)
-    v_sym = next((s for s in stmt.value.value.free_symbols if s.name == stmt.target), v)
-    rhs = {"=": stmt.value.value, "+=": v_sym + stmt.value.value, "-=": v_sym - stmt.value.value,
-           "*=": v_sym * stmt.value.value}.get(stmt.op)
-    if rhs is None:
-        diags.error(stmt.loc, f"{where}: '{stmt.op}' in the update has no NIR form")
-        return None
     # other inputs than the synapses' are at their default value
     for var in neuron.inputs:
         if var.name != input_name:
             default = _value(var.value.value, values)
             values[var.name] = 0.0 if default is None else default
+    if neuron.update:
+        found = _discrete(nir, neuron, where, input_name, values, metadata, pop.size, diags)
+    else:
+        found = _continuous(nir, neuron, where, input_name, values, metadata, pop.size, dt, diags)
+    return None if found is None else _Neuron(found, input_name or "")
+
+
+def _discrete(nir, neuron, where, input_name, values, metadata, n, diags):
+    """A discrete-time neuron (``update { v = a * v + c * I + k }``) as snnTorch exports ``Leaky``."""
+    import sympy
+
+    states = [v.name for v in neuron.state]
+    if neuron.odes or len(neuron.update) != 1 or len(states) != 1 or neuron.update[0].target != states[0]:
+        diags.error(neuron.update[0].loc,
+                    f"{where}: export maps one update of one state variable (v = a * v + c * I + k) so far")
+        return None
+    stmt = neuron.update[0]
+    v_sym = next((s for s in stmt.value.value.free_symbols if s.name == stmt.target), sympy.Symbol(stmt.target))
+    rhs = {"=": stmt.value.value, "+=": v_sym + stmt.value.value, "-=": v_sym - stmt.value.value,
+           "*=": v_sym * stmt.value.value}.get(stmt.op)
+    if rhs is None:
+        diags.error(stmt.loc, f"{where}: '{stmt.op}' in the update has no NIR form")
+        return None
     i_sym = next((s for s in rhs.free_symbols if s.name == input_name), sympy.Symbol(input_name or "_none"))
-    a = sympy.diff(rhs, v_sym)
-    c = sympy.diff(rhs, i_sym)
-    k = sympy.expand(rhs - a * v_sym - c * i_sym)
-    a_, c_, k_ = (_value(x, values) for x in (a, c, k))
-    if a_ is None or c_ is None or k_ is None:
+    a, c, k = _linear(rhs, v_sym, i_sym, values)
+    if a is None:
         diags.error(stmt.value.loc, f"{where}: the update is not of the form v = a * v + c * I + k "
                                     "with constants a, c, k (NIR's LIF, IF, LI and I)")
         return None
-    n = pop.size
+    spiking = _threshold_reset(neuron, stmt.target, values, metadata, where, diags)
+    if spiking is None:
+        return None
     full = lambda x: np.full(n, float(x))  # noqa: E731
-    threshold = reset = None
-    metadata = {}
-    if neuron.threshold is not None:
-        cond = neuron.threshold.value
-        ok = isinstance(cond, (sympy.GreaterThan, sympy.StrictGreaterThan)) and cond.lhs == v_sym
-        ok = ok or (isinstance(cond, (sympy.LessThan, sympy.StrictLessThan)) and cond.rhs == v_sym)
-        bound = cond.rhs if ok and cond.lhs == v_sym else (cond.lhs if ok else None)
-        threshold = _value(bound, values) if bound is not None else None
-        if threshold is None:
-            diags.error(neuron.threshold.loc, f"{where}: NIR's spike condition is v > v_threshold, a constant")
-            return None
-        if len(neuron.reset) != 1 or neuron.reset[0].target != stmt.target:
-            diags.error(neuron.reset[0].loc if neuron.reset else neuron.threshold.loc,
-                        f"{where}: NIR's reset is one statement, v = v_reset")
-            return None
-        r = neuron.reset[0]
-        amount = _value(r.value.value, values)
-        if r.op == "=" and amount is not None:
-            reset = amount
-        elif r.op == "-=" and amount is not None and amount == threshold:
-            reset = 0.0
-            metadata["reset"] = "subtract"
-            diags.warning(r.loc, f"{where}: NIR resets to v_reset; reset by subtraction is written as the node's "
-                                 "metadata reset = 'subtract' (snnlang import reads it; other tools reset to 0)")
-        else:
-            diags.error(r.loc, f"{where}: NIR's reset sets v to a constant v_reset (or, as metadata, subtracts "
-                               "the threshold)")
-            return None
-    if a_ == 1.0:
-        if k_ != 0.0:
+    threshold, reset = spiking
+    if a == 1.0:
+        if k != 0.0:
             diags.error(stmt.value.loc, f"{where}: an integrator (a = 1) with a constant term has no NIR form")
             return None
-        node = (nir.IF(r=full(c_), v_threshold=full(threshold), v_reset=full(reset), metadata=metadata)
-                if threshold is not None else nir.I(r=full(c_)))
-    else:
-        tau = dt / (1.0 - a_)
-        r_, v_leak = c_ / (1.0 - a_), k_ / (1.0 - a_)
-        node = (nir.LIF(tau=full(tau), r=full(r_), v_leak=full(v_leak), v_threshold=full(threshold),
-                        v_reset=full(reset), metadata=metadata)
-                if threshold is not None else nir.LI(tau=full(tau), r=full(r_), v_leak=full(v_leak)))
-    return _Neuron(node, input_name or "")
+        return (nir.IF(r=full(c), v_threshold=full(threshold), v_reset=full(reset), metadata=metadata)
+                if threshold is not None else nir.I(r=full(c)))
+    tau = values["dt"] / (1.0 - a)
+    r, v_leak = c / (1.0 - a), k / (1.0 - a)
+    return (nir.LIF(tau=full(tau), r=full(r), v_leak=full(v_leak), v_threshold=full(threshold),
+                    v_reset=full(reset), metadata=metadata)
+            if threshold is not None else nir.LI(tau=full(tau), r=full(r), v_leak=full(v_leak), metadata=metadata))
+
+
+def _continuous(nir, neuron, where, input_name, values, metadata, n, dt, diags):
+    """A neuron of linear equations as NIR's continuous-time nodes.
+
+    One state ``dv/dt = a v + b I + c``: LIF (``tau = -1/a``, ``v_leak = -c/a``), LI without
+    spikes, IF (``a = 0``, ``c = 0``). Two, a current that decays on its own and drives v
+    (``dI_syn/dt = -I_syn / tau_syn``, ``dv/dt = a v + b I_syn + c``): CubaLIF, CubaLI
+    (``tau_mem = -1/a``, ``r = b tau_mem``). NIR's input is the weighted spikes of a step held
+    for the step (how snnTorch and Norse step NIR): a synapse that adds ``w`` to a state
+    variable at once is a weight ``w`` with ``r = tau / dt`` (``w_in = tau_syn / dt`` for
+    CubaLIF's current); one that adds to an ``inputs`` variable is a weight ``w`` and ``r`` the
+    equation's coefficient times ``tau``."""
+    import sympy
+
+    odes = {o.var: o for o in neuron.odes}
+    states = [v.name for v in neuron.state]
+    loc = neuron.odes[0].loc if neuron.odes else neuron.loc
+    if set(odes) != set(states) or not 1 <= len(states) <= 2:
+        diags.error(loc, f"{where}: export maps one or two state variables, each with its equation "
+                         "(NIR's LIF, LI, IF, CubaLIF and CubaLI)")
+        return None
+    aliases = {a.name: a.value.value for a in neuron.aliases}
+    symbols: dict[str, sympy.Symbol] = {}
+
+    def rhs_of(name):
+        expr = odes[name].rhs.value
+        for _ in range(len(aliases) + 1):  # aliases may use aliases
+            subs = {s: aliases[s.name] for s in expr.free_symbols if s.name in aliases}
+            if not subs:
+                break
+            expr = expr.subs(subs)
+        for s in expr.free_symbols:
+            symbols.setdefault(s.name, s)
+        return expr
+
+    rhs = {name: rhs_of(name) for name in states}
+    sym = lambda name: symbols.get(name, sympy.Symbol(name))  # noqa: E731
+    current = None
+    if len(states) == 2:  # which one decays on its own: the synaptic current
+        for cand in states:
+            other = next(s for s in states if s != cand)
+            if sym(other) not in rhs[cand].free_symbols and sym(cand) in rhs[other].free_symbols:
+                current = cand
+        if current is None:
+            diags.error(loc, f"{where}: of two state variables one must decay on its own and drive the other "
+                             "(NIR's CubaLIF: dI_syn/dt = -I_syn / tau_syn, dv/dt = (v_leak - v + r I_syn) / tau_mem)")
+            return None
+    v = next(s for s in states if s != current)
+    drive = current or (input_name if input_name not in states else None)  # None: synapses kick v
+    a, b, c = _linear(rhs[v], sym(v), sym(drive or "_none"), values)
+    if a is None or a > 0 or (a == 0 and c != 0):
+        diags.error(odes[v].rhs.loc, f"{where}: NIR's neurons need dv/dt = (v_leak - v + r I) / tau with "
+                                     "constants (tau > 0), or dv/dt = r I (IF)")
+        return None
+    spiking = _threshold_reset(neuron, v, values, metadata, where, diags)
+    if spiking is None:
+        return None
+    threshold, reset = spiking
+    full = lambda x: np.full(n, float(x))  # noqa: E731
+    if current is not None:
+        d, e, f = _linear(rhs[current], sym(current), sym("_none"), values)
+        if d is None or not d < 0 or f != 0:
+            diags.error(odes[current].rhs.loc, f"{where}: NIR's synaptic current decays on its own: "
+                                               f"d{current}/dt = -{current} / tau_syn")
+            return None
+        if input_name not in (None, current):
+            diags.error(loc, f"{where}: NIR's CubaLIF receives its spikes in the current '{current}'")
+            return None
+        tau_syn, tau_mem = -1.0 / d, -1.0 / a
+        args = dict(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(b * tau_mem), v_leak=full(-c / a),
+                    w_in=full(tau_syn / dt), metadata=metadata)
+        return (nir.CubaLIF(v_threshold=full(threshold), v_reset=full(reset), **args)
+                if threshold is not None else nir.CubaLI(**args))
+    delta = input_name in states  # the synapses add to v itself
+    if a == 0:
+        r = 1.0 / dt if delta else b  # NIR IF: dv/dt = r I
+        return (nir.IF(r=full(r), v_threshold=full(threshold), v_reset=full(reset), metadata=metadata)
+                if threshold is not None else nir.I(r=full(r)))
+    tau = -1.0 / a
+    r = tau / dt if delta else b * tau
+    args = dict(tau=full(tau), r=full(r), v_leak=full(-c / a), metadata=metadata)
+    return nir.LIF(v_threshold=full(threshold), v_reset=full(reset), **args) if threshold is not None \
+        else nir.LI(**args)
+
+
+def _linear(rhs, x, u, values):
+    """(a, b, c) with rhs = a x + b u + c, all numbers given ``values``; (None, None, None) if not."""
+    import sympy
+
+    a, b = sympy.diff(rhs, x), sympy.diff(rhs, u)
+    c = sympy.expand(rhs - a * x - b * u)
+    found = tuple(_value(term, values) for term in (a, b, c))
+    return (None, None, None) if None in found else found
+
+
+def _threshold_reset(neuron, v: str, values, metadata, where, diags):
+    """(v_threshold, v_reset) of ``spike when v > v_th`` and ``reset { v = v_reset }`` ((None,
+    None) without spikes), the reset by subtraction written as metadata; None if refused."""
+    import sympy
+
+    if neuron.threshold is None:
+        return None, None
+    cond = neuron.threshold.value
+    v_sym = next((s for s in cond.free_symbols if s.name == v), sympy.Symbol(v))
+    ok = isinstance(cond, (sympy.GreaterThan, sympy.StrictGreaterThan)) and cond.lhs == v_sym
+    ok = ok or (isinstance(cond, (sympy.LessThan, sympy.StrictLessThan)) and cond.rhs == v_sym)
+    bound = cond.rhs if ok and cond.lhs == v_sym else (cond.lhs if ok else None)
+    threshold = _value(bound, values) if bound is not None else None
+    if threshold is None:
+        diags.error(neuron.threshold.loc, f"{where}: NIR's spike condition is v > v_threshold, a constant")
+        return None
+    if len(neuron.reset) != 1 or neuron.reset[0].target != v:
+        diags.error(neuron.reset[0].loc if neuron.reset else neuron.threshold.loc,
+                    f"{where}: NIR's reset is one statement, v = v_reset")
+        return None
+    r = neuron.reset[0]
+    amount = _value(r.value.value, values)
+    if r.op == "=" and amount is not None:
+        return threshold, amount
+    if r.op == "-=" and amount is not None and amount == threshold:
+        metadata["reset"] = "subtract"
+        diags.warning(r.loc, f"{where}: NIR resets to v_reset; reset by subtraction is written as the node's "
+                             "metadata reset = 'subtract' (snnlang import reads it; other tools reset to 0)")
+        return threshold, 0.0
+    diags.error(r.loc, f"{where}: NIR's reset sets v to a constant v_reset (or, as metadata, subtracts "
+                       "the threshold)")
+    return None
 
 
 def _post_target(model, conn) -> Optional[str]:
@@ -272,9 +396,6 @@ def _weights(conn, model, net, sizes, input_name, diags) -> Optional[np.ndarray]
         diags.error(stmt.loc, f"{where}: NIR's synapse adds its weight to the neuron's input "
                               f"({input_name}_post += w)")
         return None
-    if conn.delay is not None:
-        diags.error(conn.delay.loc, f"{where}: a delay has no NIR form in snnlang's export yet")
-        return None
     if conn.source_range is not None or conn.target_range is not None:
         diags.error(conn.source_loc if conn.source_range is not None else conn.target_loc,
                     f"{where}: a slice of a population has no NIR form in snnlang's export yet")
@@ -297,6 +418,18 @@ def _weights(conn, model, net, sizes, input_name, diags) -> Optional[np.ndarray]
     matrix = np.zeros((sizes[conn.target], sizes[conn.source]))
     np.add.at(matrix, (post, pre), scale * np.asarray(net.state[key], dtype=float))
     return matrix
+
+
+def _delay_steps(conn, dt: float, diags) -> Optional[int]:
+    """A connection's delay in steps (1 without one); None, refused, where synapses differ."""
+    if conn.delay is None:
+        return 1
+    seconds = _value(conn.delay.value, {"dt": dt})
+    if seconds is None:
+        diags.error(conn.delay.loc, f"connection '{conn.name}': a delay of its own for each synapse has no NIR "
+                                    "form (a Delay node delays each neuron's input alike)")
+        return None
+    return max(1, int(round(seconds / dt)))
 
 
 def _bias(net, population, input_name, size, model, network) -> Optional[np.ndarray]:
@@ -423,23 +556,24 @@ def import_graph(path: str | Path, dt: float = 1e-3, name: Optional[str] = None,
             outputs.append(key)
         elif kind in _NEURONS:
             pops[key] = _population(node, kind, key, _name(key, taken), dt)
-        elif kind in _WEIGHTS or kind == "pass" or kind == "Flatten":
+        elif kind in _WEIGHTS or kind in ("pass", "Flatten", "Delay"):
             continue
         else:
             raise ValueError(f"{path}: node '{key}' is a NIR {kind}, which snnlang import does not map "
-                             f"(it maps {', '.join(_NEURONS + _WEIGHTS)}, Input, Output)")
+                             f"(it maps {', '.join(_NEURONS + _WEIGHTS)}, Delay, Input, Output)")
     following: dict[str, list[str]] = {}
     for a, b in edges:
         following.setdefault(a, []).append(b)
 
     # connections: from each source or population, through weight nodes, to populations
     conns: dict[tuple[str, str], np.ndarray] = {}
+    delays: dict[tuple[str, str], float] = {}  # seconds of Delay nodes on the path of a connection
     monitored: list[str] = []
     for start in [*sources, *pops]:
         n_in = sources[start][1] if start in sources else pops[start].size
-        stack = [(b, np.eye(n_in), np.zeros(n_in), 0) for b in following.get(start, [])]
+        stack = [(b, np.eye(n_in), np.zeros(n_in), 0, 0.0) for b in following.get(start, [])]
         while stack:
-            key, M, b, hops = stack.pop()
+            key, M, b, hops, late = stack.pop()
             if hops > len(nodes):
                 raise ValueError(f"{path}: a cycle of weight nodes through '{key}' (no neuron in it)")
             node = nodes[key]
@@ -447,6 +581,9 @@ def import_graph(path: str | Path, dt: float = 1e-3, name: Optional[str] = None,
                 pop = pops[key]
                 if M.shape[0] != pop.size:
                     raise ValueError(f"{path}: '{key}' has {pop.size} neurons but receives {M.shape[0]} values")
+                if delays.setdefault((start, key), late) != late:
+                    raise ValueError(f"{path}: paths of different delays lead from '{start}' to '{key}'; "
+                                     "snnlang import gives a connection one delay")
                 conns[(start, key)] = conns.get((start, key), 0) + M
                 if np.any(b):
                     pop.bias = (pop.bias if pop.bias is not None else 0) + b
@@ -465,12 +602,21 @@ def import_graph(path: str | Path, dt: float = 1e-3, name: Optional[str] = None,
             elif isinstance(node, nir.Scale):
                 s = np.asarray(node.scale, dtype=float).ravel()
                 M, b = s[:, None] * M, s * b
-            stack += [(c, M, b, hops + 1) for c in following.get(key, [])]
+            elif isinstance(node, nir.Delay):
+                late += _uniform(node.delay, f"node '{key}' (Delay): delay")
+            stack += [(c, M, b, hops + 1, late) for c in following.get(key, [])]
     if not pops:
         raise ValueError(f"{path}: the graph has no neuron node ({', '.join(_NEURONS)})")
 
+    extra = {}
+    for edge, seconds in delays.items():
+        k = seconds / dt
+        if seconds < 0 or abs(k - round(k)) > 1e-6 * max(1.0, k):
+            raise ValueError(f"{path}: the delay from '{edge[0]}' to '{edge[1]}' is {seconds:g} s, not a whole "
+                             f"number of steps of dt = {dt:g} s; import with a --dt that divides it")
+        extra[edge] = int(round(k))
     back = _depths(pops, sources, conns, notes)
-    return _write(path, pops, sources, conns, back, monitored, dt, steps, name, npz_name, notes)
+    return _write(path, pops, sources, conns, back, monitored, dt, steps, name, npz_name, notes, extra)
 
 
 def _population(node, kind: str, key: str, name: str, dt: float) -> _Pop:
@@ -599,7 +745,7 @@ def _neuron_text(kind: str, reset: str, biased: bool) -> tuple[str, str]:
     return model, "\n".join(line for line in lines if line) + "\n"
 
 
-def _write(path, pops, sources, conns, back, monitored, dt, steps, name, npz_name, notes) -> Imported:
+def _write(path, pops, sources, conns, back, monitored, dt, steps, name, npz_name, notes, extra) -> Imported:
     net_name = _name(name or path.stem, set())
     npz_name = npz_name or path.with_suffix(".npz").name
     models: dict[tuple, str] = {}
@@ -628,7 +774,7 @@ def _write(path, pops, sources, conns, back, monitored, dt, steps, name, npz_nam
     for (a, b), M in conns.items():
         src = sources[a][0] if a in sources else pops[a].name
         dst = pops[b].name
-        delay = _delay(pops, sources, back, a, b)
+        delay = _delay(pops, sources, back, a, b) + extra.get((a, b), 0)
         items = ["w = 0"] + ([f"delay = {_time(delay * dt)}"] if delay > 1 else []) + ["on_pre: I_post += w"]
         lines.append(f"    connect {src} -> {dst} {{ {'; '.join(items)} }}")
         arrays[f"{src}_{dst}_w"] = np.ascontiguousarray(np.asarray(M, dtype=float).T).ravel()  # pre-major
