@@ -385,3 +385,17 @@ def test_cli_export_and_import(tmp_path, capsys):
     assert "cannot read it as a NIR graph" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "m.nir"), "-o", str(spec)]) == 2  # a spec import did not write
     assert "did not write it" in capsys.readouterr().err and spec.read_text() == RECURRENT
+
+
+def test_export_replaces_only_its_own_file(tmp_path, capsys):
+    spec = tmp_path / "rnn.snn"
+    spec.write_text(RECURRENT)
+    thesis = tmp_path / "thesis.nir"
+    thesis.write_text("three years of work")
+    assert main(["export", str(spec), "-o", str(thesis)]) == 2
+    assert "snnlang export did not write it" in capsys.readouterr().err
+    assert thesis.read_text() == "three years of work"
+    assert main(["export", str(spec), "-o", str(tmp_path / "m.nir")]) == 0
+    assert main(["export", str(spec), "-o", str(tmp_path / "m.nir")]) == 0  # its own file: replaced
+    assert nir.read(str(tmp_path / "m.nir")).metadata["generator"].startswith("snnlang ")
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -122,9 +122,32 @@ def export(spec: str | Path, out: Optional[str | Path] = None, weights: Optional
                 "time_step": "each edge takes one step of dt in snnlang (its shortest delay)"}
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
     if out is not None:
-        nir.write(str(out), graph)
+        _write_graph(nir, graph, Path(out))
     warnings = Diagnostics(items=list(diags.warnings), sources=diags.sources)
     return graph, warnings.render()
+
+
+def _write_graph(nir, graph, out: Path) -> None:
+    """Write ``graph`` to ``out`` through a temporary name (a failed write keeps what was
+    there), replacing only a file that snnlang export wrote."""
+    import os
+    import tempfile
+
+    if out.exists() or out.is_symlink():
+        try:
+            ours = out.is_file() and str(nir.read(str(out)).metadata.get("generator", "")).startswith("snnlang ")
+        except Exception:  # noqa: BLE001 - not a NIR file (h5py and nir raise many kinds)
+            ours = False
+        if not ours:
+            raise ValueError(f"-o {out}: it exists and snnlang export did not write it; choose another name")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
+    os.close(fd)
+    try:
+        nir.write(tmp, graph)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _sources(model) -> dict[str, str]:
