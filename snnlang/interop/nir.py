@@ -830,7 +830,12 @@ def write_import(path: str | Path, out: str | Path, dt: float = 1e-3, steps: int
             raise ValueError(f"-o {out}: it exists and snnlang import did not write it; choose another name")
     elif npz.exists():
         raise ValueError(f"-o {out}: {npz} exists and would be replaced; choose another name")
+    from ..output import OutputError, write_npz, write_text
+
     result = import_graph(path, dt=dt, name=out.stem, npz_name=npz.name, steps=steps)
-    out.write_text(result.text, encoding="utf-8")
-    np.savez(npz, **result.arrays)
+    try:  # each through a temporary name: a failed write keeps the earlier file
+        write_npz(npz, result.arrays)
+        write_text(out, result.text)
+    except OutputError as e:
+        raise ValueError(str(e)) from None
     return result
