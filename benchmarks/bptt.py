@@ -21,17 +21,30 @@ Measures (figures in benchmarks/TRAINING.md):
     specs/digits_convert.snn: ANN accuracy and SNN accuracy at T = 10, 20, 50, 100.
 ``--events``
     specs/events_digits.snn: the emulated event camera.
+``--speed``
+    Seconds per training epoch (encoding, forward, backward, Adam; 22 batches of 64; no
+    evaluation) of the digits MLP in float32, in one run: snnlang's generated trainer
+    (specs/digits_bptt_float32.snn), the hand-written NumPy BPTT benchmarks/bptt_reference.py,
+    and snnTorch (benchmarks/snntorch_digits.py) with torch.set_num_threads(1) and (2), each in a
+    worker process of its own, stepped one epoch each in turn (the order rotating every round)
+    so that all see the same load. snnTorch runs in the interpreter given by --torch-python (or
+    SNNLANG_TORCH_PYTHON; skipped when neither is given or torch is missing there). NumPy's BLAS
+    runs on one thread in the NumPy workers. Printed: per variant the best and the median epoch
+    over the rounds (the first round, a warm-up, dropped), CPU seconds, the ratios (best against
+    best, and the median of the per-round ratios) and the load average over the run. ``--float64``
+    adds snnlang and the reference in float64 (specs/digits_bptt.snn).
 
     python benchmarks/bptt.py --digits --seeds 0 1 2
     python benchmarks/bptt.py --neurons --convert --events
     python benchmarks/bptt.py --all --json benchmarks/results_training.json
-
-snnTorch is not installed here (no torch); the comparison with it is not made.
+    python benchmarks/bptt.py --speed --torch-python /tmp/torchvenv/bin/python --rounds 12
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -87,20 +100,26 @@ class HandWritten:
         return u1, z1, u2, z2
 
     def back_layer(self, u, e):
-        """dL/dI[n] of a layer given e[n] = dL/dz[n] from outside."""
+        """dL/dI[n] of a layer given e[n] = dL/dz[n] from outside.
+
+        dL/du[n] = sg[n] e[n] + beta (1 - thr sg[n]) dL/du[n + 1], and dL/dI[n] = dL/du[n]
+        (the order of operations of snnlang's generated code, so that the results agree bit for bit).
+        """
         T = u.shape[0]
         sg = np.abs(u - self.thr)
         sg *= self.slope
         sg += 1.0
         np.square(sg, out=sg)
         np.reciprocal(sg, out=sg)
+        M = sg * self.thr
+        np.subtract(1.0, M, out=M)
+        M *= self.beta
+        F = e * sg
         gI = np.empty_like(u)
-        g = np.zeros_like(u[0])  # dL/dv after step n (after the reset)
-        for n in range(T - 1, -1, -1):
-            gz = e[n] - self.thr * g
-            gu = g + gz * sg[n]
-            gI[n] = gu
-            g = self.beta * gu
+        gI[T - 1] = F[T - 1]
+        for n in range(T - 2, -1, -1):
+            np.multiply(M[n], gI[n + 1], out=gI[n])
+            gI[n] += F[n]
         return gI
 
     def step(self, x, y, lr=1e-3):
@@ -275,6 +294,137 @@ def edge(seed=0) -> dict:
     return {"rows": rows}
 
 
+# --------------------------------------------------------------------------- speed, one run
+class SnnlangEpochs:
+    """snnlang's generated trainer: the loop of Trainer.run_epoch without its evaluation."""
+
+    def __init__(self, seed: int, spec: str):
+        self.tr = trainer_for(SPECS / spec, seed)
+
+    def epoch(self, k: int) -> None:
+        tr = self.tr
+        rng = np.random.default_rng([tr.seed, 0, k])
+        order = rng.permutation(len(tr.y))
+        for i in range(0, len(order), tr.batch):
+            idx = order[i:i + tr.batch]
+            tr.train_batch(tr.X[idx], tr.y[idx], rng, tr.lr(k))
+
+
+class ReferenceEpochs:
+    """benchmarks/bptt_reference.py: the epoch of its ``train`` (permutation, encoding, gradients, Adam)."""
+
+    def __init__(self, seed: int, dtype: str):
+        import bptt_reference as ref
+
+        self.ref, self.dtype = ref, np.dtype(dtype).type
+        self.X, _, self.y, _ = ref.load_data()
+        self.rng = np.random.default_rng(seed)
+        self.params = ref.init_params(self.rng, (self.X.shape[1], ref.HIDDEN, 10), self.dtype)
+        self.opt = ref.Adam(self.params)
+
+    def epoch(self, k: int) -> None:
+        ref, n = self.ref, len(self.X)
+        perm = self.rng.permutation(n)
+        for i in range(0, n, ref.BATCH):
+            idx = perm[i:i + ref.BATCH]
+            xs = ref.rate_encode(self.rng, self.X[idx], ref.T_STEPS, self.dtype)
+            _, grads = ref.gradients(self.params, xs, self.y[idx])
+            self.opt.step(self.params, grads)
+
+
+def speed_worker(kind: str, seed: int) -> int:
+    """The line protocol of snntorch_digits.py's workers: a JSON line when ready, one per ``epoch K``."""
+    with blas_one_thread():
+        run = {"snnlang": lambda: SnnlangEpochs(seed, "digits_bptt_float32.snn"),
+               "snnlang-float64": lambda: SnnlangEpochs(seed, "digits_bptt.snn"),
+               "reference": lambda: ReferenceEpochs(seed, "float32"),
+               "reference-float64": lambda: ReferenceEpochs(seed, "float64")}[kind]()
+        print(json.dumps({"ready": True}), flush=True)
+        for line in sys.stdin:
+            cmd = line.split()
+            if not cmd or cmd[0] == "quit":
+                break
+            wall, cpu = time.perf_counter(), time.process_time()
+            run.epoch(int(cmd[1]))
+            print(json.dumps({"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}),
+                  flush=True)
+    return 0
+
+
+def torch_python(given: str | None) -> str | None:
+    """The interpreter with torch and snntorch (--torch-python, SNNLANG_TORCH_PYTHON), if it has them."""
+    python = given or os.environ.get("SNNLANG_TORCH_PYTHON")
+    if not python:
+        return None
+    ok = subprocess.run([python, "-c", "import torch, snntorch"], capture_output=True).returncode == 0
+    return python if ok else None
+
+
+def versions(python: str | None) -> dict:
+    import platform
+
+    v = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count()}
+    if python:
+        out = subprocess.run([python, "-c", "import torch, snntorch; print(torch.__version__, snntorch.__version__)"],
+                             capture_output=True, text=True).stdout.split()
+        v["torch"], v["snntorch"] = out if len(out) == 2 else (None, None)
+    return v
+
+
+def speed(rounds: int, seed: int, python: str | None, float64: bool) -> dict:
+    """All variants one epoch each in turn, ``rounds`` times; figures and ratios of one run."""
+    me, other = str(Path(__file__).resolve()), str(ROOT / "benchmarks" / "snntorch_digits.py")
+    commands = {"snnlang": [sys.executable, me, "--worker", "snnlang"],
+                "reference": [sys.executable, me, "--worker", "reference"]}
+    if float64:
+        commands["snnlang-float64"] = [sys.executable, me, "--worker", "snnlang-float64"]
+        commands["reference-float64"] = [sys.executable, me, "--worker", "reference-float64"]
+    if python:
+        for threads in (1, 2):
+            commands[f"snntorch-{threads}t"] = [python, other, "--worker", "snntorch", "--threads", str(threads)]
+    procs = {}
+    for name, command in commands.items():
+        procs[name] = subprocess.Popen(command + ["--seed", str(seed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True, cwd=ROOT)
+        json.loads(procs[name].stdout.readline())  # ready
+    names = list(procs)
+    hist = {name: [] for name in names}
+    loads = [os.getloadavg()[0]]
+    for k in range(rounds):
+        for name in names[k % len(names):] + names[:k % len(names)]:  # who goes first rotates
+            p = procs[name]
+            p.stdin.write(f"epoch {k} noeval\n")
+            p.stdin.flush()
+            hist[name].append(json.loads(p.stdout.readline()))
+        loads.append(os.getloadavg()[0])
+        print(f"round {k + 1:2d} (load {loads[-1]:4.2f}): "
+              + "  ".join(f"{n} {hist[n][-1]['seconds']:.4f}" for n in names), flush=True)
+    for p in procs.values():
+        p.stdin.write("quit\n")
+        p.stdin.flush()
+        p.wait()
+    kept = {n: h[1:] if len(h) > 1 else h for n, h in hist.items()}  # the first round warms up
+    res = {n: {"best_s": min(r["seconds"] for r in h), "median_s": float(np.median([r["seconds"] for r in h])),
+               "median_cpu_s": float(np.median([r["cpu_seconds"] for r in h])), "epochs": h} for n, h in kept.items()}
+    for n in names:
+        if n != "snnlang":
+            res[n]["ratio_best"] = res[n]["best_s"] / res["snnlang"]["best_s"]
+            res[n]["ratio_median"] = float(np.median([a["seconds"] / b["seconds"]
+                                                      for a, b in zip(kept[n], kept["snnlang"])]))
+    out = {"rounds": rounds, "seed": seed, "load_min": min(loads), "load_max": max(loads), "versions": versions(python),
+           "variants": res, "snntorch": "measured" if python else "not measured (no --torch-python with torch)"}
+    print(f"\nseconds per training epoch (22 batches of 64, float32 unless named), best and median of "
+          f"{len(kept['snnlang'])} rounds; load average {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} cores")
+    print(f"{'variant':20s} {'best s':>8s} {'median s':>9s} {'CPU s':>7s}   {'x snnlang (best)':>16s} {'(median)':>9s}")
+    for n in names:
+        r = res[n]
+        ratio = f"{r['ratio_best']:16.2f} {r['ratio_median']:9.2f}" if n != "snnlang" else f"{'1':>16s} {'1':>9s}"
+        print(f"{n:20s} {r['best_s']:8.4f} {r['median_s']:9.4f} {r['median_cpu_s']:7.4f}   {ratio}")
+    if not python:
+        print("snnTorch: not measured (give --torch-python, an interpreter with torch and snntorch)")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--digits", action="store_true")
@@ -284,19 +434,27 @@ def main(argv=None) -> int:
     ap.add_argument("--events", action="store_true")
     ap.add_argument("--edge", action="store_true")
     ap.add_argument("--all", action="store_true")
+    ap.add_argument("--speed", action="store_true", help="epoch seconds of snnlang, the reference and snnTorch")
+    ap.add_argument("--rounds", type=int, default=12, help="--speed: epochs per variant (the first is a warm-up)")
+    ap.add_argument("--float64", action="store_true", help="--speed: snnlang and the reference in float64 too")
+    ap.add_argument("--torch-python", help="--speed: an interpreter with torch and snntorch")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args(argv)
-    if not any((args.digits, args.reference, args.neurons, args.convert, args.events, args.edge, args.all)):
+    if args.worker:
+        return speed_worker(args.worker, args.seed)
+    if not any((args.digits, args.reference, args.neurons, args.convert, args.events, args.edge, args.all, args.speed)):
         args.digits = True
     results = {}
-    try:
-        import snntorch  # noqa: F401
-
-        results["snntorch"] = "installed, but not benchmarked by this script"
-    except ImportError:
-        results["snntorch"] = "not installed (needs torch): no comparison"
+    if args.speed:
+        python = torch_python(args.torch_python)
+        if args.torch_python and not python:
+            print(f"{args.torch_python}: cannot import torch and snntorch; snnTorch is not measured", flush=True)
+        results["speed"] = speed(args.rounds, args.seeds[0], python, args.float64)
     with blas_one_thread():
         if args.digits or args.all:
             results["digits"] = digits(args.seeds, args.epochs)

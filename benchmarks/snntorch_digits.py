@@ -25,7 +25,8 @@ the previous step's membrane and subtracts the threshold undecayed (u[t] = beta 
 neuron resets in the same step (v -= thr after the spike, so the next step sees beta * thr
 removed), fires on v >= thr and differentiates through the reset.  snnTorch delivers the
 hidden layer's spikes to the output layer within the same step; snnlang's connections deliver
-the previous step's spikes.  snnlang computes in float64, this script in float32.
+the previous step's spikes.  This script computes in float32, snnlang in float64 (digits_bptt.snn)
+or float32 (--snnlang-spec digits_bptt_float32.snn).
 
 Usage (snnTorch needs its own environment; the project's has no torch)
 
@@ -110,7 +111,7 @@ class SnnTorchRun:
         self.opt = torch.optim.Adam(self.net.parameters(), lr=LR)
         self.loss_fn = nn.CrossEntropyLoss()
 
-    def epoch(self, k: int) -> dict:
+    def epoch(self, k: int, evaluate: bool = True) -> dict:
         from snntorch import spikegen
 
         torch = self.torch
@@ -130,7 +131,7 @@ class SnnTorchRun:
             correct += int((counts.argmax(1) == self.y[idx]).sum())
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         return {"epoch": k + 1, "loss": total / len(self.y), "train_accuracy": correct / len(self.y),
-                "test_accuracy": self.evaluate(), "seconds": wall, "cpu_seconds": cpu}
+                "test_accuracy": self.evaluate() if evaluate else None, "seconds": wall, "cpu_seconds": cpu}
 
     def evaluate(self, draws: int = 1) -> float:
         torch = self.torch
@@ -164,7 +165,7 @@ class SnnlangRun:
         self.tr = Trainer(spec, model, block, seed)
         self.threads = int(os.environ.get("SNNLANG_BLAS_THREADS", "1") or 0)
 
-    def epoch(self, k: int) -> dict:
+    def epoch(self, k: int, evaluate: bool = True) -> dict:
         tr, np = self.tr, self.np
         rng = np.random.default_rng([tr.seed, 0, k])
         lr = tr.lr(k)
@@ -178,19 +179,20 @@ class SnnlangRun:
             correct += right
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         return {"epoch": k + 1, "loss": total / len(tr.y), "train_accuracy": correct / len(tr.y),
-                "test_accuracy": tr.evaluate(k)["accuracy"], "seconds": wall, "cpu_seconds": cpu}
+                "test_accuracy": tr.evaluate(k)["accuracy"] if evaluate else None, "seconds": wall, "cpu_seconds": cpu}
 
 
 # --------------------------------------------------------------------------- workers and driver
 def worker(kind: str, seed: int, threads: int) -> int:
-    """Line protocol: prints one JSON line when ready, then one per ``epoch K`` read on stdin."""
+    """Line protocol: prints one JSON line when ready, then one per ``epoch K`` read on stdin
+    (``epoch K noeval``: without the test evaluation; benchmarks/bptt.py --speed uses it)."""
     run = SnnlangRun(seed, os.environ.get("SNNLANG_SPEC", "digits_bptt.snn")) if kind == "snnlang" else SnnTorchRun(seed, threads)
     print(json.dumps({"ready": True, "threads": run.threads}), flush=True)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == "quit":
             break
-        print(json.dumps(run.epoch(int(cmd[1]))), flush=True)
+        print(json.dumps(run.epoch(int(cmd[1]), evaluate="noeval" not in cmd)), flush=True)
     return 0
 
 

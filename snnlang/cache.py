@@ -139,6 +139,11 @@ def spec_files(path: Path) -> Optional[list[tuple[str, str]]]:
                 found, _ = find_import(str(item.children[0])[1:-1], p, roots)
                 if found is None or not visit(found):
                     return False
+            else:  # the data files it names (connectivity, spike trains): their contents are part of the key
+                for token in item.scan_values(lambda v: isinstance(v, lark.Token) and v.type == "STRING"):
+                    data = _data_file(str(token)[1:-1], p, roots)
+                    if data is not None:
+                        files.append(data)
         return True
 
     try:
@@ -152,6 +157,26 @@ def spec_files(path: Path) -> Optional[list[tuple[str, str]]]:
 class SpecKey:
     key: str  # the name of the cache entry (without its kind)
     spec_hash: str  # the spec hash the compiler gives these texts (Model.spec_hash)
+
+
+def _data_file(name: str, importer: Path, roots) -> Optional[tuple[str, str]]:
+    """(shown, digest) of a data file a spec names (``.npz``/``.npy`` beside it or in an
+    --include folder), read as the front end reads it; None for other strings."""
+    if not name.endswith((".npz", ".npy")):
+        return None
+    for base in [importer.parent, *list(roots)[1:]]:
+        candidate = Path(base) / name
+        try:
+            if not candidate.is_file():
+                continue
+            digest = hashlib.sha256()
+            with open(candidate, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            continue
+        return f"data {display_path(candidate)}", digest.hexdigest()
+    return None
 
 
 def spec_key(path: Path, *parts: str) -> Optional[SpecKey]:

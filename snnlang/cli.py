@@ -43,10 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--out", type=Path, help="run folder (default: runs/<spec name>)")
     p.add_argument("--target", default="numpy", choices=[t.name for t in TARGETS.values() if t.runs])
     p.add_argument("--duration", help="model time, e.g. 2s or 500ms (default: the spec's)")
+    p.add_argument("--dt", help="the time step, over the simulate block's, e.g. 0.05ms (a build of its own, "
+                                "cached; the spec's duration is kept)")
     p.add_argument("--seed", type=int)
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
                    help="a parameter value, e.g. tau_m=10ms or exc.tau_m=10ms (repeatable)")
-    p.add_argument("--weights", type=Path, help="an .npz of synaptic state arrays to load before running")
+    p.add_argument("--weights", type=Path, help="an .npz of synaptic state arrays to load before running "
+                                                "(the layout of weights.npz: docs/language.md)")
+    p.add_argument("--input", dest="inputs", action="append", default=[], metavar="POP.VAR=FILE.npy",
+                   help="an input variable's values over time: a .npy table (steps x neurons, or steps) in SI "
+                        "units, e.g. exc.I_ext=current.npy (repeatable)")
+    p.add_argument("--save-weights", action="store_true",
+                   help="write the final synaptic state of every connection to RUNDIR/weights.npz (--weights reads it)")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="skip raster.png and traces.png")
     _threads(p)
     _include(p)
@@ -319,6 +327,9 @@ def cmd_run(args) -> int:
             print(f"snnlang run: --duration {args.duration!r}: a duration must be a positive, finite time",
                   file=sys.stderr)
             return 2
+    dt = _run_dt(args.dt)
+    if dt == -1.0:
+        return 2
     if _seed_refused("run", args.seed):
         return 2
     out = args.out or Path("runs") / args.spec.stem
@@ -328,7 +339,9 @@ def cmd_run(args) -> int:
         os.environ["SNNLANG_THREADS"] = str(max(1, args.threads))
     try:
         summary = run(args.spec, out, duration=duration, seed=args.seed, settings=tuple(args.settings),
-                      target=args.target, weights=args.weights, progress=sys.stderr.isatty(), plots=args.plots)
+                      target=args.target, weights=args.weights, progress=sys.stderr.isatty(), plots=args.plots,
+                      dt=dt, dt_text=args.dt, save_weights=args.save_weights, threads=args.threads,
+                      inputs=tuple(args.inputs))
     except (ValueError, KeyError) as e:
         print(f"snnlang run: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
@@ -340,11 +353,34 @@ def cmd_run(args) -> int:
             raise
         print(f"snnlang run: {e}", file=sys.stderr)
         return 2
+    if summary.get("process"):  # mpirun: a process other than the first (which reports for all)
+        return 0
     print(f"{summary['network']}: {summary['steps']} steps of {summary['dt'] * 1e3:g} ms in {summary['run_s']:.2f} s "
           f"(build {summary['build_s']:.2f} s), {summary['synops']} synaptic events -> {_shown(out)}")
     for name, pop in summary["populations"].items():
         print(f"  {name}: {pop['n']} neurons, {pop['spikes']} spikes, {pop['rate_hz']:.2f} Hz")
+    if str(summary.get("plots", "")).startswith("skipped"):  # matplotlib is optional: one line says so
+        print(f"snnlang run: note: plots {summary['plots']}", file=sys.stderr)
     return 0
+
+
+def _run_dt(text: str | None) -> float | None:
+    """--dt as seconds (None when not given); -1.0 after saying why it is refused."""
+    if text is None:
+        return None
+    from .run import parse_setting
+
+    try:
+        _, dt, dim = parse_setting(f"dt={text}")
+    except ValueError:
+        dim = None
+    if dim != (0, 0, 1, 0, 0, 0, 0):
+        print(f"snnlang run: --dt {text!r} is not a time such as 0.1ms", file=sys.stderr)
+        return -1.0
+    if not 0 < dt < float("inf"):
+        print(f"snnlang run: --dt {text!r}: a time step must be a positive, finite time", file=sys.stderr)
+        return -1.0
+    return dt
 
 
 def cmd_sweep(args) -> int:

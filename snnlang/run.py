@@ -12,19 +12,132 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from . import __version__
+from . import __version__, mpi
 from .driver import import_package, package
 from .frontend.units import DIMENSIONLESS, dim_add, dim_scale, format_dim, lookup
 
 
-def built_package(spec: Path, target: str = "numpy"):
+#: The cache part of ``snnlang run``'s packages: they carry RUN_PLAN beside the code.
+RUN_PACKAGE = "run+plan"
+#: The file of a run package that holds what the plan decided (read by write_outputs).
+RUN_PLAN = "run_plan.json"
+
+
+def built_package(spec: Path, target: str = "numpy", dt: Optional[float] = None, dt_text: Optional[str] = None):
     """The generated package of a spec, built once into the cache and imported, and the
-    seconds that took (see :func:`snnlang.driver.package`)."""
-    return package(spec, target)
+    seconds that took (see :func:`snnlang.driver.package`).
+
+    ``dt`` (seconds): build at this time step instead of the simulate block's (``--dt``); the
+    spec's duration is kept, so the run has another number of steps. dt belongs to the build
+    (docs/semantics.md), so it is part of the cache key. ``dt_text`` is the option as given,
+    for messages. The package carries RUN_PLAN: what the plan decided (integration methods,
+    precision, units, connections), for summary.json and --save-weights."""
+    parts = (RUN_PACKAGE,) if dt is None else (RUN_PACKAGE, f"dt={float(dt)!r}")
+    return package(spec, target, *parts, files=lambda model: _run_package_files(model, target, dt, dt_text))
 
 
 def _import(package_dir: Path, name: str):
     return import_package(package_dir, name)
+
+
+# ---- the run package: --dt, and what the plan decided -------------------------------------
+
+def _run_package_files(model, target: str, dt: Optional[float], dt_text: Optional[str]) -> dict[str, str]:
+    """The files of a run package: the plan rendered for ``target`` (as
+    :func:`snnlang.driver._render`: the code and the memory estimate), and RUN_PLAN."""
+    from .build import render
+    from .driver import MEMORY_FILE
+    from .plan import make_plan
+    from .plan.memory import estimate
+
+    spec_timing = None
+    if dt is not None:
+        model, spec_timing = _with_dt(model, dt, dt_text)
+    plan = make_plan(model)  # refuses a network over the memory limit (plan/memory.py)
+    found = estimate(plan)
+    files = render(plan, target, "net")
+    files[MEMORY_FILE] = json.dumps({"network": found.network, "steps": found.steps, "bytes": found.total,
+                                     "fixed": found.fixed, "per_step": found.per_step}) + "\n"
+    files[RUN_PLAN] = json.dumps(_plan_record(model, plan, spec_timing), indent=1) + "\n"
+    return files
+
+
+def _simulated(model):
+    """The name of the network a run simulates (as make_plan chooses it) and its simulate block."""
+    candidates = list(model.simulations) or list(model.networks)
+    if not candidates:
+        raise ValueError("the spec defines no network")
+    return candidates[0], model.simulations.get(candidates[0])
+
+
+def _with_dt(model, dt: float, dt_text: Optional[str]):
+    """The model with the simulate block's dt replaced by ``dt`` (``--dt``), and the spec's own
+    timing. The simulated time stays the spec's: a block that gives ``steps`` gets the duration
+    those steps are at the spec's dt."""
+    from .frontend.model import Number, Settings
+    from .frontend.settings import simulation
+
+    shown = f"--dt {dt_text or _time_text(dt)}"
+    name, sim = _simulated(model)
+    net = model.networks[name]
+    discrete = all(model.neurons[p.neuron].discrete for p in net.populations) and bool(net.populations)
+    if sim is None:
+        sim = Settings(name=name, values={}, loc=net.loc)
+    timing = simulation(sim, discrete)  # the spec's dt, duration and steps (its errors are the check's)
+    duration = timing.steps * timing.dt
+    steps = round(duration / dt)
+    if steps < 1:
+        raise ValueError(f"{shown}: the run of {_time_text(duration)} would be 0 steps; dt must be at most "
+                         f"{_time_text(duration)}")
+    if steps > MAX_STEPS:
+        raise ValueError(f"{shown}: the run of {_time_text(duration)} would be {steps:.3g} steps; at most {MAX_STEPS}")
+    if not math.isclose(steps * dt, duration, rel_tol=1e-9, abs_tol=0.0):
+        print(f"snnlang run: warning: the spec's duration {_time_text(duration)} is not a multiple of dt = {_time_text(dt)} ({shown})"
+              f": it runs {steps} steps, {_time_text(steps * dt)}", file=sys.stderr)
+    time_dim = (0, 0, 1, 0, 0, 0, 0)
+    values = {k: v for k, v in sim.values.items() if k not in ("dt", "steps", "duration")}
+    values["dt"] = Number(value=dt, dim=time_dim, loc=getattr(sim.values.get("dt"), "loc", sim.loc))
+    where = sim.values.get("duration", sim.values.get("steps"))
+    values["duration"] = Number(value=steps * dt, dim=time_dim, loc=getattr(where, "loc", sim.loc))
+    simulations = dict(model.simulations)
+    simulations[name] = sim.model_copy(update={"values": values})
+    return model.model_copy(update={"simulations": simulations}), {"dt": timing.dt, "steps": timing.steps}
+
+
+def _plan_record(model, plan, spec_timing: Optional[dict]) -> dict:
+    """What the plan decided, as data: each population's integration method and why, the
+    units of its variables, the arithmetic, each connection's arrays (for summary.json,
+    the plots and --save-weights)."""
+    from .plan.build import _units  # the units of variables, as the plan gives its parameters theirs
+
+    populations = {}
+    for pop in plan.populations:
+        neuron = model.neurons[pop.neuron]
+        try:
+            units = _units(neuron.parameters + neuron.state + neuron.inputs + neuron.aliases)
+        except Exception:  # noqa: BLE001 - units are for display only
+            units = {}
+        populations[pop.name] = {"neuron": pop.neuron, "size": pop.size, "method": pop.method,
+                                 "method_reason": pop.method_reason, "units": units,
+                                 "inputs": [v.name for v in neuron.inputs]}  # --set and --input (run_inputs.py)
+    connections = {}
+    for c in plan.connections:
+        state = {plan.symbols.local(name, c.name): name for name in c.state}
+        connections[c.name] = {"source": c.source, "target": c.target, "synapse": c.synapse, "state": state,
+                               "pre": plan.symbols.get(c.name, "pre"), "post": plan.symbols.get(c.name, "post")}
+    return {"network": plan.network, "dt": plan.dt, "steps": plan.steps, "precision": plan.precision,
+            "spec_dt": (spec_timing or {}).get("dt", plan.dt), "spec_steps": (spec_timing or {}).get("steps", plan.steps),
+            "populations": populations, "connections": connections,
+            "poisson": [s.name for s in plan.sources if s.kind == "poisson"]}  # their rates: --input src.rate=...
+
+
+def run_plan(module) -> dict:
+    """RUN_PLAN of a run package ({} for a package built otherwise)."""
+    try:
+        folder = Path(module.__path__[0])
+        return json.loads((folder / RUN_PLAN).read_text(encoding="utf-8"))
+    except (AttributeError, IndexError, OSError, ValueError):
+        return {}
 
 
 _NUMBER = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
@@ -117,12 +230,27 @@ def run_folder(out: Path, writes: tuple[str, ...], command: str = "run") -> Path
 
 def run(spec: Path, out: Path, duration: Optional[float] = None, seed: Optional[int] = None,
         settings: tuple[str, ...] = (), target: str = "numpy", weights: Optional[Path] = None,
-        progress: bool = False, plots: bool = True) -> dict:
-    module, build_s = built_package(spec, target)
+        progress: bool = False, plots: bool = True, dt: Optional[float] = None, save_weights: bool = False,
+        threads: Optional[int] = None, dt_text: Optional[str] = None, inputs: tuple[str, ...] = ()) -> dict:
+    """Build (cached), simulate and write the run folder ``out``: spikes.npz, state.npz,
+    summary.json (with what repeats the run: :func:`repeat`), the plots, and with
+    ``save_weights`` weights.npz (the layout :func:`load_weights` reads)."""
+    mpi.refuse_target(target)  # under mpirun: only a target that splits the network
+    module, build_s = built_package(spec, target, dt, dt_text)
     params = {}
+    from .run_inputs import apply_inputs, input_variables, owner_of, read_table
+
+    variables = input_variables(module, run_plan(module))  # what --set and --input may drive from outside
+    input_values, tables = {}, dict(read_table(text, variables) for text in inputs)
     for text in settings:
         key, value, dim = parse_setting(text)
         owners = [k for k in module.PARAMETERS if k == key or k.split(".", 1)[1] == key]
+        if not owners and owner_of(key, variables):  # an input variable: this value, every step
+            for k in owner_of(key, variables):
+                if variables[k][1] != format_dim(dim):
+                    raise ValueError(f"--set {text!r}: {k} is in {variables[k][1]}, the value is in {format_dim(dim)}")
+                input_values[k] = value
+            continue
         if not owners:
             raise ValueError(f"--set {text!r}: no parameter {key!r}; parameters: {', '.join(module.PARAMETERS)}")
         params[key] = value
@@ -130,13 +258,14 @@ def run(spec: Path, out: Path, duration: Optional[float] = None, seed: Optional[
     if any(v < 0 for v in params.values()):
         _check_refractory(spec, params, settings)
     steps = module.STEPS if duration is None else duration_steps(duration, module.DT)
-    run_folder(out, RUN_FILES)  # before the simulation: a folder it may not write is refused at once
+    out = run_folder(out, RUN_FILES + (WEIGHTS_FILE,) * save_weights)  # a folder it may not write: refused at once
     kwargs = {"params": params}
     if seed is not None:
         kwargs["seed"] = seed
     net = module.Network(**kwargs)
     if weights is not None:
         load_weights(net, weights)
+    apply_inputs(net, input_values, tables)
     start = time.perf_counter()
     failure = None
     try:
@@ -149,12 +278,22 @@ def run(spec: Path, out: Path, duration: Optional[float] = None, seed: Optional[
             else:
                 net.run(steps=steps)
     except getattr(module, "SimulationError", ()) as e:  # a state variable became NaN or infinite
+        mpi.abort_all(net, str(e))  # split over processes: the others wait for this one
         failure = str(e)
         reached = re.search(r"at step (\d+)", failure)
         if reached:  # the records end before that step: write them as a run of that many steps
             net.step = int(reached.group(1))
     run_s = time.perf_counter() - start
-    summary = write_outputs(module, net, out, build_s, run_s, plots)
+    if mpi.other_process(net):  # split over processes (mpirun): the first writes what all recorded
+        return mpi.quiet_summary(net)
+    record = _run_record(spec, target, dt, duration, net.seed, settings, weights, threads)
+    if inputs:  # --input tables (repeat reads them again from where they were)
+        record["inputs"] = [f"{k}={Path(f.strip()).resolve()}" for k, _, f in (t.partition("=") for t in inputs)]
+        record["command"] += [x for t in record["inputs"] for x in ("--input", t)]
+    if save_weights and failure is None:
+        save_weights_file(module, net, out / WEIGHTS_FILE)
+        record["saved_weights"] = WEIGHTS_FILE
+    summary = write_outputs(module, net, out, build_s, run_s, plots, extra=_repeatable(module, params, record))
     if failure is not None:
         from .output import write_json
 
@@ -162,6 +301,115 @@ def run(spec: Path, out: Path, duration: Optional[float] = None, seed: Optional[
         write_json(out / "summary.json", summary)
         raise SimulationFailed(failure, summary)
     return summary
+
+
+#: What ``snnlang run --save-weights`` writes into the run folder (the layout --weights reads).
+WEIGHTS_FILE = "weights.npz"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _run_record(spec: Path, target: str, dt: Optional[float], duration: Optional[float], seed: int,
+                settings: tuple[str, ...], weights: Optional[Path], threads: Optional[int]) -> dict:
+    """The options of a run, as :func:`repeat` gives them to :func:`run` again, and the command
+    line that does the same (``command``; the run folder left to choose)."""
+    record = {"spec": str(Path(spec).resolve()), "target": target, "dt": dt, "duration": duration,
+              "seed": int(seed), "settings": list(settings), "weights": None, "threads": threads}
+    command = ["snnlang", "run", record["spec"], "--target", target, "--seed", str(int(seed))]
+    if dt is not None:
+        command += ["--dt", f"{dt!r}s"]
+    if duration is not None:
+        command += ["--duration", f"{duration!r}s"]
+    for text in settings:
+        command += ["--set", text]
+    if weights is not None:
+        record["weights"] = {"path": str(Path(weights).resolve()), "sha256": _sha256(Path(weights))}
+        command += ["--weights", record["weights"]["path"]]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    record["command"] = command
+    return record
+
+
+def _repeatable(module, params: dict, record: dict) -> dict:
+    """What summary.json records beyond the results: the options (``repeat``), every --set value
+    in SI units, the build (target, arithmetic, threads, dt and the spec's dt) and what the plan
+    decided for each population (its integration method, and why)."""
+    plan = run_plan(module)
+    populations = plan.get("populations", {})
+    return {
+        "repeat": record,
+        "set": dict(params),
+        "build": {"target": record["target"], "precision": plan.get("precision"), "threads": record["threads"],
+                  "dt": getattr(module, "DT", None), "dt_option": record["dt"], "spec_dt": plan.get("spec_dt")},
+        "integration": {name: {"method": p["method"], "reason": p["method_reason"]} for name, p in populations.items()},
+    }
+
+
+def repeat(run_dir: Path, out: Path, plots: bool = True, progress: bool = False) -> dict:
+    """Run again what the run folder ``run_dir`` recorded (its summary.json), into ``out``: the
+    same spec, target, dt, duration, seed, --set values and --weights file. The spec (and
+    the weights file) must be unchanged since: another spec hash or file hash is refused with
+    ValueError, as is a summary.json that does not record its options."""
+    from .cache import spec_key
+
+    path = Path(run_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        record = summary["repeat"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not the summary.json of a run that records its options ({e})") from None
+    spec = Path(record["spec"])
+    key = spec_key(spec, record["target"]) if spec.is_file() else None
+    if key is None:
+        raise ValueError(f"{path}: the spec {str(spec)!r} of the run cannot be read")
+    if key.spec_hash != summary.get("spec_hash"):
+        raise ValueError(f"{path}: the spec {str(spec)!r} changed since the run (spec hash {key.spec_hash}, "
+                         f"the run's {summary.get('spec_hash')})")
+    weights = record.get("weights")
+    if weights is not None:
+        if not Path(weights["path"]).is_file() or _sha256(Path(weights["path"])) != weights["sha256"]:
+            raise ValueError(f"{path}: the weights file {weights['path']!r} of the run is gone or changed")
+    return run(spec, out, duration=record["duration"], seed=record["seed"], settings=tuple(record["settings"]),
+               target=record["target"], weights=None if weights is None else Path(weights["path"]),
+               progress=progress, plots=plots, dt=record["dt"], threads=record.get("threads"),
+               save_weights=bool(record.get("saved_weights")), inputs=tuple(record.get("inputs", ())))
+
+
+def _host(value):
+    """A state array in host memory (the CuPy target's are on the GPU)."""
+    import numpy as np
+
+    return value.get() if type(value).__module__.startswith("cupy") else np.asarray(value)
+
+
+def save_weights_file(module, net, path: Path) -> list[str]:
+    """Write the synaptic state of every connection (``<connection>_<variable>``: weights and
+    other per-synapse variables, as --weights reads them) and the (pre, post) neurons of each
+    synapse (``index:<connection>.pre``, ``index:<connection>.post``) to ``path``; returns the
+    names of the arrays. The layout is in docs/language.md (Saving and loading weights)."""
+    import numpy as np
+
+    from .output import write_npz
+
+    arrays = {}
+    for name, info in run_plan(module).get("connections", {}).items():
+        for key in info["state"].values():
+            if key in net.state and np.dtype(net.state[key].dtype).kind == "f":
+                arrays[key] = _host(net.state[key])
+        for side in ("pre", "post"):
+            if info.get(side) in net.state:
+                arrays[f"index:{name}.{side}"] = _host(net.state[info[side]])
+    write_npz(path, arrays)
+    return list(arrays)
 
 
 class SimulationFailed(Exception):
@@ -274,9 +522,9 @@ def load_weights(net, path: Path) -> None:
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{shown}: it is one array (.npy), not an .npz of named arrays such as "
                          "snnlang train writes (weights.npz)")
-    loaded, inputs = {}, {}
+    loaded, inputs, indices = {}, {}, {}
     with archive as data:
-        for key in data.files:
+        for key in sorted(data.files, key=lambda k: not k.startswith("index:")):  # connectivity first
             try:
                 value = data[key]
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -287,6 +535,9 @@ def load_weights(net, path: Path) -> None:
                 raise ValueError(f"{shown}: {key!r} holds NaN or infinite values")
             if key.startswith("input:"):  # a trained bias: the outside value of an input variable
                 inputs[key[6:]] = value.astype(float)
+                continue
+            if key.startswith("index:"):  # the (pre, post) neurons of the synapses (--save-weights)
+                _check_index(net, key, value, shown, indices)
                 continue
             if key not in net.state:
                 floats = [k for k, v in net.state.items() if np.dtype(v.dtype).kind == "f"]
@@ -306,7 +557,25 @@ def load_weights(net, path: Path) -> None:
         net.set_input(name, value)
 
 
-def write_outputs(module, net, out: Path, build_s: float, run_s: float, plots: bool = True) -> dict:
+def _check_index(net, key: str, value, shown: str, indices: dict) -> None:
+    """``index:<connection>.pre`` (``.post``) of a weights file must be the network's own: the
+    weights are of its synapses, in its order, only if the connectivity is the same."""
+    import numpy as np
+
+    connection, _, side = key[6:].rpartition(".")
+    mine = net.state.get(f"{connection}_{side}") if side in ("pre", "post") else None
+    if mine is None:
+        raise ValueError(f"{shown}: {key!r} names no connection of this network (index:<connection>.pre or .post)")
+    mine = _host(mine)
+    if mine.shape != value.shape or not np.array_equal(mine, value):
+        raise ValueError(f"{shown}: the synapses of connection '{connection}' in it ({key!r}: {value.size} synapses) "
+                         f"are not this network's ({mine.size} synapses, another {side} neuron order): the file was "
+                         "saved from another spec, seed or connectivity")
+    indices[key] = True
+
+
+def write_outputs(module, net, out: Path, build_s: float, run_s: float, plots: bool = True,
+                  extra: Optional[dict] = None) -> dict:
     import numpy as np
 
     from .output import write_json, write_npz
@@ -339,48 +608,53 @@ def write_outputs(module, net, out: Path, build_s: float, run_s: float, plots: b
                "duration_s": seconds, "seed": net.seed, "build_s": round(build_s, 4), "run_s": round(run_s, 4),
                "synops": int(net.synops), "spec": module.SPEC, "spec_hash": module.SPEC_HASH,
                "snnlang": __version__}
+    summary.update(_display(module, neurons_of))
+    summary.update(extra or {})
+    summary["plots"] = _plots(out, summary) if plots else "off (--no-plots)"
     write_json(out / "summary.json", summary)
-    if plots:
-        _plots(out, spikes, states, module)
     return summary
 
 
-def _plots(out: Path, spikes: dict, states: dict, module) -> None:
+def _display(module, neurons_of) -> dict:
+    """What the plots need beyond the arrays: the unit of each recorded variable
+    (``units``, keyed as state.npz is) and the neurons of each spike monitor
+    (``spike_neurons``: {start, stop, step}, or the list when they are no slice)."""
+    import numpy as np
+
+    plan = run_plan(module).get("populations", {})
+    units, spike_neurons = {}, {}
+    for k, (kind, pop, variables, first, stop, stride, _) in enumerate(module.MONITORS):
+        if kind == "state":
+            for var in variables:
+                unit = plan.get(pop, {}).get("units", {}).get(var)
+                if unit is not None:
+                    units[f"{pop}_{var}"] = unit
+        elif pop not in spike_neurons:
+            ids = np.asarray(neurons_of[k] if neurons_of is not None else range(first, stop, stride), dtype=np.int64)
+            step = int(ids[1] - ids[0]) if ids.size > 1 else 1
+            if ids.size == 0 or (step > 0 and np.array_equal(ids, np.arange(ids[0], ids[0] + step * ids.size, step))):
+                spike_neurons[pop] = {"start": int(ids[0]) if ids.size else 0,
+                                      "stop": int(ids[-1]) + 1 if ids.size else 0, "step": step}
+            else:
+                spike_neurons[pop] = ids.tolist()
+    return {"units": units, "spike_neurons": spike_neurons}
+
+
+def _plots(out: Path, summary: dict) -> str:
+    """raster.png (spikes, with the population rates under them) and traces.png, drawn by
+    :mod:`snnlang.plot`; what happened, in a line (matplotlib is optional: the plots extra)."""
+    from . import plot
+
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        (out / "plots-skipped.txt").write_text("matplotlib is not installed: pip install 'snnlang[plots]'\n")
-        return
-    pops = [k[:-2] for k in spikes if k.endswith("_t")]
-    if pops:
-        fig, axes = plt.subplots(len(pops), 1, figsize=(8, 1.5 + 1.5 * len(pops)), sharex=True, squeeze=False)
-        for ax, pop in zip(axes[:, 0], pops):
-            ax.plot(spikes[pop + "_t"], spikes[pop + "_i"], ",k" if len(spikes[pop + "_t"]) > 5000 else ".k", ms=2)
-            ax.set_ylabel(pop)
-        axes[-1, 0].set_xlabel("time (s)")
-        fig.suptitle(f"{module.NETWORK}: spikes")
-        fig.tight_layout()
-        fig.savefig(out / "raster.png", dpi=100)
-        plt.close(fig)
-    # (population, key) from the monitors: population names may contain underscores.
-    traces = list(dict.fromkeys((pop, f"{pop}_{var}") for kind, pop, variables, *_ in module.MONITORS
-                                if kind == "state" for var in variables))
-    if traces:
-        fig, axes = plt.subplots(len(traces), 1, figsize=(8, 1.5 + 1.5 * len(traces)), sharex=True, squeeze=False)
-        for ax, (pop, key) in zip(axes[:, 0], traces):
-            lines = ax.plot(states[pop + "_t"], states[key], lw=0.8)
-            neurons = states[key + "_neurons"]
-            if 1 < len(neurons) <= 10:  # which line is which neuron
-                ax.legend(lines, [f"{pop}[{k}]" for k in neurons], fontsize="small", loc="upper right")
-            elif len(neurons) == 1:
-                key = f"{key}[{neurons[0]}]"
-            ax.set_ylabel(key)
-        axes[-1, 0].set_xlabel("time (s)")
-        fig.tight_layout()
-        fig.savefig(out / "traces.png", dpi=100)
-        plt.close(fig)
-
-
+        plot.require()
+    except ImportError as e:
+        (out / "plots-skipped.txt").write_text(f"{e}\n")
+        return f"skipped: {e}"
+    made = []
+    for name, draw in (("raster.png", plot.raster), ("traces.png", plot.traces)):
+        fig = draw(out, summary=summary)  # the run folder's arrays; its summary not written yet
+        if fig is not None:
+            fig.savefig(out / name, dpi=100)
+            plot.close(fig)
+            made.append(name)
+    return ", ".join(made) or "nothing to plot"

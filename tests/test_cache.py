@@ -167,6 +167,27 @@ def test_imported_file_change_changes_key_and_package(tmp_path, store):
     assert len(entries(store)) == 2
 
 
+def test_a_changed_data_file_builds_a_new_package(tmp_path, store):
+    """The synapses of ``from_file`` are read at build: the key covers the file's contents."""
+    import numpy as np
+
+    np.savez(tmp_path / "edges.npz", pre=np.array([0, 1]), post=np.array([1, 0]))
+    spec = write_spec("""
+        import "lif.snn"
+        network n {
+            population a = LIF(2)
+            connect a -> a { from_file("edges.npz"); on_pre: I_syn_post += 1 nA }
+        }
+        simulate n { dt = 0.1 ms; steps = 10 }
+    """, tmp_path, "filed")
+    first, _ = driver.package(spec)
+    key = key_of(spec)
+    np.savez(tmp_path / "edges.npz", pre=np.array([0, 1, 1]), post=np.array([1, 0, 1]))
+    assert key_of(spec) != key
+    second, _ = driver.package(spec)
+    assert len(second.Network().state["a_a_pre"]) == 3 and len(first.Network().state["a_a_pre"]) == 2
+
+
 def test_import_written_without_space_is_found_by_the_parser(tmp_path):
     """``import"cell.snn"`` is an import for the grammar (a regex wanting a space missed it)."""
     write_spec(CELL % "0.9", tmp_path, "cell")

@@ -373,7 +373,7 @@ network n {
     input c = poisson(3)
     input d = spike_times(indices = [0, 1], times = [1 ms])
 }""") == [
-        "spec.snn:2:15: unknown input kind 'poison'; inputs are poisson(...), spike_times(...), events(...) "
+        "spec.snn:2:15: unknown input kind 'poison'; inputs are poisson(...), spike_times(...), events(...), poisson_drive(...) "
         "(did you mean 'poisson'?)",
         "spec.snn:3:15: poisson() needs its size first: poisson(100, rate = 10 Hz)",
         "spec.snn:4:15: poisson() needs rate = ... (in Hz)",
@@ -405,8 +405,13 @@ def test_train_settings(specs):
     ]
 
 
+#: The LIF integrated by forward Euler: the dt warning is for approximate schemes only
+#: (an exact propagator is exact at any dt).
+LIF_EULER = LIF.replace("    spike when", "    method euler\n    spike when")
+
+
 def test_dt_warning_names_the_smallest_time_constant(specs):
-    result = specs.analyse(LIF + """
+    result = specs.analyse(LIF_EULER + """
 network n {
     population a = LIF(10) { tau = 4 ms }
     population b = LIF(10)
@@ -414,14 +419,17 @@ network n {
 simulate n { dt = 0.5 ms; duration = 1 s }""")
     assert result.errors == []
     assert result.warnings == [
-        "spec.snn:15:19: dt = 0.5 ms is more than a tenth of the smallest time constant, tau = 4 ms "
-        "(neuron 'LIF'); results may be inaccurate"]
+        "spec.snn:16:19: dt = 0.5 ms is more than a tenth of the smallest time constant, tau = 4 ms "
+        "(neuron 'LIF', integrated by euler); results may be inaccurate"]
+    exact = specs.analyse(LIF + "network n { population a = LIF(10) { tau = 4 ms } }\n"
+                                "simulate n { dt = 0.5 ms; duration = 1 s }")
+    assert exact.warnings == []  # the exact propagator: no warning
 
 
 def test_no_dt_warning_when_dt_is_small_enough(specs):
-    result = specs.analyse(LIF + "network n { population a = LIF(1) }\nsimulate n { dt = 3 ms; duration = 1 s }")
+    result = specs.analyse(LIF_EULER + "network n { population a = LIF(1) }\nsimulate n { dt = 3 ms; duration = 1 s }")
     assert [w for w in result.warnings if "dt = 3 ms" in w]  # 3 ms > 20 ms / 10
-    result = specs.analyse(LIF + "network n { population a = LIF(1) }\nsimulate n { dt = 2 ms; duration = 1 s }")
+    result = specs.analyse(LIF_EULER + "network n { population a = LIF(1) }\nsimulate n { dt = 2 ms; duration = 1 s }")
     assert result.warnings == [] and result.model is not None
 
 

@@ -247,7 +247,7 @@ def test_a_loihi_vth_setting_chooses_the_threshold_register(tmp_path):
 
 
 @pytest.mark.parametrize("spec, where, reason", [
-    ("izhikevich_network.snn", "population exc", "euler"),
+    ("izhikevich_network.snn", "population exc", "reset sets only the voltage"),
     ("cuba.snn", "population cells", "one input current"),
 ])
 def test_a_spec_without_a_fixed_point_form_is_refused_where_it_lacks_one(tmp_path, spec, where, reason):

@@ -202,7 +202,7 @@ def test_large_quantisation_errors_are_flagged(tmp_path):
 
 
 @pytest.mark.parametrize("spec, reason", [
-    ("izhikevich_network.snn", "euler"),
+    ("izhikevich_network.snn", "reset sets only the voltage"),
     ("cuba.snn", "one input current"),
     ("digits_bptt.snn", "reset"),
 ])

@@ -15,10 +15,10 @@ import sympy
 
 from .diagnostics import Diagnostics, did_you_mean
 from .dims import BaseUnit, DimensionError, Poison, constant_value, dimension
-from .functions import is_random
+from .functions import is_random, symbol
 from .model import (
     Call, Connection, Expr, ListValue, Loc, Model, Network, NeuronModel, Number, Settings,
-    Statement, SynapseModel, Variable,
+    Statement, SynapseModel, Text, Variable, Word,
 )
 from .settings import check_simulation, check_training
 from .units import DIMENSIONLESS, Dim, dim, dim_add, format_dim
@@ -27,6 +27,12 @@ SECOND = dim(s=1)
 PER_SECOND = dim(s=-1)
 METHODS = ("exact", "exponential_euler", "euler", "rk2", "heun", "rk4")
 
+#: the arguments each input takes (an unknown one is an error)
+_INPUT_ARGUMENTS = {
+    "poisson": ("n", "rate", "counts"),
+    "spike_times": ("n", "indices", "times", "file"),
+    "poisson_drive": ("target", "N", "rate", "weight"),
+}
 _TIME_BUILTINS: dict[str, Dim] = {"t": SECOND, "dt": SECOND, "i": DIMENSIONLESS, "j": DIMENSIONLESS,
                                   "N": DIMENSIONLESS, "N_pre": DIMENSIONLESS, "N_post": DIMENSIONLESS,
                                   "pi": DIMENSIONLESS}
@@ -69,7 +75,8 @@ class Checker:
         """Dimension of an expression; reports undefined names and inconsistencies."""
         undefined = False
         for name, loc in expr.names.items():
-            if name not in scope.dims and name not in _TIME_BUILTINS:
+            if (name not in scope.dims and name not in _TIME_BUILTINS) or (
+                    scope.kinds.get(name) == "constant" and name not in expr.constants):  # a model's own text
                 undefined = True
                 self.diags.error(loc, f"undefined name '{name}'{scope.where}" + did_you_mean(name, list(scope.dims)))
         if undefined or isinstance(expr.value, Poison):
@@ -244,7 +251,8 @@ class Checker:
     # ---- networks -------------------------------------------------------------------
     def network(self, net: Network) -> None:
         pops = {p.name: p for p in net.populations}
-        sources = set(pops) | {i.name for i in net.inputs}
+        sources = set(pops) | {i.name for i in net.inputs if i.kind != "poisson_drive"}  # a drive has no spikes
+        self.network_constants(net)
         for p in net.populations:
             neuron = self.model.neurons.get(p.neuron)
             if neuron is None:
@@ -252,7 +260,7 @@ class Checker:
                 continue
             scope = self.neuron_dims[neuron.name]
             # one copy for all the overrides of a population (a copy each was quadratic)
-            overrides_scope = Scope(dims={**scope.dims}, kinds=scope.kinds, where=scope.where) if p.overrides else scope
+            overrides_scope = self.with_constants(scope, net) if p.overrides else scope
             for o in p.overrides:
                 kind = scope.kinds.get(o.name)
                 if kind is None or kind == "alias":
@@ -265,6 +273,7 @@ class Checker:
                                                          "input is evaluated every step and may follow the time t")
         for inp in net.inputs:
             self.input_spec(inp.spec)
+        self.drives(net, pops)
         for c in net.connections:
             self.connection(c, net, pops, sources)
         inputs = {i.name: i for i in net.inputs}
@@ -308,16 +317,27 @@ class Checker:
             self.diags.error(expr.loc, f"{what} must be {'at least 0' if allow_zero else 'positive'}, not {found:g}")
 
     def input_spec(self, call: Call) -> None:
+        known = _INPUT_ARGUMENTS.get(call.name, ())
+        for key, value in call.kwargs.items():
+            if known and key not in known:
+                self.diags.error(value.loc, f"{call.name}() has no argument '{key}'; it takes "
+                                 + ", ".join(known) + did_you_mean(key, known))
         if call.name == "poisson":
             rate = call.kwargs.get("rate")
             if rate is None:
                 self.diags.error(call.loc, "poisson() needs rate = ... (in Hz)")
             else:
                 self.expect_value(rate, PER_SECOND, "rate")
+                self.not_negative(rate, "rate")
+            if "counts" in call.kwargs:
+                self.true_or_false(call.kwargs["counts"], "counts")
         elif call.name == "spike_times":
             times, indices = call.kwargs.get("times"), call.kwargs.get("indices")
+            if isinstance(call.kwargs.get("file"), Text) or (isinstance(times, Text) and isinstance(indices, Text)):
+                return  # read and checked when the spec was lowered (spikefile.py), errors at the file's argument
             if not isinstance(times, ListValue) or not isinstance(indices, ListValue):
-                self.diags.error(call.loc, "spike_times() needs indices = [...] and times = [...]")
+                self.diags.error(call.loc, 'spike_times() needs indices = [...] and times = [...], file = "spikes.npz", '
+                                           'or times = "times.npy" and indices = "indices.npy"')
             elif len(times.items) != len(indices.items):
                 self.diags.error(call.loc, f"spike_times() has {len(indices.items)} indices but {len(times.items)} times")
             else:
@@ -326,6 +346,64 @@ class Checker:
         elif call.name == "events":
             if "dt" in call.kwargs:
                 self.expect_value(call.kwargs["dt"], SECOND, "dt")
+        elif call.name == "poisson_drive":
+            for key in ("target", "N", "rate", "weight"):
+                if key not in call.kwargs:
+                    self.diags.error(call.loc, f"poisson_drive() needs {key} = ...: poisson_drive(target = exc.v, "
+                                               "N = 800, rate = 20 Hz, weight = 0.1 mV)")
+            n, rate = call.kwargs.get("N"), call.kwargs.get("N") and call.kwargs.get("rate")
+            if n is not None and not (isinstance(n, Number) and n.is_int and n.dim == DIMENSIONLESS and n.value >= 1):
+                self.diags.error(n.loc, "N (the number of independent Poisson inputs of each neuron) must be a "
+                                        "whole number of at least 1")
+            if rate is not None:
+                self.expect_value(rate, PER_SECOND, "rate")
+                self.not_negative(rate, "rate")
+
+    def not_negative(self, value, what: str) -> None:
+        if isinstance(value, Number) and value.value < 0:
+            self.diags.error(value.loc, f"{what} must be at least 0, not {float(value.value):g}")
+
+    def true_or_false(self, value, what: str) -> None:
+        if not (isinstance(value, Word) and value.value in ("true", "false")):
+            self.diags.error(value.loc, f"{what} must be true or false")
+
+    def drives(self, net: Network, pops: dict) -> None:
+        """``poisson_drive(target = pop.var, ...)``: the target is a state or input variable of a
+        population, the weight is in its unit; nothing connects from a drive or monitors it."""
+        drives = {i.name: i for i in net.inputs if i.kind == "poisson_drive"}
+        for inp in drives.values():
+            target, weight = inp.spec.kwargs.get("target"), inp.spec.kwargs.get("weight")
+            if target is None:
+                continue
+            pop_name, _, var = target.value.partition(".") if isinstance(target, Text) else ("", "", "")
+            if not var:
+                self.diags.error(target.loc, "target must name a population's variable: target = exc.v")
+                continue
+            pop = pops.get(pop_name)
+            if pop is None:
+                self.diags.error(target.loc, f"unknown population '{pop_name}'" + did_you_mean(pop_name, pops))
+                continue
+            scope = self.neuron_dims.get(pop.neuron)
+            if scope is None:
+                continue  # an unknown neuron model: reported at the population
+            kind = scope.kinds.get(var)
+            if kind not in ("state", "input"):
+                what = f"a {'definition' if kind == 'alias' else kind}" if kind else "not a variable"
+                choices = [n for n, k in scope.kinds.items() if k in ("state", "input")]
+                self.diags.error(target.loc, f"'{var}' of population '{pop_name}' is {what} of neuron '{pop.neuron}'; "
+                                 "a drive adds to a state or input variable" + did_you_mean(var, choices))
+                continue
+            want = scope.dims.get(var)
+            if weight is not None and want is not None:
+                self.expect_value(weight, want, f"the weight (what one input spike adds to {var})")
+        for c in net.connections:
+            if c.source in drives:
+                self.diags.error(c.source_loc, f"input '{c.source}' is a poisson_drive: it adds to its target "
+                                               "directly and has no spikes to connect from")
+        for m in net.monitors:
+            if m.population in drives:
+                self.diags.error(m.population_loc, f"input '{m.population}' is a poisson_drive: it has no neurons "
+                                                   "to monitor (monitor its target's variable)")
 
     def expect_value(self, value, want: Dim, what: str) -> None:
         if not isinstance(value, Number):
@@ -368,6 +446,7 @@ class Checker:
             if side is not None:
                 for name, d in side.dims.items():
                     scope.add(name + suffix, d, side.kinds[name] + suffix)
+        self.add_constants(scope, net)  # before the synapse's names (a name both has is an error of its own)
         self.declarations(syn.variables(), scope)
         for ode in syn.odes + syn.pre_odes + syn.post_odes:
             want = scope.dims.get(ode.var)
@@ -385,6 +464,8 @@ class Checker:
         for s in syn.on_post:
             self.statement(s, scope, writable, "on_post")
         self.method(syn.method, syn.method_loc)
+        if c.file is not None or c.pattern == "file":
+            self.connection_file(c, net, syn, scope)
         conn_scope = Scope(dims={**scope.dims}, kinds=scope.kinds, where=scope.where)
         if c.p is not None:
             self.expect(c.p, conn_scope, DIMENSIONLESS, "a connection probability")
@@ -406,6 +487,80 @@ class Checker:
                 self.connection_input(o, scope)
         for v in syn.inputs:
             self.connection_input(v, scope)
+
+    # ---- network constants and connectivity from files ---------------------------------------
+    def network_constants(self, net: Network) -> None:
+        """The dimension of each constant of a network; a constant named like a population, an
+        input, or a variable of a model the network uses is an error (an expression could not
+        say which it means)."""
+        dims: dict[str, Optional[Dim]] = {}
+        for k in net.constants:
+            try:
+                dims[k.name] = dimension(k.value.value, lambda n: dims.get(n))
+            except DimensionError as e:
+                self.diags.error(k.value.loc, f"dimension mismatch: {e}")
+                dims[k.name] = None
+        self.constant_dims[("network", net.name)] = dims
+        places = {p.name: f"population '{p.name}'" for p in net.populations}
+        places |= {i.name: f"input '{i.name}'" for i in net.inputs}
+        for p in net.populations:
+            neuron = self.model.neurons.get(p.neuron)
+            for v in neuron.variables() if neuron else ():
+                places.setdefault(v.name, f"a {_KIND_WORDS.get(v.kind, v.kind)} of neuron '{neuron.name}' (population '{p.name}')")
+        for c in net.connections:
+            syn = self.model.synapses.get(c.synapse)
+            for v in syn.variables() if syn else ():
+                shown = c.synapse if "__" not in c.synapse and c.synapse_loc else f"connection {c.source} -> {c.target}"
+                where = f"synapse '{shown}'" if "__" not in c.synapse and c.synapse_loc else shown
+                places.setdefault(v.name, f"a {_KIND_WORDS.get(v.kind, v.kind)} of {where}")
+        for k in net.constants:
+            if k.name in places:
+                self.diags.error(k.loc, f"constant '{k.name}' has the name of {places[k.name]}; "
+                                        "give the constant another name")
+
+    def add_constants(self, scope: Scope, net: Network) -> None:
+        """The network's constants, visible to the expressions written in its block."""
+        for name, d in self.constant_dims.get(("network", net.name), {}).items():
+            if name not in scope.kinds:
+                scope.add(name, d, "constant")
+
+    def with_constants(self, scope: Scope, net: Network) -> Scope:
+        found = Scope(dims={**scope.dims}, kinds={**scope.kinds}, where=scope.where)
+        self.add_constants(found, net)
+        return found
+
+    def connection_file(self, c: Connection, net: Network, syn: SynapseModel, scope: Scope) -> None:
+        """``from_file(...)``: the only pattern of its connection; the file fits the source and
+        the target (shape, index bounds), its ``w`` has a state variable to go to, and its delays
+        are not given twice."""
+        f = c.file
+        if f is None:
+            return
+        if c.pattern != "file" or c.p is not None or c.indegree is not None:
+            self.diags.error(f.loc, "from_file(...) gives the synapses of the connection: it takes no other "
+                                    "pattern (all_to_all, one_to_one, p = ..., indegree = ...)")
+        if c.condition is not None:
+            self.diags.error(c.condition.loc, "from_file(...) gives the synapses of the connection: a condition "
+                                              "cannot select among them (remove the pairs from the file)")
+        if f.delays and c.delay is not None:
+            self.diags.error(c.delay.loc, f"'{f.name}' gives each synapse's delay: the connection cannot set one too")
+        if f.weights and scope.kinds.get("w") != "state":
+            self.diags.error(f.loc, f"'{f.name}' gives each synapse's w, but synapse '{syn.name}' has no state "
+                                    "variable 'w' to hold it")
+        if f.path is None:
+            return
+        sizes = self.sizes.get(net.name) or {p.name: p.size for p in net.populations} | {i.name: i.size for i in net.inputs}
+        if c.source not in sizes or c.target not in sizes:
+            return
+        n_pre, n_post = _span_size(c.source_range, sizes[c.source]), _span_size(c.target_range, sizes[c.target])
+        from .datafile import DataFileError, check_edges, read_edges
+
+        try:
+            problem = check_edges(read_edges(f.path), n_pre, n_post, None)
+        except DataFileError as e:
+            problem = str(e)
+        if problem:
+            self.diags.error(f.loc, f"'{f.name}': {problem}")
 
     def connection_input(self, o, scope: Scope) -> None:
         """A synapse input has one value per connection and step: an expression of t and constants."""
@@ -467,19 +622,30 @@ class Checker:
     def time_constants(self, net: Network, dt: float, loc: Loc) -> None:
         """Warn when dt is above a tenth of the smallest time constant the equations use: a
         parameter in seconds that an ODE uses (directly or through a definition), with the
-        population's override when that is a constant."""
+        population's override when that is a constant. Only equations integrated by an
+        approximate scheme count: an exact propagator (plan/integrate.py) is exact at any dt."""
         found: list[tuple[float, str, str]] = []
         for p in net.populations:
             n = self.model.neurons.get(p.neuron)
             if n is not None:
                 overrides = {o.name: o.value for o in p.overrides}
-                found += _time_constants(n.odes, n.aliases, n.parameters, overrides, f"neuron '{n.name}'")
+                taus = _time_constants(n.odes, n.aliases, n.parameters, overrides, f"neuron '{n.name}'")
+                scheme = taus and dt > min(taus)[0] / 10 and _approximate(n.odes, n.aliases, n.parameters,
+                                                                          n.inputs, n.state, n.method)
+                if scheme:
+                    found += [(value, name, f"{where}, integrated by {scheme}") for value, name, where in taus]
         for c in net.connections:
             syn = self.model.synapses.get(c.synapse)
             if syn is not None:
                 overrides = {o.name: o.value for o in c.overrides}
-                odes = syn.odes + syn.pre_odes + syn.post_odes
-                found += _time_constants(odes, syn.aliases, syn.parameters, overrides, f"connection {c.source} -> {c.target}")
+                where = f"connection {c.source} -> {c.target}"
+                # per-synapse equations with the synapse's method; traces (pre, post) chosen automatically
+                for odes, method in ((syn.odes, syn.method), (syn.pre_odes + syn.post_odes, None)):
+                    taus = _time_constants(odes, syn.aliases, syn.parameters, overrides, where)
+                    scheme = taus and dt > min(taus)[0] / 10 and _approximate(odes, syn.aliases, syn.parameters,
+                                                                              syn.inputs, (), method)
+                    if scheme:
+                        found += [(value, name, f"{where}, integrated by {scheme}") for value, name, where in taus]
         if found:
             value, name, where = min(found)
             if dt > value / 10:
@@ -496,11 +662,27 @@ class Checker:
                 self.diags.warning(c.delay.loc, f"a delay of {delay * 1e3:g} ms is shorter than {ms}: it is one step "
                                                 f"({dt * 1e3:g} ms), the shortest delay")
         for inp in net.inputs:
-            rate = inp.spec.kwargs.get("rate") if inp.spec.name == "poisson" else None
-            if isinstance(rate, Number) and rate.dim == PER_SECOND and float(rate.value) * dt > 1:
-                self.diags.warning(rate.loc, f"poisson(): rate x dt = {float(rate.value) * dt:g} at {ms}, but an input "
-                                             f"neuron spikes at most once a step: it spikes at every step "
-                                             f"({1 / dt:g} Hz, not {float(rate.value):g} Hz)")
+            self.bernoulli_rate(inp, dt, ms)
+
+    def bernoulli_rate(self, inp, dt: float, ms: str) -> None:
+        """A poisson input without counts = true spikes at most once a step, with probability
+        rate x dt: above 1 / dt it loses spikes, and from a rate x dt of 0.1 its counts lack more than
+        10 % of a Poisson process's variance (1 - rate x dt of it). Both warn, naming counts = true."""
+        call = inp.spec
+        rate = call.kwargs.get("rate") if call.name == "poisson" else None
+        counts = call.kwargs.get("counts")
+        if not isinstance(rate, Number) or rate.dim != PER_SECOND or (isinstance(counts, Word) and counts.value == "true"):
+            return
+        p = float(rate.value) * dt
+        hint = "; counts = true draws a Poisson number of spikes per neuron and step, delivered as count x weight"
+        if p > 1:
+            self.diags.warning(rate.loc, f"poisson(): rate x dt = {p:g} at {ms}, but an input "
+                                         f"neuron spikes at most once a step: it spikes at every step "
+                                         f"({1 / dt:g} Hz, not {float(rate.value):g} Hz){hint}")
+        elif p > 0.1:
+            self.diags.warning(rate.loc, f"poisson(): rate x dt = {p:g} at {ms}: an input neuron spikes at most once "
+                                         f"a step (with probability {p:g}), so its spike counts have {100 * (1 - p):.0f} % "
+                                         f"of the variance of a Poisson process of {float(rate.value):g} Hz{hint}")
 
     def spike_times_per_step(self, net: Network, dt: float) -> None:
         """A neuron spikes at most once a step: two times of one neuron of a spike_times() input
@@ -557,6 +739,32 @@ def _constant_of(value: sympy.Basic) -> Optional[float]:
     except (DimensionError, OverflowError):
         return None
     return found[0] if found else None
+
+
+_KIND_WORDS = {"alias": "definition", "pre": "pre trace", "post": "post trace"}
+
+
+def _approximate(odes, aliases, parameters, inputs, state, method: Optional[str]) -> Optional[str]:
+    """The approximate scheme the plan integrates these equations with (None: the exact
+    propagator): asks what decides it, plan/integrate.py's integrate(), as the planner calls
+    it. A system it cannot read (an error reported elsewhere) counts as approximate."""
+    if method == "exact":
+        return None
+    if method is not None:
+        return method
+    from ..plan.build import _expand_aliases, si
+    from ..plan.integrate import IntegrationError, integrate
+
+    try:
+        defs = {symbol(a.name): a.value.value for a in aliases}
+        system = {o.var: si(_expand_aliases(o.rhs.value, defs)) for o in odes}
+        if any(isinstance(e, Poison) or e.has(Poison) for e in system.values()):
+            return "an unknown scheme"
+        outside = {v.name for v in inputs} | ({v.name for v in state} - set(system))
+        chosen = integrate(system, {v.name for v in parameters}, outside, None).method
+        return None if chosen == "exact" else chosen
+    except (IntegrationError, AssertionError, TypeError, ValueError, AttributeError, RecursionError):
+        return "an unknown scheme"
 
 
 def _time_constants(odes, aliases, parameters, overrides: dict, where: str) -> list[tuple[float, str, str]]:

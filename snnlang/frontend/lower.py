@@ -7,6 +7,7 @@ Rational, a call one of the functions of :mod:`snnlang.functions`.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import keyword
 import re
@@ -20,9 +21,10 @@ import sympy
 from . import units
 from .diagnostics import Diagnostics, did_you_mean, display_path
 from .dims import BaseUnit, DimensionError, Poison, constant_value, unit_expr
-from .functions import BUILTINS, FUNCTIONS, symbol
+from .datafile import DataFileError, read_edges, resolve_data
+from .functions import BUILTINS, FUNCTIONS, is_random, symbol
 from .model import (
-    Assignment, Call, Connection, Expr, Input, ListValue, Loc, Model, Monitor, Network,
+    Assignment, Call, Connection, Constant, Expr, FileSource, Input, ListValue, Loc, Model, Monitor, Network,
     NeuronModel, Number, ODE, Population, Settings, Statement, SynapseModel, Text, Value,
     Variable, Word,
 )
@@ -31,7 +33,7 @@ from ..resources import SpecFileError, import_roots, read_spec, resolve_import, 
 
 _MAX_EXPONENT = 64
 _MAX_COUNT = 2**31 - 1  # sizes and indices: int32 on every target
-_INPUT_KINDS = ("poisson", "spike_times", "events")
+_INPUT_KINDS = ("poisson", "spike_times", "events", "poisson_drive")
 _CONNECT_SETTINGS = ("p", "indegree", "delay")
 
 
@@ -258,7 +260,10 @@ class Lowering:
         pops, inputs, conns, mons = [], [], [], []
         taken: set[str] = set()  # connection names of this network
         self._suffix = {}
+        constants = self._network_constants(tree)
         for part in tree.children[1:]:
+            if part.data == "decl":  # a constant: read above
+                continue
             if part.data == "population":
                 pops.append(self.population(part))
             elif part.data == "input":
@@ -274,13 +279,16 @@ class Lowering:
             if item.name in seen:
                 self.diags.error(item.loc, f"duplicate population '{item.name}' (first defined at line {seen[item.name].line})")
             seen[item.name] = item.loc
+        fixed, self.net_constants, self.constant_defs, self.fixed_constants = self.fixed_constants, {}, {}, {}
         return Network(name=str(tree.children[0]), populations=tuple(pops), inputs=tuple(inputs),
-                       connections=tuple(conns), monitors=tuple(mons), loc=self.loc(tree.children[0]))
+                       connections=tuple(conns), monitors=tuple(mons), loc=self.loc(tree.children[0]),
+                       constants=constants, fixed_constants=fixed)
 
     def population(self, tree: lark.Tree) -> Population:
         name, neuron, size_tree, *decls = tree.children
         model = self.neurons.get(str(neuron))
-        size = self.count(size_tree, "a population size")  # (with no names in scope)
+        with self._inlined(f"the size of population '{name}'"):
+            size = self.count(size_tree, "a population size")  # (with no names in scope)
         self.scope = {v.name for v in model.variables()} if model else set()  # the overrides see the model
         overrides = tuple(self.assignment(d) for d in decls if d is not None)
         return Population(name=str(name), neuron=str(neuron), size=size, overrides=overrides,
@@ -304,17 +312,54 @@ class Lowering:
 
     def input(self, tree: lark.Tree) -> Optional[Input]:
         name, call_tree = tree.children
-        value = self.value(call_tree)
+        call_tree = _drive_target(call_tree)  # poisson_drive(target = exc.v, ...): the target as a name
+        with self._inlined(f"an argument of input '{name}'"):
+            value = self.value(call_tree)
         if not isinstance(value, Call) or value.name not in _INPUT_KINDS:
             got = value.name if isinstance(value, Call) else "a value"
             self.diags.error(self.loc(call_tree), f"unknown input kind '{got}'; inputs are "
                              + ", ".join(f"{k}(...)" for k in _INPUT_KINDS) + did_you_mean(got, _INPUT_KINDS))
             return None
-        size = _input_size(value)
+        value, file_size = self._spike_files(value)  # spike_times(file = ...): found, read and checked
+        size = file_size or _input_size(value)
         if size is None:
             self.diags.error(value.loc, _INPUT_SIZE_HELP[value.name])
             size = 1
         return Input(name=str(name), kind=value.name, size=size, spec=value, loc=self.loc(name))
+
+    def _spike_files(self, call: Call) -> tuple[Call, Optional[int]]:
+        """``spike_times(file = "spikes.npz")`` or ``spike_times(times = "t.npy", indices = "i.npy")``:
+        each file found as an import is (beside the spec, then --include; docs/safety.md), read and
+        checked now (errors at its argument). The call keeps each file's resolved path; the size is
+        ``n``, else the largest index + 1. (None: not a file input, or refused.)"""
+        from .spikefile import DataFileError, read_spike_train, resolve_data
+
+        named = {k: v for k, v in call.kwargs.items() if k in ("file", "times", "indices") and isinstance(v, Text)}
+        if call.name != "spike_times" or not named:
+            return call, None
+        if "file" in named and (set(call.kwargs) & {"times", "indices"}):
+            self.diags.error(call.loc, "spike_times() takes file = \"spikes.npz\", or times and indices, not both")
+            return call, None
+        if "file" not in named and set(named) != {"times", "indices"}:
+            self.diags.error(call.loc, 'spike_times() reads its spikes from file = "spikes.npz", or from two .npy files: '
+                                       'times = "times.npy", indices = "indices.npy"')
+            return call, None
+        n = _input_size(call) if "n" in call.kwargs else None
+        files = {}
+        try:
+            for key, text in named.items():
+                files[key] = (resolve_data(text.value, Path(self.file), self.roots), text.value)
+            times, indices = read_spike_train(files, n)
+        except DataFileError as e:
+            where = named.get(e.argument, next(iter(named.values())))
+            self.diags.error(where.loc, str(e))
+            return call, 1  # (refused: no other error on its size)
+        kwargs = {**call.kwargs, **{k: Text(value=str(path.resolve()), loc=named[k].loc) for k, (path, _) in files.items()}}
+        size = n or (int(indices.max()) + 1 if indices.size else None)
+        if size is None:
+            self.diags.error(named.get("file", named.get("indices")).loc, "the file holds no spike: give n = ... "
+                             "for the number of neurons")
+        return call.model_copy(update={"kwargs": kwargs}), size
 
     def connect(self, tree: lark.Tree, taken: set[str]) -> list[Connection]:
         source_sel, targets, using, *items = tree.children
@@ -344,10 +389,14 @@ class Lowering:
                                      "p = ..., indegree = ... or if ..." + did_you_mean(word, ["all_to_all", "one_to_one"]))
                 else:
                     settings["pattern"] = word
+            elif item.data == "from_file":
+                settings.update(pattern="file", file=self._from_file(item))
             elif item.data == "condition":
                 settings["condition"] = self.expr_of(item.children[0])
             else:
                 events[item.data] += [self.statement(s) for s in item.children]
+        if using is None:
+            self._file_weight(settings, overrides)
         conns = []
         for target_sel in targets.children:
             target, target_range = self._selection(target_sel)
@@ -408,6 +457,7 @@ class Lowering:
 
     def _connect_setting(self, a: Assignment, settings: dict) -> None:
         if a.name == "indegree":
+            a = self._inline_constants(a, "the indegree of a connection")
             value = a.value.value
             if value.is_Integer and 0 < int(value) <= _MAX_COUNT:
                 settings.update(pattern="indegree", indegree=int(value))
@@ -423,12 +473,130 @@ class Lowering:
         self.synapses[name] = SynapseModel(name=name, loc=self.loc(tree), state=state,
                                            on_pre=tuple(events["on_pre"]), on_post=tuple(events["on_post"]))
 
+    # ---- network constants and data files --------------------------------------------------
+    #: the constants of the network being lowered: name -> value in SI, every constant it uses
+    #: replaced by its value (empty outside a network block: no other text sees them)
+    net_constants: dict = {}
+    #: name -> its value as written, in the earlier constants it uses (K = 2 * J: 2*J)
+    constant_defs: dict = {}
+    #: constant -> why it is fixed when the package is built (its first structural use)
+    fixed_constants: dict = {}
+    #: set while lowering a place that decides structure: constants there are replaced by their values
+    inline_reason: Optional[str] = None
+
+    def _network_constants(self, tree: lark.Tree) -> tuple[Constant, ...]:
+        """``J = 0.1 mV`` in a network block, in order: each a number with units, from numbers,
+        units and the constants above it. Lowered before the rest of the block, so populations,
+        connections, inputs and monitors may use them wherever they are written."""
+        self.net_constants, self.constant_defs, self.fixed_constants = {}, {}, {}
+        found: list[Constant] = []
+        first: dict[str, Loc] = {}
+        for part in tree.children[1:]:
+            if part.data != "decl":
+                continue
+            name_tok, value_tree = part.children
+            name, loc = str(name_tok), self.loc(name_tok)
+            if not self._check_name(name_tok):
+                continue
+            if name in BUILTINS:
+                self.diags.error(loc, f"'{name}' is a built-in name ({BUILTINS[name]}); choose another name")
+                continue
+            if name.endswith(("_pre", "_post")):
+                self.diags.error(loc, f"'{name}': a network constant cannot end in _pre or _post (those "
+                                      "names reach the neurons of a connection)")
+                continue
+            if name in first:
+                self.diags.error(loc, f"duplicate definition of constant '{name}' (first defined at line {first[name].line})")
+                continue
+            self.scope = set()
+            expr = self.expr_of(value_tree)  # earlier constants as names: K = 2 * J stays 2*J
+            value = expr.value
+            folded = value.xreplace({symbol(k): v for k, v in self.net_constants.items()})
+            first[name] = loc
+            if isinstance(value, Poison):
+                continue
+            unknown = sorted(n for n in expr.names if n not in self.net_constants)
+            if unknown:
+                bad = unknown[0]
+                self.diags.error(expr.names[bad], f"'{bad}': a network constant is a number with units, made of "
+                                 "numbers, units and the constants above it" + did_you_mean(bad, list(self.net_constants)))
+                continue
+            if is_random(folded) or not _is_constant(folded) or isinstance(folded, sympy.logic.boolalg.Boolean):
+                self.diags.error(expr.loc, f"constant '{name}' must be a number with units (such as 0.1 mV), "
+                                           f"not {_shown(value)}")
+                continue
+            self.net_constants[name] = folded
+            self.constant_defs[name] = value
+            found.append(Constant(name=name, value=expr, loc=loc))
+        return tuple(found)
+
+    def _constant_ref(self, name: str, token: lark.Token) -> sympy.Basic:
+        """A constant named in an expression: its value where the expression decides structure
+        (fixing the constant when the package is built), else its name (a run-time value)."""
+        if self.inline_reason is not None:
+            self._fix(name, self.inline_reason)
+            return self.net_constants[name]
+        self.names.setdefault(name, self.loc(token))
+        return symbol(name)
+
+    def _fix(self, name: str, reason: str) -> None:
+        """``name`` and every constant its value uses are fixed at build (the first reason stays)."""
+        self.fixed_constants.setdefault(name, reason)
+        for other in self.constant_defs.get(name, sympy.S.Zero).free_symbols:
+            if other.name in self.constant_defs and other.name not in self.fixed_constants:
+                self._fix(other.name, f"{reason} (through constant '{name}')")
+
+    @contextlib.contextmanager
+    def _inlined(self, reason: str):
+        """Inside: constants are replaced by their values, fixed at build for ``reason``."""
+        saved, self.inline_reason = self.inline_reason, reason
+        try:
+            yield
+        finally:
+            self.inline_reason = saved
+
+    def _inline_constants(self, a: Assignment, reason: str) -> Assignment:
+        """An assignment lowered with constants as names, with their values put in (indegree = K)."""
+        if not a.value.constants:
+            return a
+        for name in a.value.constants:
+            self._fix(name, reason)
+        value = a.value.value.xreplace({symbol(n): self.net_constants[n] for n in a.value.constants})
+        names = {n: l for n, l in a.value.names.items() if n not in a.value.constants}
+        return a.model_copy(update={"value": Expr(value=value, loc=a.value.loc, names=names)})
+
+    def _from_file(self, item: lark.Tree) -> FileSource:
+        """``from_file("edges.npz")``: found beside the file that writes it, else in an --include
+        folder; a file outside those folders, or not a regular file, is refused unread."""
+        token = item.children[0]
+        name, loc = str(token)[1:-1], self.loc(token)
+        found, why = resolve_data(name, Path(self.file), getattr(self, "roots", None))
+        if found is None:
+            self.diags.error(loc, f"cannot read '{name}': {why}")
+            return FileSource(name=name, loc=loc)
+        try:
+            edges = read_edges(str(found))
+        except DataFileError as e:
+            self.diags.error(loc, f"'{name}': {e}")
+            return FileSource(name=name, loc=loc)
+        return FileSource(name=name, path=str(found), weights=edges.w is not None, delays=edges.delay is not None,
+                          loc=loc)
+
+    def _file_weight(self, settings: dict, overrides: list[Assignment]) -> None:
+        """A connection of its own synapse (no ``using``) whose file gives weights, and that does
+        not declare ``w``: ``w`` is a pure number per synapse (``on_pre: v_post += w * mV``)."""
+        file = settings.get("file")
+        if file is not None and file.weights and not any(a.name == "w" for a in overrides):
+            zero = Expr(value=sympy.Integer(0), loc=file.loc)
+            overrides.append(Assignment(name="w", value=zero, loc=file.loc))
+
     def monitor(self, tree: lark.Tree) -> list[Monitor]:
         names, *rest = tree.children
         every_tree = rest[-1]
         selections = rest[:-1]
         self.scope = set()
-        every = self.expr_of(every_tree.children[0]) if every_tree is not None else None
+        with self._inlined("the period of a monitor"):
+            every = self.expr_of(every_tree.children[0]) if every_tree is not None else None
         variables = tuple(str(n) for n in names.children if str(n) != "spikes")
         out = []
         for sel in selections:
@@ -465,7 +633,8 @@ class Lowering:
         """A setting: a number with units, a bare word, a string, a list, or a call."""
         loc = self.loc(tree)
         if isinstance(tree, lark.Tree):
-            if tree.data == "name" and not units.is_unit(str(tree.children[0])):
+            if tree.data == "name" and not units.is_unit(str(tree.children[0])) \
+                    and str(tree.children[0]) not in self.net_constants:  # a constant is its value
                 self._check_name(tree.children[0])
                 return Word(value=str(tree.children[0]), loc=loc)
             if tree.data == "string":
@@ -531,7 +700,8 @@ class Lowering:
             self.diags.error(self.loc(tree), f"a number in this expression is out of range (from 1e-{_MAX_DECADE} "
                                              f"to 1e{_MAX_DECADE} in SI units)")
             value = Poison("error")
-        return Expr(value=value, loc=self.loc(tree), names=dict(self.names))
+        return Expr(value=value, loc=self.loc(tree), names=dict(self.names),
+                    constants=frozenset(n for n in self.names if n in self.net_constants and n not in self.scope))
 
     def expr(self, tree) -> sympy.Basic:
         method = getattr(self, "x_" + tree.data, None)
@@ -583,6 +753,8 @@ class Lowering:
                 return sympy.pi
             self.names.setdefault(name, self.loc(token))
             return symbol(name)
+        if name in self.net_constants:  # a constant of the network being lowered (before units: g = 5)
+            return self._constant_ref(name, token)
         unit = self._unit(name)
         if unit is not None:
             return unit
@@ -813,10 +985,31 @@ def _declared_names(tree: lark.Tree) -> set[str]:
     return names
 
 
+def _drive_target(tree):
+    """``poisson_drive(target = exc.v, ...)``: the argument ``exc.v`` names a variable of a population,
+    which an expression cannot (attribute access is refused there), so it is read here as the
+    text "exc.v". Any other tree is returned as it is."""
+    if not (isinstance(tree, lark.Tree) and tree.data == "call" and isinstance(tree.children[0], lark.Tree)
+            and tree.children[0].data == "name" and str(tree.children[0].children[0]) == "poisson_drive"):
+        return tree
+    children = list(tree.children)
+    for k, arg in enumerate(children[1:], 1):
+        if isinstance(arg, lark.Tree) and arg.data == "kwarg" and str(arg.children[0]) == "target":
+            value = arg.children[1]
+            if (isinstance(value, lark.Tree) and value.data == "getattr" and isinstance(value.children[0], lark.Tree)
+                    and value.children[0].data == "name"):
+                pop, var = value.children[0].children[0], value.children[1]
+                text = lark.Token("STRING", f'"{pop}.{var}"', line=pop.line, column=pop.column)
+                string = lark.Tree("string", [text], meta=value.meta)
+                children[k] = lark.Tree("kwarg", [arg.children[0], string], meta=arg.meta)
+    return lark.Tree(tree.data, children, meta=tree.meta)
+
+
 _INPUT_SIZE_HELP = {
     "poisson": "poisson() needs its size first: poisson(100, rate = 10 Hz)",
     "spike_times": "spike_times() needs indices = [...] and times = [...], or n = size",
     "events": "events() needs width = ... and height = ...",
+    "poisson_drive": "poisson_drive() needs target = population.variable, N = ..., rate = ... and weight = ...",
 }
 
 
@@ -826,6 +1019,8 @@ def _input_size(call: Call) -> Optional[int]:
 
     if call.name == "poisson":
         return whole(call.args[0]) if call.args else whole(call.kwargs.get("n"))
+    if call.name == "poisson_drive":
+        return 0  # no neurons of its own: it adds to the neurons of its target
     if call.name == "spike_times":
         if "n" in call.kwargs:
             return whole(call.kwargs["n"])

@@ -47,6 +47,9 @@ class Expr(Node):
     value: SymExpr
     loc: Loc
     names: dict[str, Loc] = Field(default_factory=dict, exclude=True)
+    #: the network constants this expression names (only an expression written in a network
+    #: block sees them: a model's own text never does)
+    constants: frozenset[str] = Field(default_factory=frozenset, exclude=True)
 
 
 class Variable(Node):
@@ -180,13 +183,34 @@ class Input(Node):
     """A spike or event source: ``poisson``, ``spike_times``, ``events``."""
 
     name: str
-    kind: Literal["poisson", "spike_times", "events"]
+    kind: Literal["poisson", "spike_times", "events", "poisson_drive"]
     size: int
     spec: Call
     loc: Loc
 
 
-Pattern = Literal["all_to_all", "one_to_one", "probability", "indegree"]
+Pattern = Literal["all_to_all", "one_to_one", "probability", "indegree", "file"]
+
+
+class Constant(Node):
+    """``J = 0.1 mV`` in a network block: a named number (with its unit) that the network's
+    expressions, sizes, probabilities, delays and inputs may use. ``value`` is folded (SI)."""
+
+    name: str
+    value: Expr
+    loc: Loc
+
+
+class FileSource(Node):
+    """``from_file("edges.npz")``: a connection's synapses (and weights, delays) from a file.
+    ``path`` is where lowering found it (beside the spec, or in an --include folder); None
+    when it was refused (the error is reported)."""
+
+    name: str  # as written
+    path: Optional[str] = None
+    weights: bool = False  # the file gives each synapse's w
+    delays: bool = False  # the file gives each synapse's delay (seconds)
+    loc: Loc
 
 
 class Connection(Node):
@@ -204,6 +228,7 @@ class Connection(Node):
     condition: Optional[Expr] = None
     delay: Optional[Expr] = None
     overrides: tuple[Assignment, ...] = ()
+    file: Optional[FileSource] = None  # pattern "file": the synapses come from this file
     loc: Loc
     source_loc: Loc
     target_loc: Loc
@@ -228,6 +253,10 @@ class Network(Node):
     inputs: tuple[Input, ...] = ()
     connections: tuple[Connection, ...] = ()
     monitors: tuple[Monitor, ...] = ()
+    constants: tuple[Constant, ...] = ()
+    #: constant -> why it is fixed when the package is built (the first structural use:
+    #: a population size, an input's argument, an indegree, a monitor period), set by lowering
+    fixed_constants: dict[str, str] = Field(default_factory=dict)
     loc: Loc
 
 

@@ -104,6 +104,8 @@ SIMULATE: tuple[Option, ...] = (
 
 # ---- train -----------------------------------------------------------------------------------
 
+#: the data sets ``data = tonic(name = ...)`` reads (snnlang.training.datasets.LAYOUTS describes their files)
+TONIC_DATASETS = ("NMNIST", "DVSGesture", "POKERDVS", "SHD", "SSC")
 _FRACTION = dict(low=0.0, high=1.0, above=True, below=True)
 _SPLIT = (_number("test_fraction", "the share of samples kept for testing", 0.25, **_FRACTION),
           _whole("seed", "the seed of the split", 0, low=0, high=SPLIT_SEED))
@@ -122,6 +124,16 @@ _DATA = (
         _number("travel", "the distance the digit moves, in pixels", Derived("width - 8")),
         _whole("limit", "keep only the first samples of each part", None),
     ), doc="the digits seen by an emulated event camera"),
+    Form("tonic", (
+        Option("name", "text", "the data set, as tonic names it", required=True, choices=TONIC_DATASETS,
+               noun="tonic data set"),
+        Option("root", "text", "the folder tonic downloads into (its save_to), relative to the spec", required=True),
+        _whole("downsample", "pixels (channels) merged per side: x // k, y // k", 1),
+        _time("denoise", "keep an event only if a neighbouring pixel had one less than this before", None),
+        Option("align", "flag", "times from each sample's first event", True),
+        _whole("limit", "keep this many samples of each part, drawn at random", None),
+        _whole("seed", "the seed of the draw of limit", 0, low=0, high=SPLIT_SEED),
+    ), doc="a neuromorphic data set in tonic's files (docs/interop.md)"),
 )
 _STEPS = _whole("steps", "time steps per sample", Derived("the train block's steps"), methods=("bptt", "convert"))
 _GAIN = _number("gain", "the factor of a pixel value", 1.0, low=0.0, methods=("bptt", "convert"))
@@ -411,9 +423,15 @@ class Reader:
         return _BAD
 
     def _text(self, option: Option, value: Value, what: str) -> Any:
+        if isinstance(value, Text) and option.choices and value.value not in option.choices:
+            self.diags.error(value.loc, f"unknown {option.noun or what} '{value.value}'; choose "
+                             + _or(['"' + c + '"' for c in option.choices])
+                             + did_you_mean(value.value, option.choices))
+            return _BAD
         if isinstance(value, Text):
             return value.value
-        self.diags.error(value.loc, f'{what} must be a string in quotes, such as "data.npz"')
+        example = f'"{option.choices[0]}"' if option.choices else '"data.npz"'
+        self.diags.error(value.loc, f"{what} must be a string in quotes, such as {example}")
         return _BAD
 
     def _name(self, option: Option, value: Value, what: str) -> Any:
@@ -613,6 +631,15 @@ def check_training(model: Model, block: Settings, diags: Diagnostics) -> Values:
     elif mode == "stdp" and names is not None and values.input is not None and names.inputs[values.input] != "poisson":
         diags.error(values.where("input"), f"method = stdp sets the rates of a poisson input; '{values.input}' "
                                            f"is a {names.inputs[values.input]} input")
+    data, encode = values.data, values.encode
+    if getattr(data, "name", None) == "tonic" and mode in METHODS:  # event streams: only the events encoder bins them
+        if mode == "stdp":
+            diags.error(values.where("data"), "tonic(...) data are event streams; method = stdp trains on "
+                                              "images (poisson rates): use method = bptt or convert")
+        elif getattr(encode, "name", None) not in (None, "events"):
+            diags.error(values.where("encode") if "encode" in values.given else values.where("data"),
+                        f"tonic(...) data are event streams: use encode = events(steps = ..., duration = ...)"
+                        + (f", not {encode.name}(...)" if "encode" in values.given else ""))
     return values
 
 
@@ -745,6 +772,8 @@ def _allowed_text(o: Option) -> str:
         return "`true`, `false`"
     if o.type == "call":
         return ", ".join(dict.fromkeys(f"`{f.name}(...)`" for f in o.forms))
+    if o.type == "text" and o.choices:
+        return ", ".join(f'`"{c}"`' for c in o.choices)
     if o.type in ("name", "names") and not o.refers:
         return "a name"
     if o.type in ("name", "names"):

@@ -9,6 +9,7 @@ use, so every target draws the very same numbers.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Optional
 
 import sympy
@@ -16,8 +17,8 @@ import sympy
 from .. import __version__
 from ..frontend.diagnostics import Diagnostics, SpecError
 from ..frontend.dims import DimensionError, dimension
-from ..frontend.functions import normal, rand, randn, symbol, uniform
-from ..frontend.model import Connection, Model, Network, NeuronModel, Settings, SynapseModel
+from ..frontend.functions import is_random, normal, rand, randn, symbol, uniform
+from ..frontend.model import Connection, Model, Network, NeuronModel, Settings, SynapseModel, Text
 from ..frontend.settings import simulation
 from ..frontend.dims import BaseUnit
 from ..frontend.units import DIMENSIONLESS, format_dim
@@ -26,7 +27,7 @@ from .schedule import make_schedule
 from .symbols import SymbolTable
 from .validate import time_constants
 from .ir import (
-    ArrayInit, Assign, ConnectionPlan, Draw, EventStatement, MonitorPlan, Param, Plan,
+    ArrayInit, Assign, ConnectionPlan, ConstantPlan, Draw, DrivePlan, EventStatement, FileEdges, MonitorPlan, Param, Plan,
     PopulationPlan, Propagator, SourcePlan,
 )
 
@@ -88,19 +89,28 @@ class Planner:
     def population(self, pop, neuron: NeuronModel) -> PopulationPlan:
         name, N = pop.name, pop.size
         local = {v.name: self.symbols.spec(name, v.name) for v in neuron.variables()}
-        q = _qualifier(local, {"N": sympy.Integer(N)})
+        q = _qualifier(local, {"N": sympy.Integer(N), **self.fixed_values})
         overrides = {o.name: o.value for o in pop.overrides}
         aliases = _alias_map(neuron)
+        keys: dict = {symbol("N"): sympy.Integer(N)}  # earlier parameters, by their keys (derived parameters)
 
         params: list[Param] = []
         arrays: list[ArrayInit] = []
         known: dict[str, sympy.Basic] = {}
         units = _units(neuron.parameters)
         for v in neuron.parameters:
-            expr = si(overrides.get(v.name, v.value).value)
+            expr = si(overrides.get(v.name, v.value).value).xreplace(self.fixed_subs)
             value = _constant(expr.xreplace(known))
-            if value is not None:
+            derived = self.derived(expr, keys, known) if value is None else None
+            if derived is not None:  # an expression of network constants: recomputed when they are set
+                value, text, uses = derived
                 known[symbol(v.name)] = sympy.Float(value)
+                keys[symbol(v.name)] = _key_symbol(f"{name}.{v.name}")
+                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name],
+                                    derived=text, uses=uses))
+            elif value is not None:
+                known[symbol(v.name)] = sympy.Float(value)
+                keys[symbol(v.name)] = _key_symbol(f"{name}.{v.name}")
                 params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name]))
             else:
                 e, draws = self.draws(q(expr), local[v.name])
@@ -183,14 +193,39 @@ class Planner:
         call = inp.spec
         if inp.kind == "poisson":
             rate = call.kwargs["rate"]
+            counts = call.kwargs.get("counts")
             return SourcePlan(name=inp.name, kind="poisson", size=inp.size, rate=sympy.Float(rate.value),
-                              stream=self.next_stream(), rate_key=f"{inp.name}.rate")
+                              stream=self.next_stream(), rate_key=f"{inp.name}.rate",
+                              counts=getattr(counts, "value", "false") == "true")
         if inp.kind == "spike_times":
+            files = {k: v.value for k, v in call.kwargs.items() if k in ("file", "times", "indices") and isinstance(v, Text)}
+            if files:  # the paths lowering found (spikefile.py): read again, vectorised
+                from ..frontend.spikefile import read_spike_train
+
+                times, indices = read_spike_train({k: (Path(v), v) for k, v in files.items()})
+                return SourcePlan(name=inp.name, kind="spike_times", size=inp.size, times=times, indices=indices,
+                                  file=" and ".join(files.values()))
             times = [v.value for v in call.kwargs["times"].items]
             indices = [int(v.value) for v in call.kwargs["indices"].items]
             return SourcePlan(name=inp.name, kind="spike_times", size=inp.size, times=times, indices=indices)
         return SourcePlan(name=inp.name, kind="events", size=inp.size,
                           width=int(call.kwargs["width"].value), height=int(call.kwargs["height"].value))
+
+    def drive(self, inp, pops: dict) -> DrivePlan:
+        """``poisson_drive(target = pop.var, N, rate, weight)``: one stream; the counts are drawn per step."""
+        kw = inp.spec.kwargs
+        pop_name, _, var = kw["target"].value.partition(".")
+        return DrivePlan(name=inp.name, population=pop_name, variable=pops[pop_name].local[var], n=int(kw["N"].value),
+                         rate=float(kw["rate"].value), weight=float(kw["weight"].value), stream=self.next_stream(),
+                         loc=inp.loc)
+
+    def drives_of(self, plan: Plan, drives: list[DrivePlan]) -> None:
+        """The plan's poisson_drive inputs (no fixed-point form: refused with precision = loihi)."""
+        plan.drives = drives
+        if plan.precision == "loihi" and drives:
+            self.diags.error(drives[0].loc, f"precision = loihi: input {drives[0].name} (poisson_drive) has no "
+                             "fixed-point form yet; drive the population through a poisson input and a connection")
+            raise SpecError(self.diags)
 
     # ---- connections -------------------------------------------------------------------
     def connection(self, c: Connection, net: Network, sizes: dict, pops: dict) -> ConnectionPlan:
@@ -204,23 +239,36 @@ class Planner:
                 for spec_name, qual in pp.local.items():
                     side_names[spec_name + suffix] = (qual, index)
         (a, n_pre), (b, n_post) = _span(c.source_range, sizes[c.source]), _span(c.target_range, sizes[c.target])
-        extra = {"N_pre": sympy.Integer(n_pre), "N_post": sympy.Integer(n_post)}
+        c = self.with_fixed_constants(c)  # p, delay, condition: structure, fixed at build
+        copies = self.constant_copies(name, syn, c)  # constants its events and state use: parameters of its own
+        extra = {"N_pre": sympy.Integer(n_pre), "N_post": sympy.Integer(n_post), **self.fixed_values,
+                 **{k: symbol(prm.name) for k, prm in copies.items()}}
         q = _qualifier({**local, **{k: v[0] for k, v in side_names.items()}}, extra)
         overrides = {o.name: o.value for o in c.overrides}
         aliases = {symbol(v.name): v.value.value for v in syn.aliases}
 
-        params: list[Param] = []
+        params: list[Param] = list(copies.values())
         known: dict = {}
+        keys: dict = {symbol("N_pre"): sympy.Integer(n_pre), symbol("N_post"): sympy.Integer(n_post)}
         units = _units(syn.parameters)
         for v in syn.parameters:
-            expr = si(overrides.get(v.name, v.value).value)
+            expr = si(overrides.get(v.name, v.value).value).xreplace(self.fixed_subs)
             value = _constant(expr.xreplace(known))
+            derived = self.derived(expr, keys, known) if value is None else None
+            if derived is not None:  # an expression of network constants: recomputed when they are set
+                value, text, uses = derived
+                known[symbol(v.name)] = sympy.Float(value)
+                keys[symbol(v.name)] = _key_symbol(f"{name}.{v.name}")
+                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name],
+                                    derived=text, uses=uses))
+                continue
             if value is None:
                 self.diags.error(overrides[v.name].loc if v.name in overrides else v.loc,
                                  f"synapse parameter '{v.name}' must be a constant; make it a state variable "
                                  "to give each synapse its own value")
                 raise SpecError(self.diags)
             known[symbol(v.name)] = sympy.Float(value)
+            keys[symbol(v.name)] = _key_symbol(f"{name}.{v.name}")
             params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name]))
         arrays: list[ArrayInit] = []
         for v in syn.state:
@@ -241,6 +289,10 @@ class Planner:
                 delay_expr = steps
         if delay_expr is None and delay_array is None:
             delay_expr = sympy.Integer(1)
+        file_edges, file_arrays = None, {}
+        if c.file is not None:  # the synapses, weights and delays read from a file now
+            file_edges, file_arrays, delay_expr, delay_array = self.file_connectivity(c, name, local, arrays, n_pre, n_post,
+                                                                                      delay_expr, delay_array)
 
         inputs: list[ArrayInit] = []
         input_draws: list[Draw] = []
@@ -317,7 +369,8 @@ class Planner:
             trace_constants=trace_constants, trace_decay=trace_decay, syn_constants=syn_constants,
             syn_integrate=syn_integrate, delay=delay_expr, delay_array=delay_array, max_delay=0,
             linear=linear, on_pre=on_pre, on_post=on_post, indexed=indexed, local=local,
-            inputs=inputs, input_draws=input_draws, per_synapse_traces=[local[v] for v in sorted(per_synapse)])
+            inputs=inputs, input_draws=input_draws, per_synapse_traces=[local[v] for v in sorted(per_synapse)],
+            file=file_edges, file_arrays=file_arrays)
 
     def _odes(self, odes, syn, local, q, aliases, name, kind, inputs=frozenset()) -> tuple[list[Assign], list[Assign]]:
         if not odes:
@@ -358,11 +411,179 @@ class Planner:
             raise SpecError(self.diags)
         return EventStatement(side="target", target=target, index=side, op=s.op, expr=value)
 
+    # ---- network constants ----------------------------------------------------------------
+    #: fixed constants (decided when the package is built) -> their SI values, by name
+    fixed_values: dict = {}
+    fixed_subs: dict = {}  # the same, by symbol
+    #: constants that stay run-time values -> their keys (``brunel.J``)
+    runtime_keys: dict = {}
+
+    def constants(self, net: Network) -> list[ConstantPlan]:
+        """Decide, for every constant of the network, whether it is fixed when the package is
+        built or stays a run-time parameter. Fixed: a constant that decides structure (a size,
+        an input's argument, an indegree, a monitor period: lowering says which; a connection's
+        probability, condition or delay), that sets a neuron's initial value, input or
+        per-neuron parameter (evaluated per neuron, where a model's process has no place for
+        it), or that no part uses; and every constant such a constant is computed from. The
+        others are parameters: the key ``<network>.<name>``, and where a connection's events or
+        state use one, a parameter of that connection kept equal to it (``exc_exc.J``)."""
+        defs = {k.name: si(k.value.value) for k in net.constants}
+        values: dict[str, sympy.Float] = {}
+        for k in net.constants:  # in order: each uses only those above it
+            values[k.name] = sympy.Float(float(defs[k.name].xreplace({symbol(n): v for n, v in values.items()})))
+        fixed = dict(net.fixed_constants)
+
+        def fix(name: str, reason: str) -> None:
+            if name in defs and name not in fixed:
+                fixed[name] = reason
+                for other in defs[name].free_symbols:
+                    fix(other.name, f"{reason} (through constant '{name}')")
+
+        used: set[str] = set(fixed)
+        for c in net.connections:
+            where = f"connection {c.source} -> {c.target}"
+            for what, e in (("the probability", c.p), ("the delay", c.delay), ("the condition", c.condition)):
+                for n in (e.constants if e is not None else ()):
+                    fix(n, f"{what} of {where}")
+            syn = self.model.synapses.get(c.synapse)
+            exprs = [o.value for o in c.overrides] + [v.value for v in syn.variables()] + \
+                [st.value for st in syn.on_pre + syn.on_post]
+            used.update(n for e in exprs for n in e.constants)
+        for pop in net.populations:
+            neuron = self.model.neurons[pop.neuron]
+            params = {v.name for v in neuron.parameters} | {"N"}
+            kinds = {v.name: v.kind for v in neuron.variables()}
+            for o in pop.overrides:
+                if not o.value.constants:
+                    continue
+                used.update(o.value.constants)
+                rest = {x.name for x in o.value.value.free_symbols} - set(defs) - params
+                if kinds.get(o.name) != "parameter":
+                    for n in o.value.constants:
+                        fix(n, f"the {_KIND_WORD.get(kinds.get(o.name), 'value')} of '{o.name}' in population '{pop.name}'")
+                elif rest or is_random(o.value.value):
+                    for n in o.value.constants:
+                        fix(n, f"the per-neuron values of '{o.name}' in population '{pop.name}'")
+        for name in list(used):  # what the constants used are computed from is used too
+            stack = [name]
+            while stack:
+                for other in defs.get(stack.pop(), sympy.S.Zero).free_symbols:
+                    if other.name in defs and other.name not in used:
+                        used.add(other.name)
+                        stack.append(other.name)
+        for k in net.constants:
+            if k.name not in used:
+                fix(k.name, "no part of the network uses it")
+        self.fixed_values = {n: values[n] for n in fixed}
+        self.fixed_subs = {symbol(n): v for n, v in self.fixed_values.items()}
+        self.runtime_keys = {k.name: f"{net.name}.{k.name}" for k in net.constants if k.name not in fixed}
+        self.constant_values = values
+        self.constant_units = {}
+        dims: dict = {}
+        for k in net.constants:
+            try:
+                dims[k.name] = dimension(k.value.value, lambda n: dims.get(n))
+            except DimensionError:
+                dims[k.name] = None
+            self.constant_units[k.name] = format_dim(dims[k.name] or DIMENSIONLESS)
+        found = []
+        for k in net.constants:
+            derived = None
+            if k.name not in fixed and defs[k.name].free_symbols:  # K = 2 * J: recomputed when J is set
+                derived = self.derived(defs[k.name], {}, {}, own=k.name)
+            found.append(ConstantPlan(name=k.name, key=f"{net.name}.{k.name}", value=float(values[k.name]),
+                                      unit=self.constant_units[k.name], fixed=fixed.get(k.name),
+                                      derived=derived[1] if derived else None, uses=derived[2] if derived else []))
+        return found
+
+    def derived(self, expr: sympy.Basic, keys: dict, known: dict, own: Optional[str] = None):
+        """A parameter given as an expression of run-time constants (and of parameters above it,
+        ``keys``: symbol -> the symbol of its key): (its value now, a Python expression of
+        ``p``, the keys it uses); None when the expression is not such a one."""
+        constants = {x for x in expr.free_symbols if x.name in self.runtime_keys and x.name != own}
+        if not constants or is_random(expr):
+            return None
+        by_key = {x: _key_symbol(self.runtime_keys[x.name]) for x in constants}
+        written = expr.xreplace({**keys, **by_key})
+        if {x.name for x in written.free_symbols} - {x.name for x in by_key.values()} - {x.name for x in keys.values() if x.is_Symbol}:
+            return None  # it uses i, another per-element value, ...
+        value = _constant(expr.xreplace({x: self.constant_values[x.name] for x in constants}).xreplace(known)
+                          .xreplace({k: v for k, v in keys.items() if v.is_Number}))
+        if value is None:
+            return None
+        uses = sorted({x.name[3:-2] for x in written.free_symbols})
+        from sympy.printing.pycode import pycode
+
+        return value, pycode(written, fully_qualified_modules=True), uses
+
+    def constant_copies(self, name: str, syn: SynapseModel, c: Connection) -> dict[str, Param]:
+        """The run-time constants a connection's events and state use, as parameters of the
+        connection (``exc_exc.J``) that follow the network's (``brunel.J``)."""
+        exprs = [o.value for o in c.overrides] + [v.value for v in syn.variables() if v.kind != "parameter"] + \
+            [st.value for st in syn.on_pre + syn.on_post]
+        names = sorted({n for e in exprs for n in e.constants if n in self.runtime_keys})
+        copies = {}
+        for n in names:
+            key = self.runtime_keys[n]
+            copies[n] = Param(key=f"{name}.{n}", name=self.symbols.spec(name, n), value=float(self.constant_values[n]),
+                              unit=self.constant_units[n], derived=f"p[{key!r}]", uses=[key])
+        return copies
+
+    def with_fixed_constants(self, c: Connection) -> Connection:
+        """The connection with the values of fixed constants in its probability, delay, condition."""
+        if not self.fixed_values:
+            return c
+        subs = {symbol(n): v for n, v in self.fixed_values.items()}
+        update = {}
+        for field_name in ("p", "delay", "condition"):
+            e = getattr(c, field_name)
+            if e is not None and e.constants:
+                update[field_name] = e.model_copy(update={"value": e.value.xreplace(subs)})
+        return c.model_copy(update=update) if update else c
+
+    # ---- connectivity from a file ------------------------------------------------------------
+    def file_connectivity(self, c: Connection, name: str, local: dict, arrays: list, n_pre: int, n_post: int,
+                          delay_expr, delay_array):
+        """``from_file``: the synapses read now (checked as ``snnlang check`` does); the state w
+        and the per-synapse delays filled from the file's arrays."""
+        from ..frontend.datafile import DataFileError, check_edges, read_edges
+
+        f = c.file
+        try:
+            edges = read_edges(f.path) if f.path else None
+            problem = check_edges(edges, n_pre, n_post, self.dt) if edges is not None else "it was not found"
+        except DataFileError as e:
+            problem = str(e)
+        if problem:
+            self.diags.error(f.loc, f"'{f.name}': {problem}")
+            raise SpecError(self.diags)
+        import hashlib
+
+        import numpy as np
+
+        digest = hashlib.sha256(Path(f.path).read_bytes()).hexdigest()
+        file_arrays = {}
+        steps = None
+        if edges.delay is not None:
+            steps = np.maximum(1, np.floor(edges.delay / self.dt + 0.5)).astype(np.int64)
+            delay_array, delay_expr = self.symbols(name, "delay"), None
+            file_arrays[delay_array] = self.symbols(name, "file_delay")
+            arrays.append(ArrayInit(name=delay_array, size="n_syn", expr=symbol(file_arrays[delay_array]), dtype="int"))
+        if edges.w is not None:
+            w = local["w"]
+            file_arrays[w] = self.symbols(name, "file_w")
+            arrays[:] = [ArrayInit(name=a.name, size=a.size, expr=symbol(file_arrays[w]), dtype=a.dtype)
+                         if a.name == w else a for a in arrays]
+        found = FileEdges(name=f.name, pre=edges.pre, post=edges.post, w=edges.w, delay=steps, sha256=digest)
+        return found, file_arrays, delay_expr, delay_array
+
     # ---- the network ---------------------------------------------------------------------
     def plan(self, net: Network, sim: Optional[Settings]) -> Plan:
         discrete = all(self.model.neurons[p.neuron].discrete for p in net.populations) and bool(net.populations)
         timing = simulation(sim, discrete)  # checked, every default from settings.SIMULATE
         dt, steps, seed = timing.dt, timing.steps, timing.seed
+        self.dt = dt
+        constants = self.constants(net)  # before the parts that use them
         # the spec's names first, in the spec's order: they keep their spelling where it is free
         for p in net.populations:
             for v in self.model.neurons[p.neuron].variables():
@@ -372,19 +593,22 @@ class Planner:
                 self.symbols.spec(c.name, v.name)
         pops = [self.population(p, self.model.neurons[p.neuron]) for p in net.populations]
         by_name = {p.name: p for p in pops}
-        sources = [self.source(i) for i in net.inputs]
+        sources = [self.source(i) for i in net.inputs if i.kind != "poisson_drive"]
+        drives = [self.drive(i, by_name) for i in net.inputs if i.kind == "poisson_drive"]
         sizes = {p.name: p.size for p in pops} | {s.name: s.size for s in sources}
         conns = [self.connection(c, net, sizes, by_name) for c in net.connections]
         monitors = self.monitors(net, sizes, by_name, dt)
         # where each comes from in the spec, for the located refusals of the targets
-        for owners, items in ((pops, net.populations), (sources, net.inputs), (conns, net.connections)):
+        spiking = [i for i in net.inputs if i.kind != "poisson_drive"]
+        for owners, items in ((pops, net.populations), (sources, spiking), (conns, net.connections)):
             for owner, item in zip(owners, items):
                 owner.loc = getattr(item, "synapse_loc", None) or item.loc
-        schedule = make_schedule(pops, sources, conns, monitors, dt)
+        schedule = make_schedule(pops, sources, conns, monitors, dt, drives=tuple(drives))
         plan = Plan(network=net.name, spec=self.model.source, spec_hash=self.model.spec_hash, version=__version__,
                     dt=dt, steps=steps, seed=seed, populations=pops, sources=sources, connections=conns,
                     monitors=monitors, discrete=discrete, symbols=self.symbols, schedule=schedule,
-                    precision=PRECISION.get() or timing.precision, loihi_vth=timing.loihi_vth)
+                    precision=PRECISION.get() or timing.precision, loihi_vth=timing.loihi_vth, constants=constants)
+        self.drives_of(plan, drives)
         if plan.precision == "loihi":
             plan.fixed_point = self.fixed_point(plan, net)
         return plan
@@ -447,6 +671,14 @@ class Planner:
 
 
 # ---- helpers ---------------------------------------------------------------------------
+
+_KIND_WORD = {"state": "initial value", "input": "input"}
+
+
+def _key_symbol(key: str) -> sympy.Symbol:
+    """A parameter of the generated package as it reads it, ``p['exc.tau_m']`` (derived parameters)."""
+    return sympy.Symbol(f"p[{key!r}]")
+
 
 def _propagator(step, temp: dict, qt) -> Propagator:
     """The exact scheme's update as a matrix over [variables, 1], input columns kept apart."""

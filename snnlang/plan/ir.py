@@ -16,6 +16,8 @@ from ..frontend.model import Loc
 from .symbols import SymbolTable
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .fixed_point import FixedPoint
     from .schedule import Schedule
 
@@ -52,6 +54,39 @@ class Param:
     name: str  # qualified name in generated code
     value: Optional[float]  # SI default; None when given per element (an ArrayInit)
     unit: str
+    #: computed from network constants: a Python expression of ``p["key"]`` (the package's
+    #: parameters), recomputed when one of ``uses`` is set; None: a value of its own
+    derived: Optional[str] = None
+    uses: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConstantPlan:
+    """A network constant (``J = 0.1 mV`` in the network block) as the package holds it: the
+    parameter ``key`` (``brunel.J``), and either why it is fixed when the package is built
+    (a structural use: a size, a probability, a delay) or, at run time, the parameters of
+    each part that uses it (``exc_exc.J``), kept equal to it."""
+
+    name: str
+    key: str
+    value: float  # SI
+    unit: str
+    fixed: Optional[str] = None  # why it cannot change without a rebuild
+    derived: Optional[str] = None  # K = 2 * J: K's key as an expression of J's (as Param.derived)
+    uses: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FileEdges:
+    """The synapses of a connection read from a file at build (``from_file``): indices in the
+    connection's source and target slices, in the file's order; weights and delays if given."""
+
+    name: str  # as written in the spec
+    pre: "np.ndarray"
+    post: "np.ndarray"
+    w: Optional["np.ndarray"] = None  # SI, into the synapse's state variable w
+    delay: Optional["np.ndarray"] = None  # in steps (at least 1)
+    sha256: str = ""
 
 
 @dataclass
@@ -110,6 +145,28 @@ class SourcePlan:
     height: int = 0
     rate_key: Optional[str] = None  # poisson: Network.set_input(rate_key, rates in Hz) replaces the rate
     loc: Optional[Loc] = None  # where the spec declares it (for the targets' located refusals)
+    #: poisson with counts = true: a Poisson number of spikes per neuron and step (rt.poisson), each
+    #: delivered (on_pre runs count times); else at most one, with probability rate x dt
+    counts: bool = False
+    #: spike_times from a file (times, indices as NumPy arrays): the file it was read from
+    file: Optional[str] = None
+
+
+@dataclass
+class DrivePlan:
+    """``poisson_drive(target = pop.var, N, rate, weight)``: every step, each neuron of ``population``
+    gets ``weight`` times a Poisson count of mean ``N * rate * dt`` added to ``variable`` (the
+    events of N independent Poisson trains in one step), drawn from stream ``stream`` with
+    counter the step and index the neuron. No source neurons, no synapses."""
+
+    name: str
+    population: str
+    variable: str  # qualified name of the target variable
+    n: int
+    rate: float  # Hz, of each of the N inputs
+    weight: float  # SI, in the unit of the variable
+    stream: int
+    loc: Optional[Loc] = None
 
 
 @dataclass
@@ -164,6 +221,10 @@ class ConnectionPlan:
     # synapse sees its own delayed copy of the presynaptic spike train.
     per_synapse_traces: list[str] = field(default_factory=list)
     loc: Optional[Loc] = None  # where the spec declares it (for the targets' located refusals)
+    #: pattern "file": the synapses, read at build; the arrays w and delay (when the file has
+    #: them) are filled from the names file_arrays gives (connection state name -> its array)
+    file: Optional[FileEdges] = None
+    file_arrays: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -240,3 +301,15 @@ class Plan:
     fixed_point: Optional["FixedPoint"] = None
     #: the threshold register chosen by the spec (simulate's loihi_vth); None: chosen by fixed_point.py
     loihi_vth: Optional[int] = None
+    #: poisson_drive inputs: Poisson counts added to a variable of a population every step (schedule: Drive)
+    drives: list[DrivePlan] = field(default_factory=list)
+    #: the network's constants (``J = 0.1 mV`` in its block), in the spec's order
+    constants: list[ConstantPlan] = field(default_factory=list)
+
+    def derived_params(self) -> list[tuple[str, str, list[str]]]:
+        """(key, Python expression of p, keys it uses) of every parameter computed from network
+        constants, each after those it uses (the order in which a package recomputes them)."""
+        found = [(k.key, k.derived, k.uses) for k in self.constants if k.derived]
+        for owner in self.populations + self.connections:
+            found += [(prm.key, prm.derived, prm.uses) for prm in owner.params if prm.derived]
+        return found

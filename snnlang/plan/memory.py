@@ -182,7 +182,9 @@ class _Count:
 def _synapses(c: ConnectionPlan, dt: float) -> _Count:
     """The expected number of synapses of a connection (its pattern, probability and condition)."""
     pairs = c.n_pre * c.n_post
-    if c.pattern == "one_to_one":
+    if c.file is not None:
+        count, how = len(c.file.pre), f"{len(c.file.pre)} synapses in {c.file.name}"
+    elif c.pattern == "one_to_one":
         count, how = min(c.n_pre, c.n_post), "one_to_one"
     elif c.pattern == "indegree":
         count, how = (c.indegree or 0) * c.n_post, f"indegree {c.indegree} x {c.n_post}"

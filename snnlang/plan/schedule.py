@@ -67,6 +67,17 @@ class Deliver:
 
 
 @dataclass(frozen=True)
+class Drive:
+    """A poisson_drive adds weight x a Poisson count (mean N x rate x dt) to its target variable,
+    for every neuron of the target population (plan.drives; no source neurons, no synapses).
+    It acts with the deliveries: an input variable gets it for this step only, a state variable
+    keeps it (held like a synaptic kick while the neuron is refractory)."""
+
+    drive: str  # DrivePlan.name
+    population: str
+
+
+@dataclass(frozen=True)
 class Refractory:
     """Which neurons are refractory this step: those whose period has not ended."""
 
@@ -138,8 +149,27 @@ class RecordState:
     every: int  # steps between samples
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One network over several processes (MPI): the spikes of the partitioned populations and
+    sources reach every process, as global indices, once every ``every`` steps (the network's
+    shortest delay in steps: a spike emitted at step s is read at s + delay at the earliest).
+    Each process sends the spikes of the last ``every`` steps of the neurons it holds, in one
+    gather of all processes' spikes (MPI Allgatherv), and writes them into each source's history.
+    Only a partitioned run has this phase (``Schedule.partitioned_phases``)."""
+
+    sources: tuple[str, ...]  # populations and poisson sources with outgoing connections
+    every: Optional[int]  # steps between exchanges: the shortest delay of the connections with one delay (None: none has one)
+    delay_arrays: tuple[str, ...] = ()  # per-synapse delays: the period is at most their smallest value, once drawn
+
+
 Op = Union[EvalInputs, EvalSynapseInputs, DecayTraces, Deliver, Refractory, Integrate, IntegrateSynapses,
-           CheckFinite, Threshold, Emit, PostEvents, KeepHistory, RecordSpikes, RecordState]
+           CheckFinite, Threshold, Emit, PostEvents, KeepHistory, RecordSpikes, RecordState, Exchange, Drive]
+
+#: How the neurons of a population (or poisson source) are split over processes:
+#: ``blocks``: contiguous blocks (process r holds neurons size * r // R ... size * (r + 1) // R - 1);
+#: ``round_robin``: neuron k on process k % R (balances connections onto a slice of the population).
+PARTITIONS = ("blocks", "round_robin")
 
 
 @dataclass(frozen=True)
@@ -162,6 +192,19 @@ class History:
 class Schedule:
     phases: tuple[Phase, ...]
     history: dict[str, History] = field(default_factory=dict)  # population or source -> its spike history
+    #: one network over several processes: how each population and poisson source is split
+    #: (one of PARTITIONS; spike-time and event inputs are computed whole on every process) ...
+    partition: dict[str, str] = field(default_factory=dict)
+    #: ... and the exchange of spikes between the processes, the last phase of a partitioned step
+    exchange: Optional[Exchange] = None
+
+    def partitioned_phases(self) -> tuple[Phase, ...]:
+        """The phases of a step of a network split over processes: the exchange comes last.
+        (The single-process phases have no exchange; the targets that do not partition never see it.)"""
+        if self.exchange is None or not self.exchange.sources:
+            return self.phases
+        return self.phases + (Phase("exchange", "spikes reach every process, every min-delay steps",
+                                    (self.exchange,)),)
 
     def ops(self, kind: type | None = None) -> Iterator[Op]:
         """Every operation in order (of one kind)."""
@@ -223,7 +266,7 @@ def _stacked_groups(conns: list[ConnectionPlan], strategy: dict[str, str],
 
 
 def make_schedule(pops: list[PopulationPlan], sources: list[SourcePlan], conns: list[ConnectionPlan],
-                  monitors: list[MonitorPlan], dt: float) -> Schedule:
+                  monitors: list[MonitorPlan], dt: float, drives: tuple = ()) -> Schedule:
     by_name = {p.name: p for p in pops}
     delays = {c.name: _delay_steps(c, dt) for c in conns}
     strategy = {c.name: _strategy(c, delays[c.name]) for c in conns}
@@ -265,7 +308,8 @@ def make_schedule(pops: list[PopulationPlan], sources: list[SourcePlan], conns: 
         Phase("inputs", "inputs take their value for this step",
               tuple([EvalInputs(p.name) for p in pops if p.inputs]
                     + [EvalSynapseInputs(c.name) for c in conns if c.inputs])),
-        Phase("deliver", "traces decay to this step; spikes whose delay ends now arrive", tuple(deliver)),
+        Phase("deliver", "traces decay to this step; spikes whose delay ends now arrive", tuple(deliver)
+              + tuple(Drive(d.name, d.population) for d in drives)),  # poisson_drive: counts added with them
         Phase("integrate", "continuous state advances by dt (refractory-gated variables held)", tuple(integrate)),
         Phase("spikes", "spikes, resets, refractoriness; inputs emit",
               tuple([Threshold(p.name) for p in pops] + [Emit(s.name) for s in sources])),
@@ -273,4 +317,29 @@ def make_schedule(pops: list[PopulationPlan], sources: list[SourcePlan], conns: 
               tuple(PostEvents(c.name, _all_pairs(c)) for c in conns if c.on_post)),
         Phase("record", "monitors record this step", tuple(record)),
     )
-    return Schedule(phases, history)
+    return Schedule(phases, history, _partition(pops, sources, conns), _exchange(pops, sources, conns, delays))
+
+
+def _partition(pops: list[PopulationPlan], sources: list[SourcePlan], conns: list[ConnectionPlan]) -> dict[str, str]:
+    """Contiguous blocks, except for a population that a connection targets in part (a slice):
+    round robin, so that every process holds about as many of its synapses."""
+    split = {}
+    for p in pops:
+        sliced = any(c.target == p.name and (c.post_offset, c.n_post) != (0, c.post_rows) for c in conns)
+        split[p.name] = "round_robin" if sliced else "blocks"
+    for s in sources:
+        if s.kind == "poisson":
+            split[s.name] = "blocks"
+    return split
+
+
+def _exchange(pops: list[PopulationPlan], sources: list[SourcePlan], conns: list[ConnectionPlan],
+              delays: dict[str, Optional[int]]) -> Exchange:
+    split = {p.name for p in pops} | {s.name for s in sources if s.kind == "poisson"}
+    sending = tuple(name for name in [p.name for p in pops] + [s.name for s in sources]
+                    if name in split and any(c.source == name for c in conns))
+    fixed = [d for d in delays.values() if d is not None]
+    arrays = tuple(c.delay_array for c in conns if c.delay_array is not None)
+    # the shortest delay; None: only per-synapse delays, whose smallest value is known once drawn
+    every = min(fixed) if fixed else (None if arrays else 1)
+    return Exchange(sending, every, arrays)

@@ -41,10 +41,11 @@ class Network:
     def trainable(self) -> dict[str, np.ndarray]:
         return dict(self.W) | dict(self.b)
 
-    def forward(self, x: np.ndarray, mask=None, params=None, weights=None, bias=None):
+    def forward(self, x: np.ndarray, mask=None, params=None, weights=None, bias=None, buffers=None):
+        """``buffers``: a dict kept between calls for the work arrays (see the generated ``forward``)."""
         return self.training.forward(self.params if params is None else params, self.dt, self.init,
                                      self.W if weights is None else weights, self.b if bias is None else bias, x,
-                                     mask=mask)
+                                     mask=mask, buffers=buffers)
 
     def output_u(self, cache):
         state = self.training.STATE[self.training.OUTPUT]
@@ -111,6 +112,7 @@ class Trainer:
         self.X, self.y, self.X_test, self.y_test = datasets.load_block_data(
             s, Path(spec).parent, self.net.sizes.get(self.training.OUTPUT))  # labels: one output neuron each
         self.hidden = [layer for layer in self.training.LAYERS if layer != self.training.OUTPUT]
+        self.buffers: dict = {}  # the work arrays of forward and backward, kept from batch to batch
         self.prepare()
 
     @property
@@ -120,10 +122,12 @@ class Trainer:
     def lr(self, epoch: int) -> float:
         return schedule(self.schedule, self.base_lr, epoch, self.epochs, **self.schedule_args)
 
-    def encode(self, X, rng: np.random.Generator, steps: Optional[int] = None) -> np.ndarray:
+    def encode(self, X, rng: np.random.Generator, steps: Optional[int] = None, dtype=float) -> np.ndarray:
+        """A batch's input (steps, batch, features); ``dtype``: the trainer's precision for its
+        own batches (the simulator, which evaluates, takes float64)."""
         if isinstance(X, BinnedEvents):
             return X.spikes(steps or self.steps)
-        return datasets.encode(self.encoder, X, steps or self.steps, rng, self.encode_args, self.tp.n_in)
+        return datasets.encode(self.encoder, X, steps or self.steps, rng, self.encode_args, self.tp.n_in, dtype)
 
     def prepare(self) -> None:
         """Event streams are binned once (the events encoder draws no random numbers)."""
@@ -139,13 +143,14 @@ class Trainer:
         mask = None
         if self.dropout:
             mask = {layer: dropout_mask(rng, (len(y), self.net.sizes[layer]), self.dropout) for layer in self.hidden}
-        x = self.encode(X, rng)
-        cache = self.net.forward(x, mask=mask)
+        x = self.encode(X, rng, dtype=self.training.REAL)
+        cache = self.net.forward(x, mask=mask, buffers=self.buffers)
         loss, gz, gu, scores = self.loss(cache, y)
         out = self.training.OUTPUT
         grad_u = {self.training.STATE[out][0]: gu} if gu is not None else None
         grads = self.training.backward(self.net.params, self.net.dt, self.net.init, self.net.W, self.net.b, cache,
-                                       grad_z={out: gz} if gz is not None else None, grad_u=grad_u)
+                                       grad_z={out: gz} if gz is not None else None, grad_u=grad_u,
+                                       buffers=self.buffers)
         trainable = self.trainable
         self.optimizer.step(trainable, {k: g for k, g in grads.items() if k in trainable}, lr)
         return loss, int((predict(scores) == y).sum())

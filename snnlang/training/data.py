@@ -13,6 +13,8 @@ Data sets (``data = ...`` in a train block):
     the suffix ``_test`` for a fixed test set).
 ``dvs_digits(...)``
     the digits as seen by an emulated event camera (:mod:`.dvs`).
+``tonic(name = "NMNIST", root = "data", ...)``
+    a neuromorphic data set in tonic's files, read once and cached (:mod:`.datasets`).
 
 Encoders (``encode = ...``) turn a batch into input spikes (steps, batch, inputs):
 ``poisson``, ``latency``, ``current`` and ``events``; see :func:`encode`.
@@ -39,6 +41,7 @@ class EventSet:
     ptr: np.ndarray
     width: int
     height: int
+    polarities: int = 2  # 1: channels without polarity (audio spikes, SHD), input y * width + x
 
     def __len__(self) -> int:
         return len(self.ptr) - 1
@@ -57,7 +60,12 @@ class EventSet:
             return np.concatenate([p[j] for p in parts]).astype(dtype) if parts else np.zeros(0, dtype)
 
         return EventSet(cat(0, np.int64), cat(1, np.int64), cat(2, float), cat(3, np.int64), ptr,
-                        self.width, self.height)
+                        self.width, self.height, self.polarities)
+
+    @property
+    def inputs(self) -> int:
+        """The inputs the events drive by default: polarities * width * height."""
+        return self.polarities * self.width * self.height
 
     def arrays(self, suffix: str = "") -> dict[str, np.ndarray]:
         return {f"events_x{suffix}": self.x, f"events_y{suffix}": self.y, f"events_t{suffix}": self.t,
@@ -65,9 +73,11 @@ class EventSet:
 
     @classmethod
     def from_arrays(cls, data, suffix: str = "") -> "EventSet":
+        names = getattr(data, "files", data)
         return cls(np.asarray(data[f"events_x{suffix}"], dtype=np.int64), np.asarray(data[f"events_y{suffix}"], dtype=np.int64),
                    np.asarray(data[f"events_t{suffix}"], dtype=float), np.asarray(data[f"events_p{suffix}"], dtype=np.int64),
-                   np.asarray(data[f"events_ptr{suffix}"], dtype=np.int64), int(data["width"]), int(data["height"]))
+                   np.asarray(data[f"events_ptr{suffix}"], dtype=np.int64), int(data["width"]), int(data["height"]),
+                   int(data["polarities"]) if "polarities" in names else 2)
 
 
 def split(X, y, fraction: float, seed: int):
@@ -91,6 +101,10 @@ def load(name: str, kwargs: dict, base: Path):
     """(X_train, y_train, X_test, y_test) of a data set named in a train block (``data = <name>(...)``;
     arguments not given take their defaults, snnlang.frontend.settings)."""
     kwargs = form_arguments("data", name, kwargs)
+    if name == "tonic":
+        from .datasets import load_tonic
+
+        return load_tonic(kwargs, base)
     fraction, seed = kwargs["test_fraction"], kwargs["seed"]
     if name == "digits":
         return digits(fraction, seed)
@@ -176,7 +190,7 @@ def _labels(y, path: Path, name: str, samples: int) -> np.ndarray:
 
 def load_block_data(settings, base: Path, classes: int | None = None):
     """:func:`load` for the typed settings of a train block; a data set that cannot be used is a
-    SpecError at the place the spec names it (``data = npz(file = ...)``). ``classes``: the
+    SpecError at the place the spec names it (``data = npz(file = ...)``, ``tonic(root = ...)``). ``classes``: the
     neurons of the output, one a class: a label must be below it."""
     from ..frontend.diagnostics import Diagnostics, SpecError
 
@@ -190,7 +204,7 @@ def load_block_data(settings, base: Path, classes: int | None = None):
         return found
     except ValueError as e:
         diags = Diagnostics()
-        diags.error(data.where("file"), str(e))
+        diags.error(data.where(getattr(e, "argument", "file")), str(e))  # a tonic DataError names its argument
         raise SpecError(diags) from None
 
 
@@ -217,8 +231,9 @@ def cached_dvs_digits(kwargs: dict):
     return train, y, test, y_test
 
 
-def encode(kind: str, X, steps: int, rng: np.random.Generator, kwargs: dict, n_in: int | None = None) -> np.ndarray:
-    """Input spikes (steps, batch, features) for a batch.
+def encode(kind: str, X, steps: int, rng: np.random.Generator, kwargs: dict, n_in: int | None = None,
+           dtype=float) -> np.ndarray:
+    """Input spikes (steps, batch, features) for a batch, as ``dtype`` (the trainer's precision).
 
     ``poisson(steps, gain = 1)``: Bernoulli rate coding, a spike with probability
         clip(gain * x, 0, 1) at every step, drawn afresh for every batch;
@@ -229,28 +244,28 @@ def encode(kind: str, X, steps: int, rng: np.random.Generator, kwargs: dict, n_i
         of duration / steps: an event at time t falls in step round(t / (duration / steps))
         (the simulator's ``feed_events`` rule), events after the last step are dropped; the
         input index is polarity * width * height + y * width + x, a spike (1) where one or
-        more events fell.
+        more events fell (for an input of width * height neurons: y * width + x, polarities merged).
     Arguments not in ``kwargs`` take the defaults of ``encode = <kind>(...)`` (snnlang.frontend.settings).
     """
     kwargs = form_arguments("encode", kind, kwargs, "bptt")
     if kind == "events":
         if not isinstance(X, EventSet):
-            raise ValueError("encode = events(...) needs an event data set (dvs_digits(...) or an npz of events)")
+            raise ValueError("encode = events(...) needs an event data set (dvs_digits(...), tonic(...) or an npz of events)")
         return bin_events(X, steps, kwargs["duration"], n_in)
     if isinstance(X, EventSet):
         raise ValueError(f"the data are event streams: use encode = events(steps = ..., duration = ...), not {kind}(...)")
     X = np.asarray(X, dtype=float)
     if kind == "poisson":
-        return (rng.random((steps,) + X.shape) < np.clip(X * kwargs["gain"], 0, 1)).astype(float)
+        return (rng.random((steps,) + X.shape) < np.clip(X * kwargs["gain"], 0, 1)).astype(dtype)
     if kind == "latency":
         tau = steps - 1 if kwargs["tau"] is None else kwargs["tau"]
         threshold = kwargs["threshold"]
         t = np.where(X > threshold, np.round((1 - np.clip(X, 0, 1)) * tau), steps).astype(int)
-        out = np.zeros((steps,) + X.shape)
+        out = np.zeros((steps,) + X.shape, dtype=dtype)
         b, f = np.nonzero(t < steps)
         out[t[b, f], b, f] = 1.0
         return out
-    return np.repeat((X * kwargs["gain"])[None], steps, axis=0)  # current
+    return np.repeat((X * kwargs["gain"])[None], steps, axis=0).astype(dtype, copy=False)  # current
 
 
 def event_steps(t: np.ndarray, dt: float) -> np.ndarray:
@@ -259,18 +274,27 @@ def event_steps(t: np.ndarray, dt: float) -> np.ndarray:
 
 
 def bin_events(events: EventSet, steps: int, duration: float | None = None, n_in: int | None = None) -> np.ndarray:
-    """(steps, samples, 2 * width * height) spikes of an event set (see :func:`encode`)."""
+    """(steps, samples, inputs) spikes of an event set (see :func:`encode`).
+
+    ``n_in``: the network's input size: 2 * width * height (an ``events()`` input: polarity
+    * width * height + y * width + x, as ``feed_events`` numbers them) or width * height
+    (one input per pixel or channel, polarities merged: an N-channel ``poisson(N, rate = 0 Hz)``
+    input for audio spikes); by default the event set's own (``polarities * width * height``)."""
     if duration is None:
         duration = float(events.t.max()) if len(events.t) else 1.0
     dt = duration / steps
     W, H = events.width, events.height
-    size = 2 * W * H
-    if n_in is not None and n_in != size:
-        raise ValueError(f"the events are {W} x {H} with two polarities ({size} inputs); the network's input has {n_in}")
+    size = events.inputs if n_in is None else n_in
+    if size not in (2 * W * H, W * H):
+        what = f"{W} x {H} pixels" if H > 1 else f"{W} channels"
+        raise ValueError(f"the events are {what}: an input of {2 * W * H} neurons (two polarities) or {W * H} "
+                         f"takes them; the network's input has {n_in}")
     out = np.zeros((steps, len(events), size))
     sample = np.repeat(np.arange(len(events)), np.diff(events.ptr))
     step = event_steps(events.t, dt)
-    index = (events.p > 0) * W * H + events.y * W + events.x
+    index = events.y * W + events.x
+    if size == 2 * W * H:
+        index = index + (events.p > 0) * W * H
     keep = (step >= 0) & (step < steps)
     out[step[keep], sample[keep], index[keep]] = 1.0
     return out

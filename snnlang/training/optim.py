@@ -47,20 +47,31 @@ class Optimizer:
                 g = g + self.weight_decay * params[key]
             if self.kind == "sgd":
                 params[key] -= lr * g
-            elif self.kind == "momentum":
-                m = self.state.setdefault("m/" + key, np.zeros_like(g))
+                continue
+            if "m/" + key not in self.state:
+                self.state["m/" + key] = np.zeros_like(g)
+                if self.kind == "adam":
+                    self.state["v/" + key] = np.zeros_like(g)
+            m = self.state["m/" + key]
+            if self.kind == "momentum":
                 m *= self.momentum
                 m += g
                 params[key] -= lr * m
-            else:
-                m = self.state.setdefault("m/" + key, np.zeros_like(g))
-                v = self.state.setdefault("v/" + key, np.zeros_like(g))
-                m *= b1
-                m += (1 - b1) * g
-                v *= b2
-                v += (1 - b2) * (g * g)
-                denom = np.sqrt(v / (1 - b2 ** self.steps)) + self.eps
-                params[key] -= (lr / (1 - b1 ** self.steps)) * m / denom
+                continue
+            v = self.state["v/" + key]
+            work = np.multiply(g, 1 - b1)  # the same operations as the formula, in two arrays
+            m *= b1
+            m += work  # m = b1 m + (1 - b1) g
+            np.multiply(g, g, out=work)
+            work *= 1 - b2
+            v *= b2
+            v += work  # v = b2 v + (1 - b2) g^2
+            np.divide(v, 1 - b2 ** self.steps, out=work)
+            np.sqrt(work, out=work)
+            work += self.eps  # denominator
+            update = np.multiply(m, lr / (1 - b1 ** self.steps))
+            update /= work
+            params[key] -= update
         return norm
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -111,10 +122,12 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     total = e.sum(axis=1, keepdims=True)
     probs = e / total
     n = len(labels)
-    loss = float((np.log(total[:, 0]) - shifted[np.arange(n), labels]).mean())
-    grad = probs.copy()
-    grad[np.arange(n), labels] -= 1
-    return loss, grad / n
+    rows = np.arange(n)
+    loss = float((np.log(total[:, 0]) - shifted[rows, labels]).mean())
+    grad = probs  # probs - onehot(labels), over n
+    grad[rows, labels] -= 1
+    grad /= n
+    return loss, grad
 
 
 def target_trains(labels: np.ndarray, T: int, n: int, correct: float, incorrect: float) -> np.ndarray:
@@ -148,7 +161,9 @@ def loss_and_grads(kind: str, readout: str, Z: np.ndarray, U: np.ndarray | None,
     incorrect = (0.0 if membrane else 0.2) if a.get("incorrect") is None else a["incorrect"]
     if readout in ("spike_count", "rate"):
         factor = 1.0 if readout == "spike_count" else 1.0 / T
-        scores = Z.sum(axis=0) * factor
+        scores = Z.sum(axis=0)
+        if factor != 1.0:
+            scores = scores * factor
         if kind == "cross_entropy":
             loss, g = softmax_cross_entropy(scores, labels)
         elif kind == "mse":
@@ -160,7 +175,7 @@ def loss_and_grads(kind: str, readout: str, Z: np.ndarray, U: np.ndarray | None,
             loss, g = float((diff ** 2).mean()), 2 * diff / diff.size
         else:
             raise ValueError(f"unknown loss '{kind}'")
-        return loss, np.broadcast_to((g * factor)[None], Z.shape), None, scores
+        return loss, np.broadcast_to((g * factor if factor != 1.0 else g)[None], Z.shape), None, scores
     if membrane:
         if U is None:
             raise ValueError("max_membrane needs the output's membrane")

@@ -35,6 +35,7 @@ from ..printer import cuda_code
 from .host import Host
 from .kernel import DTYPES, Arg, Array, EmitError, Kernel, names_in  # noqa: F401  (Kernel, EmitError: for tests)
 from .neurons import Neurons
+from .refuse import check_inputs
 from .synapses import Synapses
 
 TARGET = "cupy"
@@ -44,6 +45,7 @@ class CupyEmitter(Neurons, Synapses, Host):
     def __init__(self, plan: Plan, precision: str = "double"):
         if precision not in ("double", "float"):
             raise ValueError(f"precision must be 'double' or 'float', not {precision!r}")
+        check_inputs(plan)  # poisson counts and poisson_drive: refused, located (refuse.py)
         self.plan = plan
         self.n = plan.symbols  # every name this target makes: n(owner, role)
         #: generated name -> the spec's name

@@ -50,6 +50,10 @@ class Host:
             if src.kind == "poisson" and getattr(src, "rate_key", None):
                 out(f"{self.n(src.name, 'rate_input')} = Outside(self.inputs.get({src.rate_key!r}), {src.size}, xp, REAL, "
                     f"{src.rate_key!r})")
+        for d in self.plan.drives:  # poisson_drive: counts drawn on the host (the NumPy runtime's), added on the device
+            out(f"# input {d.name}: poisson_drive into {self.spec_name.get(d.variable, d.variable)} of {d.population}")
+            out(f"{self.n(d.name, 'index')} = np.arange({self.sizes[d.population]})")
+            out(f"{self.n(d.name, 'mean')} = {d.n} * {d.rate!r} * dt  # input spikes per neuron and step, on average")
         out("# device arrays")
         for name, a in self.arrays.items():
             if a.store == "s" or name in self.per_neuron_constants or name in self._inputs() or name.endswith("_now"):
@@ -150,6 +154,13 @@ class Host:
                     out(f"slot = np.int32((step - d) % {self.n(c.source, 'rows')})")
                     for kn in names:
                         out(self.find(kn).call())
+
+    def print_Drive(self, out: Lines, op) -> None:
+        """poisson_drive: the NumPy runtime's counts (the same numbers as the NumPy target), times the
+        weight, added to the target variable on the device."""
+        d = next(d for d in self.plan.drives if d.name == op.drive)
+        out(f"{d.variable} += xp.asarray(rt.poisson(self.seed, {d.stream}, step, {self.n(d.name, 'index')}, "
+            f"{self.n(d.name, 'mean')}) * {d.weight!r}, dtype=REAL)  # {d.name}: {d.n} Poisson inputs of {d.rate:g} Hz each")
 
     def print_Integrate(self, out: Lines, op) -> None:
         pop = next(p for p in self.plan.populations if p.name == op.population)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..cupy.refuse import check_inputs  # the same refusal as the CuPy target's
 from ...plan.ir import Plan, PopulationPlan
 from ..numpy import NumpyEmitter
 from .graph import Graph
@@ -32,6 +33,7 @@ TARGET = "lava"
 class LavaEmitter(Neurons, Graph):
     def __init__(self, plan: Plan):
         self.plan = plan
+        check_inputs(plan, "lava")  # poisson counts and poisson_drive: no Lava process yet, refused located
         self.loihi: LoihiPlan = loihi_plan(plan)
         if self.loihi.errors:
             raise refusal(plan, self.loihi.errors)

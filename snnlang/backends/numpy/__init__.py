@@ -70,10 +70,39 @@ class NumpyEmitter(State, Step, Fixed):
             "finite_labels": {v: (p.name, self.spec_name[v]) for p in plan.populations for v in p.finite_check},
         }
 
+    def partition_problems(self) -> list[str]:
+        """Why this network cannot be split over processes (MPI), if it cannot: each reason a line."""
+        plan, problems = self.plan, []
+        if plan.precision == "loihi":
+            problems.append("precision = loihi (Loihi's fixed point) runs in one process")
+        for c in plan.connections:
+            if c.traces or c.on_post:
+                problems.append(f"connection {c.name} is plastic (traces, on_post): plasticity runs in one process")
+            elif any(st.side == "pre" or (st.side == "target" and st.index == "pre") for st in c.on_pre):
+                problems.append(f"connection {c.name}: its on_pre writes to presynaptic neurons, which other processes hold")
+        for s in plan.sources:
+            if s.kind == "poisson" and s.counts:  # the exchange carries one spike a neuron and step
+                problems.append(f"input {s.name}: poisson(..., counts = true) runs in one process")
+        return problems
+
+    def partitioned(self) -> dict:
+        """The partitioned variant of reset, _index and _advance (one process's part; parallel.py)."""
+        self.part = True
+        try:
+            loop, epilogue = self.loop(), self.epilogue()
+            return {"reset_part_code": self.reset(), "prologue_part_code": self.prologue(loop + "\n" + epilogue),
+                    "loop_part_code": loop, "epilogue_part_code": epilogue, "index_part_code": self.index()}
+        finally:
+            self.part = False
+
     def context(self) -> dict:
         plan = self.plan
         loop, epilogue = self.loop(), self.epilogue()
+        problems = self.partition_problems()
         return {
+            **(self.partitioned() if not problems else {}),
+            "partition_refused": "; ".join(problems) or None,
+            "exchange": plan.schedule.exchange,
             **self.describe(),
             "fixed": [self.n(c.name, k) for c in plan.connections
                       for k in ("pre", "post", "group_delay", "group_ptr") + (("by_post", "post_ptr") if c.on_post else ())]

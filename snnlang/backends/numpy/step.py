@@ -15,7 +15,8 @@ class Step:
     def loop(self) -> str:
         """The plan's schedule, phase by phase: each operation printed by its method below."""
         out = Lines()
-        for phase in self.plan.schedule.phases:
+        schedule = self.plan.schedule
+        for phase in (schedule.partitioned_phases() if self.part else schedule.phases):
             if phase.ops:
                 out(f"# {phase.name}: {phase.doc}")
             for op in phase.ops:
@@ -33,9 +34,10 @@ class Step:
             out(f"{d.name} = rt.{d.kind}(seed, {d.stream}, step, {self.n(pop.name, 'index')})")
         if any(symbol("i") in a.expr.free_symbols for a in pop.inputs):
             out(f"i = {self.n(pop.name, 'index')}")
+        held = f"[{self.n(pop.name, 'own')}]" if self.part else ""  # an outside value is given for every neuron
         for a in pop.inputs:
-            out(f"{a.name} = {_array(a.expr, str(pop.size))} if {self.n(a.name, 'outside')} is None "
-                f"else rt.input_at({self.n(a.name, 'outside')}, step, {pop.size}, {pop.name + '.' + self.spec_name[a.name]!r})")
+            out(f"{a.name} = {_array(a.expr, self._size(pop.name))} if {self.n(a.name, 'outside')} is None "
+                f"else rt.input_at({self.n(a.name, 'outside')}, step, {pop.size}, {pop.name + '.' + self.spec_name[a.name]!r}){held}")
 
     def print_EvalSynapseInputs(self, out: Lines, op) -> None:
         c = self.conns[op.connection]
@@ -84,27 +86,50 @@ class Step:
         self.on_post(out, self.conns[op.connection], op.all_pairs)
 
     def print_KeepHistory(self, out: Lines, op) -> None:
+        if self._exchanged(op.source):  # partitioned: the exchange writes every process's spikes
+            return
         history = self.n(op.source, "history")
         out(f"{history}[step % {history}.shape[0]] = {self.n(op.source, 'spiked')}")
+
+    def print_Exchange(self, out: Lines, op) -> None:
+        """Partitioned: each step's spikes held here wait in a list; every min-delay steps (and at
+        the end of a run) one gather brings every process's spikes into the histories."""
+        for name in op.sources:
+            out(f"{self.n(name, 'sent')}.append({self.n(name, 'own')}[{self.n(name, 'spk')}])")
+        sent = ", ".join(self.n(name, "sent") for name in op.sources)
+        histories = ", ".join(self.n(name, "history") for name in op.sources)
+        fired = ", ".join(self.n(name, "fired") for name in op.sources) + ("," if len(op.sources) == 1 else "")
+        out("if (step + 1 - start) % every == 0 or step + 1 == stop:  # every min-delay steps, and at the end of a run")
+        with out.indent():
+            out(f"{fired} = part.exchange([{sent}], [{histories}], step)  # this step's spikes of every process")
+
+    def _arrived(self, source: str) -> str:
+        """Last step's spikes of a source, as its connections read them (partitioned: of every process)."""
+        return self.n(source, "fired") if self._exchanged(source) else self.n(source, "spk")
 
     def print_RecordSpikes(self, out: Lines, op) -> None:
         out(f"if {self.n(op.population, 'spk')}.size:")
         with out.indent():
-            out(f"rec[{op.monitor}].append((step, {self.n(op.population, 'spk')}))")
+            spk = self.n(op.population, 'spk')
+            if self.part and op.population in self.plan.schedule.partition:  # as indices in the population
+                spk = f"{self.n(op.population, 'own')}[{spk}]"
+            out(f"rec[{op.monitor}].append((step, {spk}))")
 
     def print_RecordState(self, out: Lines, op) -> None:
         m = self.plan.monitors[op.monitor]
         pop = self.pops[m.population]
         span = m.as_slice()
         sl = f"{span[0]}:{span[1]}:{span[2]}" if span else self.n("", f"monitor{op.monitor}_neurons")
+        if self.part:  # the monitored neurons held here
+            sl = self.n("", f"monitor{op.monitor}_cols")
         arrays = set(pop.state) | {a.name for a in pop.inputs} | {prm.name for prm in pop.params if prm.value is None}
         values = []
         for e in m.values or [symbol(q) for q in m.qualified]:
             if e.is_Symbol and e.name in arrays:  # one value per neuron
                 values.append(f"{e.name}[{sl}]")
             else:  # a parameter of the population, or a definition
-                e = e.xreplace({symbol("i"): sympy.Symbol(f"np.arange({pop.size})")})
-                values.append(f"np.broadcast_to({code(e)}, ({pop.size},))[{sl}]")
+                e = e.xreplace({symbol("i"): sympy.Symbol(self._index_of(pop.name))})
+                values.append(f"np.broadcast_to({code(e)}, ({self._size(pop.name)},))[{sl}]")
         values = ", ".join(values)
         if op.every > 1:
             out(f"if step % {op.every} == 0:")
@@ -116,7 +141,7 @@ class Step:
     def spikes(self, out: Lines, pop: PopulationPlan) -> None:
         name = pop.name
         if pop.threshold is None:
-            out(f"{self.n(name, 'spiked')} = np.zeros({pop.size}, dtype=bool)")
+            out(f"{self.n(name, 'spiked')} = np.zeros({self._size(name)}, dtype=bool)")
             out(f"{self.n(name, 'spk')} = np.zeros(0, dtype=np.int64)")
             return
         cond = code(pop.threshold)
@@ -127,7 +152,7 @@ class Step:
         elif pop.refractory is not None:  # a > b on booleans: a and not b
             out(f"{self.n(name, 'spiked')} = np.greater({_bare(cond)}, {self.n(name, 'refractory')})  # and not refractory")
         else:
-            out(f"{self.n(name, 'spiked')} = np.broadcast_to({cond}, ({pop.size},))")
+            out(f"{self.n(name, 'spiked')} = np.broadcast_to({cond}, ({self._size(name)},))")
         out(f"{self.n(name, 'spk')} = {self.n(name, 'spiked')}.nonzero()[0]")
         if pop.refractory is not None and pop.refractory_uniform:
             out(f"{self.n(name, 'released')}[{self.n(name, 'slot')}] = {self.n(name, 'spk')}  # refractory for the next {self.n(name, 'ref_steps')} steps")
@@ -170,11 +195,14 @@ class Step:
 
     def source(self, out: Lines, src: SourcePlan) -> None:
         name = src.name
-        if src.kind == "poisson":
+        if src.kind == "poisson" and src.counts:
+            self.counted_source(out, src)
+        elif src.kind == "poisson":
             if src.rate_key:
                 out(f"if {self.n(name, 'rate_outside')} is not None and {self.n(name, 'rate_fixed')} is None:  # rates that change with the step")
                 with out.indent():
-                    out(f"{self.n(name, 'p')} = rt.input_at({self.n(name, 'rate_outside')}, step, {src.size}, {src.rate_key!r}) * dt")
+                    held = f"[{self.n(name, 'own')}]" if self.part else ""
+                    out(f"{self.n(name, 'p')} = rt.input_at({self.n(name, 'rate_outside')}, step, {src.size}, {src.rate_key!r}){held} * dt")
             rows = max(1, min(128, 2**20 // src.size))  # steps of random numbers drawn at once
             out(f"if not 0 <= step - {self.n(name, 'from')} < {self.n(name, 'u')}.shape[0]:  # the next {rows} steps' numbers, at once")
             with out.indent():
@@ -189,10 +217,34 @@ class Step:
             out(f"{self.n(name, 'spiked')} = np.zeros({src.size}, dtype=bool)")
             out(f"{self.n(name, 'spiked')}[{self.n(name, 'spk')}] = True")
 
+    def counted_source(self, out: Lines, src: SourcePlan) -> None:
+        """poisson(..., counts = true): a Poisson count per neuron and step; each neuron is listed
+        in ``spk`` as often as it spikes, so its on_pre effects add up count times."""
+        name = src.name
+        if src.rate_key:
+            out(f"if {self.n(name, 'rate_outside')} is not None and {self.n(name, 'rate_fixed')} is None:  # rates that change with the step")
+            with out.indent():
+                held = f"[{self.n(name, 'own')}]" if self.part else ""
+                out(f"{self.n(name, 'p')} = rt.input_at({self.n(name, 'rate_outside')}, step, {src.size}, {src.rate_key!r}){held} * dt")
+        out(f"{self.n(name, 'spiked')} = rt.poisson(seed, {src.stream}, step, {self.n(name, 'index')}, {self.n(name, 'p')})  # spikes of each neuron")
+        out(f"{self.n(name, 'spk')} = rt.counted_spikes({self.n(name, 'spiked')})")
+
+    def _spikes_in(self, source: str, row: str) -> str:
+        """The spikes of a row of a source's history: the neurons that spiked, or with counts = true
+        each neuron as often as it spiked."""
+        src = self.sources.get(source)
+        return f"rt.counted_spikes({row})" if src is not None and src.counts else f"np.flatnonzero({row})"
+
+    def print_Drive(self, out: Lines, op) -> None:
+        """poisson_drive: weight x Poisson(N x rate x dt) added to the target variable of every neuron."""
+        d = next(d for d in self.plan.drives if d.name == op.drive)
+        out(f"{d.variable} += {self.n(d.name, 'weight')} * rt.poisson(seed, {d.stream}, step, {self.n(d.name, 'index')}, "
+            f"{self.n(d.name, 'mean')})  # {d.name}: {d.n} Poisson inputs of {d.rate:g} Hz to each neuron")
+
     def print_Deliver(self, out: Lines, op) -> None:
         c = self.conns[op.connection]
         if op.strategy == "stacked":
-            out(f"spk = {self.n(c.source, 'spk')}  # {', '.join(op.group)}")
+            out(f"spk = {self._arrived(c.source)}  # {', '.join(op.group)}")
             out("if spk.size:")
             with out.indent():
                 out(f"post = rt.gather({self.n(c.name, 'rows')}, spk)")
@@ -200,14 +252,14 @@ class Step:
                 out(f"np.add.at({self.n(c.target, 'x_flat')}[step & 1], post, {self.n(c.name, 'weight')}[post])")
             return
         if op.last_step:  # the shortest delay: last step's spikes
-            out(f"spk = {self.n(c.source, 'spk')}  # {c.name}")
+            out(f"spk = {self._arrived(c.source)}  # {c.name}")
             out("if spk.size:")
             with out.indent():
                 self.arrive(out, c, op, f"{self.n(c.name, 'group_ptr')}[0]")
             return
         out(f"for d, ptr in zip({self.n(c.name, 'group_delay')}, {self.n(c.name, 'group_ptr')}):  # {c.name}")
         with out.indent():
-            out(f"spk = np.flatnonzero({self.n(c.source, 'history')}[(step - d) % {self.n(c.source, 'history')}.shape[0]])")
+            out(f"spk = {self._spikes_in(c.source, self.n(c.source, 'history') + '[(step - d) % ' + self.n(c.source, 'history') + '.shape[0]]')}")
             out("if spk.size:")
             with out.indent():
                 self.arrive(out, c, op, "ptr")
@@ -215,7 +267,7 @@ class Step:
     def arrive(self, out: Lines, c: ConnectionPlan, op, ptr: str) -> None:
         """The on_pre effects of the spiking presynaptic neurons ``spk``."""
         if op.strategy == "dense":
-            out(f"synops += spk.size * {c.n_post}")
+            out(f"synops += spk.size * {self._size(c.target) if self.part else c.n_post}")
             self.linear(out, c, *c.linear)
             return
         if op.strategy == "gathered":
@@ -229,7 +281,8 @@ class Step:
             self.linear(out, c, *c.linear)
             return
         if op.strategy == "all_pairs":  # row after row: the synapses of neuron k are k * n_post + (0 ... n_post - 1)
-            out(f"syn = (spk[:, None] * {c.n_post} + np.arange({c.n_post})).ravel()")
+            n_post = self._size(c.target) if self.part else c.n_post  # partitioned: the post neurons held here
+            out(f"syn = (spk[:, None] * {n_post} + np.arange({n_post})).ravel()")
         else:
             out(f"syn = rt.rows_of({ptr}, spk)")
         out("synops += syn.size")
@@ -258,7 +311,7 @@ class Step:
                 body(f"{st.target}[syn] = {code(st.expr, c.indexed)}")
             else:  # every synapse adds to its neuron on the other side
                 index = st.index
-                size = c.post_rows if index == "post" else c.pre_rows
+                size = (self._size(c.target) if self.part else c.post_rows) if index == "post" else c.pre_rows
                 value = code(st.expr, c.indexed)
                 op = "-=" if st.op == "-=" else "+="  # in place: the target may be a view of the population's state
                 if st.expr.free_symbols & {symbol(n) for n in c.indexed}:  # a value per synapse: shaped like syn
@@ -277,7 +330,8 @@ class Step:
         out("if spk.size:")
         with out.indent():
             if all_pairs:  # all pairs, row after row: the synapses of post neuron k are k + n_post * (0 ... n_pre - 1)
-                out(f"syn = (spk[:, None] + {c.n_post} * np.arange({c.n_pre})).ravel()")
+                n_post = self._size(c.target) if self.part else c.n_post
+                out(f"syn = (spk[:, None] + {n_post} * np.arange({c.n_pre})).ravel()")
             else:
                 out(f"syn = {self.n(c.name, 'by_post')}[rt.rows_of({self.n(c.name, 'post_ptr')}, spk)]")
             out("synops += syn.size")
