@@ -115,6 +115,38 @@ def _inside(path: Path, folders) -> bool:
     return any(path == f or f in path.parents for f in folders)
 
 
+def resolve_data_file(name: str, importer: Path, roots: Sequence[Path] | None, max_bytes: int) -> tuple[Path | None, str]:
+    """Where a data file a spec names (``from_file``, ``spike_times(file = ...)``) is: beside
+    ``importer``, else in an ``--include`` folder (``roots[1:]``); after following symbolic links
+    inside ``roots`` (None: anywhere), a regular file of at most ``max_bytes``. (path, "") or
+    (None, why)."""
+    allowed = None if roots is None else [Path(r).resolve() for r in roots]
+    outside = False
+    for base in [Path(importer).parent, *(roots[1:] if roots else ())]:
+        candidate = base / name
+        try:
+            info = os.stat(candidate)
+            real = candidate.resolve()
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return None, "it is a loop of symbolic links"
+            continue
+        except (ValueError, RuntimeError):
+            continue
+        if allowed is not None and not _inside(real, allowed):
+            outside = True
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            return None, f"it is {_kind(info.st_mode)}, not a data file"
+        if info.st_size > max_bytes:
+            return None, (f"it is {info.st_size / 2**20:.0f} MiB; a data file may be at most "
+                          f"{max_bytes // 2**20} MiB")
+        return candidate, ""
+    if outside:
+        return None, "it is outside the spec's folder; allow its folder with --include DIR"
+    return None, "no such file beside the spec" + (" or in an --include folder" if roots and len(roots) > 1 else "")
+
+
 def resolve_import(name: str, importer: Path, roots: Sequence[Path] | None = None) -> tuple[Path | None, str | None]:
     """Where ``import "name"`` in the file ``importer`` leads: beside it, else in an ``--include``
     folder (``roots[1:]``), else the standard library.

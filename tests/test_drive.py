@@ -371,7 +371,7 @@ def test_a_large_train_from_a_file(tmp_path):
 
 
 @pytest.mark.parametrize("make, call, message", [
-    (lambda d: None, 'spike_times(file = "none.npz")', "cannot find 'none.npz' beside the spec"),
+    (lambda d: None, 'spike_times(file = "none.npz")', "cannot read 'none.npz': no such file beside the spec"),
     (lambda d: (d / "x.csv").write_text("1,2"), 'spike_times(file = "x.csv")',
      "cannot read 'x.csv': a spike train comes from an .npz"),
     (lambda d: np.savez(d / "x.npz", times=[0.001, np.nan], indices=[0, 1]), 'spike_times(file = "x.npz")',

@@ -15,7 +15,6 @@ refused. What it may hold (docs/language.md, "Connectivity from a file"):
 """
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import zipfile
@@ -35,38 +34,16 @@ class DataFileError(Exception):
     """A data file that cannot be used: the message says why (without the file's place)."""
 
 
-def _inside(path: Path, folders) -> bool:
-    return any(path == f or f in path.parents for f in folders)
-
-
 def resolve_data(name: str, importer: Path, roots: Optional[Sequence[Path]]) -> tuple[Optional[Path], str]:
     """Where ``from_file("name")`` in the file ``importer`` leads: beside it, else in an
     ``--include`` folder (``roots[1:]``). (path, "") or (None, why)."""
+    from ..resources import resolve_data_file
+
     if not name:
         return None, "the file name is empty"
     if not name.endswith((".npz", ".npy")):
         return None, "connectivity comes from an .npz (an edge list or a matrix) or an .npy (a matrix)"
-    bases = [importer.parent, *(roots[1:] if roots else ())]
-    allowed = None if roots is None else [Path(r).resolve() for r in roots]
-    for base in bases:
-        candidate = base / name
-        try:
-            info = os.stat(candidate)
-            real = candidate.resolve()
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                return None, "it is a loop of symbolic links"
-            continue
-        except (ValueError, RuntimeError):
-            continue
-        if allowed is not None and not _inside(real, allowed):
-            return None, "it is outside the spec's folder; allow its folder with --include DIR"
-        if not stat.S_ISREG(info.st_mode):
-            return None, "it is not a regular file"
-        if info.st_size > MAX_DATA_BYTES:
-            return None, f"it is {info.st_size / 2**20:.0f} MiB; a data file may be at most {MAX_DATA_BYTES // 2**20} MiB"
-        return candidate, ""
-    return None, "no such file beside the spec" + (" or in an --include folder" if roots and len(roots) > 1 else "")
+    return resolve_data_file(name, importer, roots, MAX_DATA_BYTES)
 
 
 @dataclass

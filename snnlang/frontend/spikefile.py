@@ -8,9 +8,6 @@ a train of millions of spikes is read and validated without a Python loop over i
 """
 from __future__ import annotations
 
-import errno
-import os
-import stat
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -32,36 +29,15 @@ def resolve_data(name: str, spec_file: Path, roots: Sequence[Path]) -> Path:
     """Where a data file named in a spec is: beside ``spec_file``, else in an ``--include`` folder
     (``roots[1:]``). Refused (DataFileError): outside the spec's folder and the ``--include``
     folders, missing, or not a regular file."""
-    from ..resources import _inside, _kind
+    from ..resources import resolve_data_file
 
     if not name.endswith((".npz", ".npy")):  # (the cache key hashes the contents of the .npz and .npy files a spec names)
         raise DataFileError(f"cannot read '{name}': a spike train comes from an .npz (file = \"spikes.npz\") or "
                             "from .npy files (times = \"t.npy\", indices = \"i.npy\")")
-    allowed = [Path(r).resolve() for r in roots]
-    outside = None
-    for base in [Path(spec_file).parent, *roots[1:]]:
-        candidate = base / name
-        try:
-            info = os.stat(candidate)
-            real = candidate.resolve()
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise DataFileError(f"cannot read '{name}': a loop of symbolic links") from None
-            continue
-        except (ValueError, RuntimeError):
-            continue
-        if not _inside(real, allowed):
-            outside = outside or candidate
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            raise DataFileError(f"cannot read '{name}': it is {_kind(info.st_mode)}, not a data file")
-        if info.st_size > MAX_DATA_BYTES:
-            raise DataFileError(f"cannot read '{name}': it is {info.st_size / 2**30:.1f} GiB; a data file may be "
-                                f"at most {MAX_DATA_BYTES // 2**30} GiB")
-        return candidate
-    if outside is not None:
-        raise DataFileError(f"cannot read '{name}': it is outside the spec's folder; allow its folder with --include DIR")
-    raise DataFileError(f"cannot find '{name}' beside the spec" + (" or in an --include folder" if roots[1:] else ""))
+    found, why = resolve_data_file(name, spec_file, roots, MAX_DATA_BYTES)
+    if found is None:
+        raise DataFileError(f"cannot read '{name}': {why}")
+    return found
 
 
 def _load(path: Path, argument: str, shown: str):
