@@ -1,5 +1,5 @@
 """Izhikevich's (2003) 1000-neuron network (specs/izhikevich_network.snn: 1e6 all-to-all
-synapses, Euler at 1 ms, 1 s): the NumPy target, the native target (--target c) at 1 and 2
+synapses, the paper's half steps at 1 ms, 1 s): the NumPy target, the native target (--target c) at 1 and 2
 threads, and Brian2's cpp_standalone (its own loop timer) in one run.
 
     python benchmarks/izhikevich.py [--repeat 5] [--brian2 /tmp/b2venv/bin/python]
