@@ -377,3 +377,18 @@ def test_every_fixed_point_name_comes_from_the_symbol_table(tmp_path, spec):
     made = {n for n in _assigned_names(source) if "_" in n.strip("_")}
     made -= {"all_steps", "all_index", "step_key", "index_key", "param_keys", "kind", "_pop"}
     assert made <= set(plan.symbols.names.values()) | RESERVED, sorted(made - set(plan.symbols.names.values()))
+
+
+def test_weights_the_quantiser_clips_are_counted(tmp_path):
+    """Weights beyond the 8-bit mantissas at the largest weight_exp are clipped; the run says
+    how many (counted by hand here) and the connection whose weights fit says nothing."""
+    text = lava_own_spec().replace("w = uniform(0, 120)", "w = uniform(0, 1000000)")
+    net = build_package(text, tmp_path).Network()
+    with pytest.warns(UserWarning, match="weights lie beyond") as caught:
+        net.run(steps=2)
+    messages = [str(w.message) for w in caught if "weights lie beyond" in str(w.message)]
+    w = net.state["l1_l2_w"]
+    by_hand = int(np.count_nonzero(np.rint(w / 2.0 ** 7) > 255))  # gain 1, weight_exp 7 (the largest)
+    assert by_hand > 0
+    assert messages == [f"connection l1_l2: {by_hand} of {w.size} weights lie beyond Loihi's 8-bit excitatory "
+                        f"mantissas at weight_exp 7 and are clipped (the largest, {w.max():g}, to {255 * 128:g})"]

@@ -70,6 +70,8 @@ class Fixed:
         weight = weight_expr(c)
         pre, post = f"s[{self.n(c.name, 'pre')!r}]", f"s[{self.n(c.name, 'post')!r}]"
         out(f"# {c.name}: {q.sign_mode} 8-bit mantissas of weight * {q.gain!r} / 2**{q.weight_exp}")
+        out(f"rt.loihi_clipped({c.name!r}, np.broadcast_to({code(weight)}, {pre}.shape), {q.gain!r}, "
+            f"{q.weight_exp}, {q.sign_mode!r})  # warns with the count of weights the mantissas clip")
         out(f"{self.n(c.name, 'mantissas')} = rt.loihi_mantissas(np.broadcast_to({code(weight)}, {pre}.shape), "
             f"{q.gain!r}, {q.weight_exp}, {q.sign_mode!r})")
         rows = f"{c.pre_rows or c.n_pre}, {c.post_rows or c.n_post}, {q.sign_mode!r}"
