@@ -71,7 +71,7 @@ def package(path: str | Path, target: str = "numpy", *parts: str, model: Optiona
     else:
         if model is None:
             model = load(path)  # reports a spec that cannot be read or parsed, with its place
-        built = files(model) if files is not None else _render(model, target)
+        built = files(model) if files is not None else render_package(model, target)
         if key is not None and model.spec_hash == key.spec_hash:
             folder = cache.publish(built, entry)
         else:  # not cacheable: the spec changed while it was compiled, or it has no key
@@ -82,7 +82,9 @@ def package(path: str | Path, target: str = "numpy", *parts: str, model: Optiona
     return module, time.perf_counter() - start
 
 
-def _render(model: "Model", target: str) -> dict[str, str]:
+def render_package(model: "Model", target: str, extra=None) -> dict[str, str]:
+    """The files of a cached package: the plan rendered for ``target``, its memory estimate, and
+    the files ``extra(plan)`` adds (``snnlang run``: what the plan decided)."""
     import json
 
     from .build import render
@@ -95,6 +97,8 @@ def _render(model: "Model", target: str) -> dict[str, str]:
     # the estimate, for runs that find the package in the cache: numbers only
     files[MEMORY_FILE] = json.dumps({"network": found.network, "steps": found.steps, "bytes": found.total,
                                      "fixed": found.fixed, "per_step": found.per_step}) + "\n"
+    if extra is not None:
+        files.update(extra(plan))
     return files
 
 

@@ -43,23 +43,15 @@ def _import(package_dir: Path, name: str):
 # ---- the run package: --dt, and what the plan decided -------------------------------------
 
 def _run_package_files(model, target: str, dt: Optional[float], dt_text: Optional[str]) -> dict[str, str]:
-    """The files of a run package: the plan rendered for ``target`` (as
-    :func:`snnlang.driver._render`: the code and the memory estimate), and RUN_PLAN."""
-    from .build import render
-    from .driver import MEMORY_FILE
-    from .plan import make_plan
-    from .plan.memory import estimate
+    """The files of a run package: those of :func:`snnlang.driver.render_package` (at ``dt``
+    when given), and RUN_PLAN."""
+    from .driver import render_package
 
     spec_timing = None
     if dt is not None:
         model, spec_timing = _with_dt(model, dt, dt_text)
-    plan = make_plan(model)  # refuses a network over the memory limit (plan/memory.py)
-    found = estimate(plan)
-    files = render(plan, target, "net")
-    files[MEMORY_FILE] = json.dumps({"network": found.network, "steps": found.steps, "bytes": found.total,
-                                     "fixed": found.fixed, "per_step": found.per_step}) + "\n"
-    files[RUN_PLAN] = json.dumps(_plan_record(model, plan, spec_timing), indent=1) + "\n"
-    return files
+    return render_package(model, target, extra=lambda plan: {
+        RUN_PLAN: json.dumps(_plan_record(model, plan, spec_timing), indent=1) + "\n"})
 
 
 def _simulated(model):
