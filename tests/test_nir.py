@@ -119,6 +119,26 @@ def test_round_trip_recurrent(tmp_path):
         np.testing.assert_array_equal(imported[p], original[p])
 
 
+def test_an_imported_spec_runs_on_the_c_target_with_the_same_spikes(tmp_path):
+    import shutil
+
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler (cc or gcc) for the c target")
+    spec = tmp_path / "rnn.snn"
+    spec.write_text(RECURRENT)
+    export(spec, tmp_path / "rnn.nir")
+    write_import(tmp_path / "rnn.nir", tmp_path / "back.snn", dt=DT)
+    spikes = np.random.default_rng(2).random((60, 20)) < 0.25
+    _, numpy_run = run_spec(tmp_path / "back.snn", tmp_path / "back.npz", "x", spikes, ["hidden", "out"])
+    net = snnlang.compile(tmp_path / "back.snn", target="c")()
+    snnlang.load_weights(net, tmp_path / "back.npz")
+    drive(net, "x", spikes)
+    net.run(steps=len(spikes))
+    assert numpy_run["hidden"].sum() > 50
+    for p in ("hidden", "out"):
+        np.testing.assert_array_equal(raster(net, p, len(spikes), net.state[f"{p}_v"].size), numpy_run[p])
+
+
 # ---- graphs as snnTorch and Norse write them, against NIR's equations in NumPy ----------------
 
 def reference(layers, x, dt=DT):
