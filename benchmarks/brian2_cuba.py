@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,12 +98,15 @@ def simulate(target: str = "numpy", N: int = 4000, duration: float = 1.0, seed: 
 
 
 def standalone(N: int = 4000, duration: float = 1.0, seed: int = 0, threads: int = 1,
-               directory: str | None = None) -> dict:
+               directory: str | None = None, memory: bool = False) -> dict:
     """CUBA on Brian2's cpp_standalone device: build, compile and run the binary; Brian2's own
-    timing of the run (``run_s``), the compile and run of the binary (``build_s``) apart."""
+    timing of the run (``run_s``), the compile and run of the binary (``build_s``) apart.
+    ``memory``: the binary is run once more on its own for its peak RSS (``peak_rss``, bytes:
+    the simulation's process alone, the compiler not counted). A directory made here is removed."""
     import brian2 as b2
     from brian2 import ms, mV, second
 
+    made = directory is None
     directory = directory or tempfile.mkdtemp(prefix="b2standalone-")
     b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
     b2.prefs.devices.cpp_standalone.openmp_threads = threads
@@ -130,9 +134,29 @@ def standalone(N: int = 4000, duration: float = 1.0, seed: int = 0, threads: int
     b2.device.build(directory=directory, compile=True, run=True, debug=False)
     build_s = time.perf_counter() - t0
     idx = s_mon.i[:]
-    return {"target": "cpp_standalone", "N": N, "threads": threads, "duration": duration,
-            "run_s": float(b2.device._last_run_time), "build_s": build_s,
-            "rate": len(idx) / (N * duration), "n_synapses": int(len(Ce) + len(Ci))}
+    result = {"target": "cpp_standalone", "N": N, "threads": threads, "duration": duration,
+              "run_s": float(b2.device._last_run_time), "build_s": build_s,
+              "rate": len(idx) / (N * duration), "n_synapses": int(len(Ce) + len(Ci))}
+    if memory:
+        result["peak_rss"] = _peak_rss(["./main"], directory)
+    if made:
+        shutil.rmtree(directory, ignore_errors=True)
+    return result
+
+
+def _peak_rss(command: list[str], directory: str) -> int | None:
+    """The peak resident memory (bytes) of a command: its VmHWM, read every 5 ms until it exits.
+    (Not the rusage's ru_maxrss: Linux carries the forking Python's memory into it.)"""
+    child = subprocess.Popen(command, cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while child.poll() is None:
+        try:
+            with open(f"/proc/{child.pid}/status") as f:
+                peak = max(peak, next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) * 1024)
+        except (OSError, StopIteration):
+            pass
+        time.sleep(0.005)
+    return peak if child.returncode == 0 and peak else None
 
 
 def _child(target: str, N: int, duration: float, cache_dir: str | None) -> None:
@@ -175,6 +199,7 @@ def main(argv=None) -> int:
     ap.add_argument("--standalone", action="store_true",
                     help="time Brian2's cpp_standalone device (its own loop timer), print JSON lines")
     ap.add_argument("--threads", type=int, default=1, help="--standalone: OpenMP threads")
+    ap.add_argument("--memory", action="store_true", help="--standalone: also the binary's peak RSS (runs it again)")
     ap.add_argument("--no-cold", action="store_true",
                     help="skip the cold-cache Cython process (compiles everything, ~30 s)")
     args = ap.parse_args(argv)
@@ -188,7 +213,7 @@ def main(argv=None) -> int:
     logging.getLogger("brian2").setLevel(logging.ERROR)
     if args.standalone:  # one device per process: the loop in a fresh child
         code = (f"import sys, json; sys.path.insert(0, {HERE!r}); import brian2_cuba; "
-                f"print(json.dumps(brian2_cuba.standalone({args.N}, {args.duration}, 0, {args.threads})))")
+                f"print(json.dumps(brian2_cuba.standalone({args.N}, {args.duration}, 0, {args.threads}, memory={args.memory})))")
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         print(out.stdout.strip().splitlines()[-1])
         return 0

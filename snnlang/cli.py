@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="; ".join(f"{t.name}: {t.summary}" for t in TARGETS.values()))
     p.add_argument("-o", "--out", type=Path, required=True, help="folder of the package (replaced only on success)")
     p.add_argument("--network", help="which network, if the spec has several")
-    p.add_argument("--precision", choices=("float64", "loihi"),
-                   help="the arithmetic, over the simulate block's precision: loihi is Loihi's fixed point (docs/lava.md)")
+    p.add_argument("--precision", choices=("float64", "float32", "loihi"),
+                   help="the arithmetic, over the simulate block's precision: float32 (the c target, docs/native.md), "
+                        "loihi: Loihi's fixed point (docs/lava.md)")
     _threads(p)
     _include(p)
     _max_memory(p)

@@ -42,7 +42,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            precisions=("float64", "loihi")),
     Target("cupy", "cupy:CupyEmitter", "CUDA kernels driven by CuPy, NVIDIA GPUs"),
     Target("c", "c:CEmitter", "one compiled C function per run (the system C compiler, OpenMP), any CPU",
-           finish="c:compile_package"),
+           finish="c:compile_package", precisions=("float64", "float32")),
     Target("lava", "lava:LavaEmitter", "Lava processes (Loihi), run in Lava's Python", runs=False,
            precisions=("float64", "loihi")),
 )}

@@ -96,8 +96,9 @@ SIMULATE: tuple[Option, ...] = (
     _time("duration", "the simulated time (or give steps)", default={"discrete": 0.1, "continuous": 1.0}),
     _whole("steps", "the number of time steps (instead of duration)", default=Derived("duration / dt, rounded")),
     _whole("seed", "the seed of every random draw", default=0, low=0, high=MAX_SEED),
-    Option("precision", "choice", "the arithmetic: float64, or Loihi's fixed point (docs/lava.md; numpy and lava targets)",
-           "float64", choices=("float64", "loihi"), noun="precision"),
+    Option("precision", "choice", "the arithmetic: float64, float32 (c target, docs/native.md), or Loihi's fixed "
+           "point (docs/lava.md; numpy and lava targets)", "float64", choices=("float64", "float32", "loihi"),
+           noun="precision"),
     _whole("loihi_vth", "Loihi's threshold register vth (fixed point; default: chosen per population)", None,
            high=2**17 - 1),
 )

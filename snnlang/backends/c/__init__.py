@@ -14,9 +14,10 @@ are the NumPy target's; ``step.c`` draws Poisson spikes and per-step random inpu
 same counter-based hash. ``source.py`` prints the C step (one method per operation of the
 schedule), ``host.py`` the Python that hands arrays and constants to it.
 
-What this first version does not print is refused at build with a located error
-(:mod:`.refuse`): plasticity and other event statements, traces, synapse equations and
-inputs, and ``precision = float32``.
+Plasticity (event statements, traces, synapse equations) is printed by :mod:`.plastic`; what
+the target does not print yet (:func:`.refuse.problems`: some event statements, counted
+Poisson sources, ``poisson_drive``, monitors of several selections) is refused at build with a
+located error. ``precision = float32`` makes ``real`` a float (docs/native.md).
 """
 from __future__ import annotations
 
@@ -33,7 +34,11 @@ TARGET = "c"
 class CEmitter(Source, Host):
     def __init__(self, plan: Plan):
         check_supported(plan)
+        if plan.precision == "float32":
+            _check_float32(plan)
         self.plan = plan
+        #: precision = float32: state, constants and arithmetic of step.c in float (else double)
+        self.float32 = plan.precision == "float32"
         self.n = plan.symbols  # every name this target makes: n(owner, role)
         #: generated name -> the spec's name (for comments and set_input keys)
         self.spec_name = {q: v for owner in plan.populations + plan.connections for v, q in owner.local.items()}
@@ -51,7 +56,7 @@ class CEmitter(Source, Host):
         self.ints: list[tuple[str, str]] = []
 
     def c(self, expr, indexed: dict[str, str] | None = None) -> str:
-        return cuda_code(expr, indexed)
+        return cuda_code(expr, indexed, "float" if self.float32 else "double")
 
     # ---- what step.c receives ------------------------------------------------------------------
     def array(self, name: str, ctype: str, host: str, written: bool = False) -> str:
@@ -63,7 +68,7 @@ class CEmitter(Source, Host):
 
     def state(self, key: str, ctype: str = "real", written: bool = False) -> str:
         """A state array of the Network (``self.state[key]``), coerced to the C type's dtype."""
-        dtype = {"real": "np.float64", "long long": "np.int64", "unsigned char": "np.bool_"}[ctype]
+        dtype = {"real": "REAL", "long long": "np.int64", "unsigned char": "np.bool_"}[ctype]
         return self.array(key, ctype, f"_array(s, {key!r}, {dtype})", written)
 
     def real(self, name: str, host: str) -> str:
@@ -95,6 +100,8 @@ class CEmitter(Source, Host):
             "start_code": start_code,
             "end_code": end_code,
             "unpack_code": self.unpack_code(),
+            "real": "float" if self.float32 else "double",
+            "real_dtype": "np.float32" if self.float32 else "np.float64",
             "prologue_code": self.prologue(),
             "call_code": self.call_code(),
             "collect_code": self.collect_code(),
@@ -104,6 +111,20 @@ class CEmitter(Source, Host):
                       for k in ("pre", "post", "group_delay", "group_ptr", "by_post", "post_ptr")]
             + [c.delay_array for c in self.plan.connections if c.delay_array],
         }
+
+
+def _check_float32(plan: Plan) -> None:
+    """precision = float32 prints neurons, sources and linear synapses; the statements of plasticity
+    (plastic.py: tables and traces the host computes in float64) are refused with it."""
+    from .refuse import refusal
+
+    found = [("connection", c.name, f"connection {c.name} ({c.synapse}) has plasticity (event statements, traces "
+              "or synapse equations), which the c target does not print in precision = float32 yet; use "
+              "precision = float64")
+             for c in plan.connections
+             if c.linear is None or c.on_post or c.traces or c.trace_decay or c.syn_integrate or c.inputs]
+    if found:
+        raise refusal(plan, found)
 
 
 def compile_package(folder, threads=None) -> dict:

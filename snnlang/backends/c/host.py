@@ -27,7 +27,7 @@ class Host:
                     out(f"{ref_steps} = np.ascontiguousarray(np.broadcast_to({numpy_code(pop.refractory)}, ({pop.size},)), dtype=np.int64)")
             for a in pop.inputs:
                 key = f"{pop.name}.{self.spec_name[a.name]}"
-                out(f"b[{a.name!r}] = np.zeros({pop.size})  # this step's value (deliveries add to it)")
+                out(f"b[{a.name!r}] = np.zeros({pop.size}, dtype=REAL)  # this step's value (deliveries add to it)")
                 out(f"{self.n(a.name, 'value')} = self.inputs.get({key!r})  # set from outside, or None")
         for src in self.plan.sources:
             if src.kind != "poisson":
@@ -50,7 +50,7 @@ class Host:
                 for name in c.state:
                     out(f"{name} = s[{name!r}]")
                 out(f"{self.n(c.name, 'weight')} = np.ascontiguousarray(rt.dense(s[{self.n(c.name, 'pre')!r}], "
-                    f"s[{self.n(c.name, 'post')!r}], {numpy_code(weight)}, {c.n_pre}, {c.n_post}))  # pre x post")
+                    f"s[{self.n(c.name, 'post')!r}], {numpy_code(weight)}, {c.n_pre}, {c.n_post}), dtype=REAL)  # pre x post")
         out("b['synops'] = np.zeros(1, dtype=np.int64)")
         callables = [a for p in self.plan.populations for a in p.inputs]
         out("piece = _CHUNK  # steps a call")
@@ -63,6 +63,8 @@ class Host:
                 out(f"if callable({self.n(src.name, 'rate_value')}):")
                 with out.indent():
                     out(f"piece = min(piece, max(1, 2**22 // {src.size}))")
+        from .plastic import host_prologue  # plasticity: constants of synapses, tables of decay powers, synapse inputs
+        host_prologue(self, out)
         out("reals = np.array([" + "".join(f"{host}, " for _, host in self.reals) + "], dtype=np.float64)")
         return out.text(2)
 
@@ -93,7 +95,7 @@ class Host:
                 out(f"b['record{k}_count'] = np.zeros(end - step, dtype=np.int64)  # per step")
             else:
                 n = len(range(m.start, m.stop, m.step))
-                out(f"b['record{k}'] = np.empty((len(_sampled(step, end, {m.every})), {len(m.qualified)}, {n}))")
+                out(f"b['record{k}'] = np.empty((len(_sampled(step, end, {m.every})), {len(m.qualified)}, {n}), dtype=REAL)")
         out("arrays = [" + "".join(f"{host}, " for _, _, host, _ in self.slots) + "]")
         out("ints = np.array([" + "".join(f"{host}, " for _, host in self.ints) + "], dtype=np.int64)")
         return out.text(3)

@@ -1,7 +1,8 @@
-"""What the first version of the c target does not print: refused at build, at the construct's place."""
+"""What the c target does not print: refused at build, at the construct's place."""
 from __future__ import annotations
 
 from ...plan.ir import Plan
+from .plastic import problems as plasticity  # event statements, traces, equations that step.c does not print
 
 #: The names a Poisson rate may read besides parameters (evaluated once a run, on the host).
 _RATE_NAMES = {"i", "dt", "N"}
@@ -9,22 +10,7 @@ _RATE_NAMES = {"i", "dt", "N"}
 
 def problems(plan: Plan) -> list[tuple[str, str, str]]:
     """(kind, name, message) of every construct the c target cannot print yet."""
-    found = []  # (the arithmetic a target prints is the registry's: backends/__init__.py)
-    for c in plan.connections:
-        what = None
-        if c.on_post:
-            what = "on_post statements (plasticity)"
-        elif c.on_pre and c.linear is None:
-            what = "on_pre statements other than adding a weight to a target variable (plasticity)"
-        elif c.traces or c.trace_decay:
-            what = "pre/post traces"
-        elif c.syn_integrate:
-            what = "synapse equations"
-        elif c.inputs:
-            what = "synapse inputs"
-        if what:
-            found.append(("connection", c.name, f"connection {c.name} ({c.synapse}) has {what}, which the c target "
-                          "does not print yet; use --target numpy"))
+    found = plasticity(plan)  # (the arithmetic a target prints is the registry's: backends/__init__.py)
     for m in plan.monitors:
         recorded = set(m.qualified)
         if m.kind == "state" and (m.as_slice() != (m.start, m.stop, m.step)
@@ -39,6 +25,12 @@ def problems(plan: Plan) -> list[tuple[str, str, str]]:
             if other:
                 found.append(("input", s.name, f"the rate of input {s.name} reads {', '.join(sorted(other))}, which "
                               "the c target does not print yet (a rate may use i and parameters); use --target numpy"))
+        if s.kind == "poisson" and s.counts:
+            found.append(("input", s.name, f"input {s.name}: poisson(..., counts = true) is not printed by the c "
+                                           "target yet; use --target numpy"))
+    for d in plan.drives:
+        found.append(("input", d.name, f"input {d.name}: poisson_drive(...) is not printed by the c target yet; "
+                                       "use --target numpy"))
     return found
 
 

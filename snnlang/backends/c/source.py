@@ -3,7 +3,8 @@
 A population's refractoriness, integration, spike condition, reset and spike history are one
 loop over its neurons (the CuPy target fuses the same operations into one kernel): the
 operations of one population read and write only its own arrays, so fusing them changes
-no result. That loop runs in parallel over neurons (OpenMP); everything that adds into
+no result. The loop has no branches (selects where the NumPy target masks), so that the
+compiler vectorises it. It runs in parallel over neurons (OpenMP); everything that adds into
 shared arrays (deliveries, the lists of spikes, monitors) is serial and in the NumPy
 target's order, so the results are the same for any number of threads.
 """
@@ -13,12 +14,19 @@ from ...plan.ir import ConnectionPlan, PopulationPlan
 from ..cupy.kernel import names_in
 from ..lines import Lines
 
-#: Neurons below which a loop runs on one thread: less work a step than OpenMP's fork, join and barrier cost.
-PARALLEL_MIN = 16384
+#: Neurons below which a loop runs on one thread: less work a step than OpenMP's fork, join and barrier
+#: cost (CUBA, 2 threads: 4000 neurons 3x slower, 8000 even, 16 000 1.3x faster; benchmarks/NATIVE.md).
+PARALLEL_MIN = 12288
 
 
-def _omp(size: int) -> str:
-    if size < PARALLEL_MIN:
+#: What one random draw of an input costs, in simple neuron updates (two hashes and, for a normal
+#: number, log1p and cos): a loop of draws is worth threads at fewer neurons.
+DRAW_COST = 16
+
+
+def _omp(size: int, cost: int = 1) -> str:
+    """The OpenMP pragma of a loop over ``size`` elements of ``cost`` simple updates each, or ""."""
+    if size * cost < PARALLEL_MIN:
         return ""
     return "#pragma omp parallel for num_threads(threads) schedule(static)"
 
@@ -143,7 +151,7 @@ class Source:
                 row = self.n(a.name, "row")
                 out(f"const long long {row} = {rows} ? snnrow(step, {first}, {rows}) : 0;  // set from outside: its row")
                 outside.append((a, table, rows, row))
-            pragma = _omp(N)
+            pragma = _omp(N, 1 + DRAW_COST * len(pop.input_draws))
             if pragma:
                 out(pragma)
             with out.block("for (long long i = 0; i < N; i++)"):
@@ -154,10 +162,12 @@ class Source:
                     out(f"d_{a.name}[i] = {rows} ? {table}[{row} * N + i] : {self.c(a.expr, indexed)};")
 
     def print_EvalSynapseInputs(self, out: Lines, op) -> None:
-        raise AssertionError("refused by refuse.check_supported")
+        from .plastic import synapse_inputs  # plasticity: plastic.py
+        synapse_inputs(self, out, self.conns[op.connection])
 
     def print_DecayTraces(self, out: Lines, op) -> None:
-        raise AssertionError("refused by refuse.check_supported")
+        from .plastic import decay_traces
+        decay_traces(self, out, self.conns[op.connection])
 
     # ---- phase 3 and 4: one loop a population -----------------------------------------------------
     def print_Refractory(self, out: Lines, op) -> None:
@@ -173,7 +183,8 @@ class Source:
         """Every source writes its history row when it spikes (print_Integrate, print_Emit)."""
 
     def print_IntegrateSynapses(self, out: Lines, op) -> None:
-        raise AssertionError("refused by refuse.check_supported")
+        from .plastic import integrate_synapses
+        integrate_synapses(self, out, self.conns[op.connection])
 
     def print_Integrate(self, out: Lines, op) -> None:
         pop = self.pops[op.population]
@@ -191,15 +202,21 @@ class Source:
         history, rows = f"d_{self.n(name, 'history')}", self.n(name, "rows")
         now, spiked, active = self.n(name, "history_now"), self.n(name, "spiked"), self.n(name, "active")
         spk, count = self.n(name, "spk"), self.n(name, "count")
+        exprs = [a.expr for a in pop.integrate + pop.reset] + ([pop.threshold] if pop.threshold is not None else [])
         with scope(out):
             out(f"const long long N = {N};  // {name}: {N} x {pop.neuron}, {pop.method_reason}")
             out(f"unsigned char* restrict {now} = {history} + (step % {rows}) * N;  // this step's spikes")
             pragma = _omp(N)
             if pragma:
                 out(pragma)
+            # Without branches (selects where the NumPy target masks), so that the compiler
+            # vectorises the loop; a condition is written where it is used, as a comparison.
             with out.block("for (long long i = 0; i < N; i++)"):
                 if ref:
-                    out(f"const bool {active} = {until}[i] < step;  // not refractory")
+                    out(f"const long long until = {until}[i];  // refractory while step <= until")
+                    held = "(until < step)"
+                    if active in names_in(*exprs):
+                        out(f"const bool {active} = until < step;  // not refractory")
                 for n in loaded:
                     kind = "real" if n in pop.state or n in {a.name for a in pop.inputs} else "const real"
                     out(f"{kind} {n} = d_{n}[i];")
@@ -213,24 +230,22 @@ class Source:
                     elif a.where is None:
                         out(f"{a.target} = {value};")
                     else:
-                        out(f"{a.target} = {a.where} ? {value} : {a.target};")
+                        where = held if ref and a.where == active else a.where
+                        out(f"{a.target} = {where} ? {value} : {a.target};")
                 out("// spike condition, reset, refractoriness")
                 if pop.threshold is None:
                     out(f"const bool {spiked} = false;")
                 else:
                     cond = self.c(pop.threshold)
-                    out(f"const bool {spiked} = {active + ' && ' if ref else ''}{cond};")
-                    if pop.reset or ref:
-                        with out.block(f"if ({spiked})"):
-                            for a in pop.reset:
-                                out(f"{a.target} = {self.c(a.expr)};")
-                            if ref:
-                                out(f"{until}[i] = step + {ref_steps};  // refractory in the next steps")
+                    out(f"const bool {spiked} = {held + ' & ' if ref else ''}({cond});")
+                    for a in pop.reset:
+                        out(f"{a.target} = {spiked} ? {self.c(a.expr)} : {a.target};")
+                    if ref:
+                        out(f"{until}[i] = {spiked} ? step + {ref_steps} : until;  // refractory in the next steps")
                 for n in pop.state:
                     out(f"d_{n}[i] = {n};")
                 out(f"{now}[i] = {spiked};")
-            out(f"{count} = 0;")
-            out(f"for (long long i = 0; i < N; i++) if ({now}[i]) {spk}[{count}++] = i;")
+            out(f"{count} = snnlist({now}, N, {spk});  // the list of this step's spikes")
 
     # ---- sources -------------------------------------------------------------------------------
     def print_Emit(self, out: Lines, op) -> None:
@@ -264,8 +279,7 @@ class Source:
                 out(f"memset({now}, 0, N);")
                 out(f"const long long lo = snnsearch({steps}, {events}, step), hi = snnsearch({steps}, {events}, step + 1);")
                 out(f"for (long long m = lo; m < hi; m++) {now}[{index}[m]] = 1;  // each neuron once")
-            out(f"{count} = 0;")
-            out(f"for (long long i = 0; i < N; i++) if ({now}[i]) {spk}[{count}++] = i;")
+            out(f"{count} = snnlist({now}, N, {spk});  // the list of this step's spikes")
 
     # ---- phase 2: delivery ------------------------------------------------------------------------
     def print_Deliver(self, out: Lines, op) -> None:
@@ -273,6 +287,9 @@ class Source:
             self.deliver(out, self.conns[name], op)
 
     def deliver(self, out: Lines, c: ConnectionPlan, op) -> None:
+        if c.linear is None:  # event statements (plasticity): plastic.py
+            from .plastic import deliver
+            return deliver(self, out, c, op)
         target, weight = c.linear
         pop = self.pops[c.target]
         self.declare(pop, {target}, {target})
@@ -327,8 +344,7 @@ class Source:
                     out(f"const long long d = {delays}[group];")
                     out(f"const long long* ptr = {ptr_all} + group * {c.pre_rows + 1};")
                     out(f"const unsigned char* spk = {history} + ((step - d) % {rows} + {rows}) % {rows} * {N};")
-                    with out.block(f"for (long long pre = 0; pre < {N}; pre++)"):
-                        out("if (!spk[pre]) continue;")
+                    with out.block(f"for (long long pre = snnnext(spk, 0, {N}); pre < {N}; pre = snnnext(spk, pre + 1, {N}))"):
                         arrive(out)
             if dense:
                 with out.block("if (count)"):
@@ -337,7 +353,8 @@ class Source:
 
     # ---- phase 5 and 6 -------------------------------------------------------------------------
     def print_PostEvents(self, out: Lines, op) -> None:
-        raise AssertionError("refused by refuse.check_supported")
+        from .plastic import post_events
+        post_events(self, out, self.conns[op.connection], op)
 
     def print_RecordSpikes(self, out: Lines, op) -> None:
         k, name = op.monitor, op.population
@@ -352,13 +369,15 @@ class Source:
         k, m = op.monitor, self.plan.monitors[op.monitor]
         pop = self.pops[m.population]
         self.declare(pop, set(m.qualified))
+        arrays = self.per_neuron(pop)
         rec = self.array(self.n("", f"record{k}"), "real", f"b['record{k}']", True)
         row, n = self.n("", f"record{k}_row"), len(range(m.start, m.stop, m.step))
         def sample(o: Lines) -> None:
             with o.block(f"for (long long m = 0; m < {n}; m++)  // monitor {k}: {', '.join(m.variables)} of {pop.name}"):
                 o(f"const long long i = {m.start} + m * {m.step};")
                 for v, q in enumerate(m.qualified):
-                    o(f"{rec}[({row} * {len(m.qualified)} + {v}) * {n} + m] = d_{q}[i];")
+                    value = f"d_{q}[i]" if q in arrays else q  # a parameter that is one number: the number
+                    o(f"{rec}[({row} * {len(m.qualified)} + {v}) * {n} + m] = {value};")
             o(f"{row}++;")
 
         if op.every > 1:
