@@ -405,7 +405,7 @@ def test_spike_file_errors_are_located_at_the_file(tmp_path, make, call, message
     text = spec.read_text()
     quoted = call[call.index('"'):]
     key = "indices" if "'indices' must be at least 0" in message else None
-    at = text.index(f'"i.npy"') if key else text.index(quoted)
+    at = text.index('"i.npy"') if key else text.index(quoted)
     line, col = text[:at].count("\n") + 1, at - text.rfind("\n", 0, at)
     model, diags = analyse(spec)
     assert model is None and f"spec.snn:{line}:{col}: error: {message}" in diags.render(), diags.render()

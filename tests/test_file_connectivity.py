@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snnlang.frontend.diagnostics import SpecError
-
-from helpers import build_package, write_spec
+from helpers import build_package
 
 INLINE = """
 import "lif.snn"

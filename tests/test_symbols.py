@@ -17,7 +17,7 @@ from snnlang.frontend import load
 from snnlang.plan import make_plan
 from snnlang.plan.symbols import RESERVED, SymbolTable
 
-from helpers import SPECS, TEST_SPECS, write_spec
+from helpers import SPECS, TEST_SPECS
 
 
 def test_spec_names_keep_their_spelling_and_internal_names_give_way():

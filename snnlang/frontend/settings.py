@@ -639,7 +639,7 @@ def check_training(model: Model, block: Settings, diags: Diagnostics) -> Values:
                                               "images (poisson rates): use method = bptt or convert")
         elif getattr(encode, "name", None) not in (None, "events"):
             diags.error(values.where("encode") if "encode" in values.given else values.where("data"),
-                        f"tonic(...) data are event streams: use encode = events(steps = ..., duration = ...)"
+                        "tonic(...) data are event streams: use encode = events(steps = ..., duration = ...)"
                         + (f", not {encode.name}(...)" if "encode" in values.given else ""))
     return values
 
