@@ -46,11 +46,10 @@ from ...frontend.functions import symbol
 from ...plan.ir import Assign, ConnectionPlan, EventStatement, Plan
 from ..cupy.kernel import names_in
 from ..lines import Lines
+from .source import PARALLEL_MIN  # the threads of every loop start at one size
 from ..printer import CudaPrinter, numpy_code
 
 STEP = symbol("step")
-#: Elements below which a loop of element-wise statements runs on one thread (as source.PARALLEL_MIN).
-PARALLEL_MIN = 16384
 
 
 # ---- what the plan says, per connection ----------------------------------------------------------
