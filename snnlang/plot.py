@@ -1,12 +1,14 @@
 """Plots of a run, for people to read: :func:`raster` (spikes per population, with the
-population rates under them), :func:`rates` and :func:`traces` (recorded variables, with
-their units). Each returns a matplotlib ``Figure`` (shown by a notebook, saved with
-``fig.savefig``); ``snnlang run`` saves them as raster.png and traces.png.
+population rates under them), :func:`rates`, :func:`traces` (recorded variables, with
+their units) and :func:`weights` (a synapse monitor's last values and their mean over
+time). Each returns a matplotlib ``Figure`` (shown by a notebook, saved with
+``fig.savefig``); ``snnlang run`` saves raster.png and traces.png.
 
 ```python
 import snnlang.plot
 snnlang.plot.raster("runs/cuba")              # a run folder of snnlang run
 snnlang.plot.traces("runs/cuba", max_lines=3)
+snnlang.plot.weights("runs/stdp", "drive_exc")   # a synapse monitor: monitor w of drive_exc every 100 ms
 snnlang.plot.raster({"exc": (times, neurons)}, sizes={"exc": 800}, duration=1.0, dt=1e-4)
 ```
 
@@ -309,5 +311,43 @@ def traces(source: Source, *, summary: Optional[dict] = None, variables=None, ma
     return fig
 
 
-__all__ = ["raster", "rates", "traces", "population_rate", "default_bin", "subsample", "display_unit",
+def weights(source: Source, connection: str, variable: str = "w", *, bins: int = 50, title: Optional[str] = None):
+    """A synapse monitor's record (``monitor w of exc_exc every 100 ms``): a histogram of the
+    last sample's values and, beside it, their mean over time with the band of one standard
+    deviation. ``source``: a run folder (its state.npz) or arrays as state.npz holds them
+    (``<connection>_<variable>``: samples x synapses, ``<connection>_<variable>_t``). None when
+    the connection's variable was not recorded (or has no sample)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source) / "state.npz"
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+    else:
+        arrays = dict(source)
+    key = f"{connection}_{variable}"
+    if key not in arrays or key + "_t" not in arrays:
+        return None
+    values = np.asarray(arrays[key], dtype=float)
+    times = np.asarray(arrays[key + "_t"], dtype=float)
+    if values.ndim != 2 or not len(values):
+        return None
+    fig = _figure(figsize=(9, 3.2))
+    left, right = fig.subplots(1, 2)
+    last = values[-1]
+    left.hist(last[np.isfinite(last)], bins=bins, color="C0")
+    left.set_xlabel(variable)
+    left.set_ylabel("synapses")
+    left.set_title(f"at t = {times[-1] * 1e3:g} ms ({values.shape[1]} synapses)", fontsize="medium", loc="left")
+    mean, std = values.mean(axis=1), values.std(axis=1)
+    right.plot(times * 1e3, mean, color="C1", label="mean")
+    right.fill_between(times * 1e3, mean - std, mean + std, color="C1", alpha=0.25, lw=0, label="± 1 s.d.")
+    right.set_xlabel("time (ms)")
+    right.set_ylabel(variable)
+    right.legend(loc="best", fontsize="small")
+    fig.suptitle(title or f"{connection}: {variable}")
+    return fig
+
+
+__all__ = ["raster", "rates", "traces", "weights", "population_rate", "default_bin", "subsample", "display_unit",
            "MAX_NEURONS", "NEED_MATPLOTLIB"]

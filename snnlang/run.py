@@ -586,6 +586,13 @@ def write_outputs(module, net, out: Path, build_s: float, run_s: float, plots: b
             n = len(neurons)
             populations[pop] = {"n": n, "spikes": int(len(times)),
                                 "rate_hz": float(len(times) / n / seconds) if seconds and n else 0.0}
+        elif kind == "synapses":  # a synapse monitor: samples x synapses, their times and (pre, post) neurons
+            for var in variables:
+                key = f"{pop}_{var}"
+                if key in states:  # trace() gives the first monitor of a variable
+                    continue
+                states[key + "_t"], states[key] = net.trace(pop, var)
+                states[key + "_pre"], states[key + "_post"] = net.synapses(pop, var)
         else:
             for var in variables:
                 if f"{pop}_{var}" in states:  # trace() gives the first monitor of a variable

@@ -277,11 +277,19 @@ class Checker:
         for c in net.connections:
             self.connection(c, net, pops, sources)
         inputs = {i.name: i for i in net.inputs}
+        conns = {c.name: c for c in net.connections}
         for m in net.monitors:
             pop = pops.get(m.population)
+            if m.kind == "synapses":
+                self.synapse_monitor(m, conns[m.population])
+                continue
             if pop is None:
-                if m.population not in sources:
-                    self.diags.error(m.population_loc, f"unknown population '{m.population}'" + did_you_mean(m.population, sources))
+                if m.population in conns and m.kind == "spikes":
+                    self.diags.error(m.population_loc, f"'{m.population}' is a connection: it has no spikes (monitor a "
+                                                       f"per-synapse variable: monitor w of {m.population})")
+                elif m.population not in sources:
+                    self.diags.error(m.population_loc, f"unknown population '{m.population}'"
+                                     + did_you_mean(m.population, sources | set(conns)))
                 elif m.kind == "state":
                     self.diags.error(m.population_loc, f"'{m.population}' is an input; only its spikes can be monitored")
                 else:
@@ -296,6 +304,32 @@ class Checker:
             if m.every is not None:
                 self.expect(m.every, Scope(), SECOND, "a monitor period")
                 self.positive(m.every, "a monitor period")
+
+    def synapse_monitor(self, m, c: Connection) -> None:
+        """``monitor w of exc_exc[0:100] every 10 ms``: per-synapse state variables of a connection,
+        a selection of synapse indices (their number is known once the connectivity is drawn)."""
+        if m.step is not None and m.step < 1:
+            self.diags.error(m.population_loc, "a slice step must be at least 1")
+        if m.stop is not None and (m.start or 0) >= m.stop:
+            self.diags.error(m.population_loc, f"the slice {m.start or 0}:{m.stop} selects no synapse")
+        if m.every is not None:
+            self.expect(m.every, Scope(), SECOND, "a monitor period")
+            self.positive(m.every, "a monitor period")
+        syn = self.model.synapses.get(c.synapse)
+        if syn is None:  # the connection's own check says so
+            return
+        kinds = {v.name: v.kind for v in syn.variables()}
+        state = [v.name for v in syn.state]
+        shown = f"synapse '{c.synapse.split('__')[-1]}'" if c.synapse.split("__")[-1] != c.name else "its synapse"
+        for v in m.variables:
+            kind = kinds.get(v)
+            if kind is None:
+                self.diags.error(m.loc, f"connection '{c.name}' ({shown}) has no variable '{v}'"
+                                 + did_you_mean(v, kinds))
+            elif kind != "state":
+                self.diags.error(m.loc, f"'{v}' of connection '{c.name}' is {_NOT_PER_SYNAPSE[kind]}, not per-synapse "
+                                        "state; a synapse monitor records state variables"
+                                 + (f" ({', '.join(state)})" if state else f" (and {shown} has none)"))
 
     def selection(self, m, what: str, size: int) -> None:
         """``p[start:stop:step]``: inside the population and not empty."""
@@ -457,6 +491,7 @@ class Checker:
             self.no_random(ode.rhs, "equations")
         for v in syn.aliases:
             self.no_random(v.value, "algebraic definitions")
+        self.refractory_reads(syn, scope, c, pops, sources)
         self._side_names(syn, scope, c, pops, sources)
         writable = ("state", "pre", "post", "state_post", "input_post", "state_pre")
         for s in syn.on_pre:
@@ -574,6 +609,40 @@ class Checker:
         if pop is None:
             return None
         return self.neuron_dims.get(pop.neuron)
+
+    def refractory_reads(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict, sources: set[str]) -> None:
+        """``refractory_pre`` / ``refractory_post``: whether that neuron is refractory in the step a spike
+        arrives. Read in on_pre only, of a population whose neuron has a refractory period."""
+        elsewhere = [(v.value, "synapse variables") for v in syn.variables()]
+        elsewhere += [(o.rhs, "synapse equations") for o in syn.odes + syn.pre_odes + syn.post_odes]
+        elsewhere += [(s.value, "on_post (the postsynaptic neuron has just spiked)") for s in syn.on_post]
+        elsewhere += [(e, "a connection's settings") for e in (c.p, c.condition, c.delay) if e is not None]
+        elsewhere += [(o.value, "a connection's settings") for o in c.overrides]
+        own = {v.name for v in syn.variables()}
+        for name, pop_name, side in (("refractory_pre", c.source, "pre"), ("refractory_post", c.target, "post")):
+            if name in own:  # a variable of the synapse's own
+                continue
+            shadowed = scope.kinds.get(name)  # the neuron's own variable 'refractory'
+            scope.add(name, DIMENSIONLESS, "builtin")  # reported below where it makes no sense, not as undefined
+            for e, where in elsewhere:
+                if name in e.names:
+                    self.diags.error(e.names[name], f"'{name}' is read only in on_pre (whether the {side}synaptic "
+                                                    f"neuron is refractory in the step a spike arrives), not in {where}")
+            reads = [s.value.names[name] for s in syn.on_pre if name in s.value.names]
+            if not reads:
+                continue
+            if shadowed is not None:
+                self.diags.error(reads[0], f"'{name}' reads the refractoriness of the {side}synaptic neuron, whose "
+                                           "model also has a variable 'refractory'; rename that variable")
+                continue
+            pop = pops.get(pop_name)
+            neuron = self.model.neurons.get(pop.neuron) if pop is not None else None
+            if pop is None and pop_name in sources:
+                self.diags.error(reads[0], f"'{name}': '{pop_name}' is an input, not a population of neurons; "
+                                           "it has no refractory period")
+            elif neuron is not None and neuron.refractory is None:
+                self.diags.error(reads[0], f"'{name}': neuron '{neuron.name}' of population '{pop_name}' has no "
+                                           "refractory period (give it one: refractory 2 ms)")
 
     def _side_names(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict, sources: set[str]) -> None:
         """A ``_post`` or ``_pre`` name the neuron on that side does not have."""
@@ -705,6 +774,16 @@ class Checker:
 
     def training(self, train: Settings) -> None:
         check_training(self.model, train, self.diags)  # settings.TRAIN: types, units, ranges, names
+
+
+#: What a synapse variable that a synapse monitor cannot record is (check.synapse_monitor).
+_NOT_PER_SYNAPSE = {
+    "parameter": "a parameter (one value for the connection, in Network.params)",
+    "alias": "a definition",
+    "pre": "a presynaptic trace (one value per presynaptic neuron)",
+    "post": "a postsynaptic trace (one value per postsynaptic neuron)",
+    "input": "an input (one value per step for the whole connection)",
+}
 
 
 def _constant_key(expr: Expr) -> Optional[tuple]:

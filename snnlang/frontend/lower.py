@@ -35,6 +35,10 @@ _MAX_EXPONENT = 64
 _MAX_COUNT = 2**31 - 1  # sizes and indices: int32 on every target
 _INPUT_KINDS = ("poisson", "spike_times", "events", "poisson_drive")
 _CONNECT_SETTINGS = ("p", "indegree", "delay")
+#: how a refractory period is counted (``refractory 2 ms as brian2``)
+REFRACTORY_CONVENTIONS = ("nest", "brian2")
+#: the refractoriness of a connection's neurons, read in on_pre: a condition (true while refractory)
+REFRACTORY_READS = ("refractory_pre", "refractory_post")
 
 
 class Lowering:
@@ -165,6 +169,8 @@ class Lowering:
                 elif kind == "refractory":
                     single["refractory"] = self.expr_of(part.children[0])
                     single["refractory_in_steps"] = part.children[1] is not None
+                    single["refractory_convention"] = self._refractory_convention(
+                        part.children[2].children[0] if len(part.children) > 2 else None)
                 elif kind == "method":
                     single["method"] = str(part.children[1])
                     single["method_loc"] = self.loc(part.children[1])
@@ -174,6 +180,18 @@ class Lowering:
                            inputs=tuple(parts["inputs"]), aliases=tuple(parts["aliases"]),
                            odes=tuple(parts["odes"]), update=tuple(parts["update"]),
                            reset=tuple(parts["reset"]), **single)
+
+    def _refractory_convention(self, token: Optional[lark.Token]) -> str:
+        """``refractory t_ref as brian2``: how the period is counted (nest, the default, or brian2)."""
+        if token is None:
+            return "nest"
+        if str(token) not in REFRACTORY_CONVENTIONS:
+            self.diags.error(self.loc(token), f"unknown refractory convention '{token}'; write 'as nest' (held "
+                                              "round(t_ref/dt) steps after the spike, the default) or 'as brian2' "
+                                              "(one step fewer, as Brian2 counts)"
+                             + did_you_mean(str(token), REFRACTORY_CONVENTIONS))
+            return "nest"
+        return str(token)
 
     def _once(self, seen: dict, part: lark.Tree) -> bool:
         key = {"spike": "threshold"}.get(part.data, part.data)
@@ -210,7 +228,10 @@ class Lowering:
             target, op_tok, value = tree.children
             op = str(op_tok)
         self._check_name(target)
-        return Statement(target=str(target), op=op, value=self.expr_of(value), loc=self.loc(target))
+        expr = self.expr_of(value)
+        if _is_condition(expr.value):  # n_post += refractory_pre: a condition counts as 1 or 0
+            expr = expr.model_copy(update={"value": _numeric(expr.value)})
+        return Statement(target=str(target), op=op, value=expr, loc=self.loc(target))
 
     # ---- synapses -----------------------------------------------------------
     def synapse(self, tree: lark.Tree) -> SynapseModel:
@@ -274,6 +295,7 @@ class Lowering:
                 conns += self.connect(part, taken)
             elif part.data == "monitor":
                 mons += self.monitor(part)
+        mons = _synapse_monitors(mons, pops + inputs, conns)
         seen: dict[str, Loc] = {}
         for item in pops + inputs:
             if item.name in seen:
@@ -748,6 +770,9 @@ class Lowering:
         name = str(token)
         if not self._check_name(token):
             return Poison("error")
+        if name in REFRACTORY_READS and name not in self.scope:  # a condition: not refractory_post, where(...)
+            self.names.setdefault(name, self.loc(token))
+            return sympy.Gt(symbol(name), 0)
         if name in self.scope or name in BUILTINS or name.endswith(("_pre", "_post")):
             if name == "pi" and name not in self.scope:
                 return sympy.pi
@@ -972,6 +997,15 @@ def _numeric(value: sympy.Basic) -> sympy.Basic:
     if _is_condition(value):
         return sympy.Piecewise((1, value), (0, True))
     return value
+
+
+def _synapse_monitors(mons: list[Monitor], owners: list, conns: list[Connection]) -> list[Monitor]:
+    """``monitor w of exc_exc``: a state monitor that names a connection (and no population or
+    input) records a per-synapse variable of it; its index selects synapses."""
+    neurons = {o.name for o in owners}
+    synapses = {c.name for c in conns} - neurons
+    return [m.model_copy(update={"kind": "synapses"}) if m.kind == "state" and m.population in synapses else m
+            for m in mons]
 
 
 def _declared_names(tree: lark.Tree) -> set[str]:

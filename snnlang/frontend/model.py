@@ -89,6 +89,9 @@ class NeuronModel(Node):
     reset: tuple[Statement, ...] = ()
     refractory: Optional[Expr] = None
     refractory_in_steps: bool = False
+    #: how the period is counted: "nest" (held R = round(t_ref/dt) steps after the spike step) or
+    #: "brian2" (``refractory t_ref as brian2``: held floor(t_ref/dt + 0.001) - 1 steps, as Brian2)
+    refractory_convention: str = "nest"
     method: Optional[str] = None
     method_loc: Optional[Loc] = None
 
@@ -236,7 +239,9 @@ class Connection(Node):
 
 
 class Monitor(Node):
-    kind: Literal["spikes", "state"]
+    #: "synapses": a per-synapse variable of a connection (``population`` names the connection;
+    #: start, stop, step select synapses in the package's storage order)
+    kind: Literal["spikes", "state", "synapses"]
     variables: tuple[str, ...] = ()
     population: str
     start: Optional[int] = None

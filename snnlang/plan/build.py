@@ -8,6 +8,7 @@ use, so every target draws the very same numbers.
 """
 from __future__ import annotations
 
+import dataclasses
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Optional
@@ -46,6 +47,34 @@ def si(expr: sympy.Basic) -> sympy.Basic:
 def steps_of(duration: sympy.Basic) -> sympy.Basic:
     """A duration as a whole number of steps, rounded to nearest."""
     return sympy.floor(duration / DT + HALF)
+
+
+def _brian2_dropped(on_pre: list[EventStatement], pop: PopulationPlan, mask: str, indexed: dict,
+                    masks: dict) -> list[EventStatement]:
+    """Brian2 drops what a synapse adds to a variable marked ``unless refractory`` of a refractory
+    target (its generated code adds only where ``not_refractory``). With ``refractory ... as brian2``
+    the plan does the same: each on_pre addition to a gated variable of the target is multiplied by
+    ``not refractory_post``, read with Brian2's timing (the targets' refractory_reads)."""
+    free = sympy.Piecewise((1, sympy.Le(symbol(mask), 0)), (0, True))
+    out = []
+    for e in on_pre:
+        if e.side == "target" and e.index == "post" and e.target in pop.gated:
+            e = dataclasses.replace(e, expr=e.expr * free)
+            indexed[mask] = "post"
+            masks[mask] = pop.name
+        out.append(e)
+    return out
+
+
+def _refractory_steps(period: sympy.Basic, in_steps: bool, convention: str) -> sympy.Basic:
+    """The steps a neuron stays refractory after its spike step. ``nest``: R = round(t_ref / dt) (or
+    the steps given). ``brian2``: one fewer than Brian2's ``timestep(t_ref, dt)`` = floor(t_ref / dt
+    + 0.001), never below 0: Brian2 integrates again in the step where (t - lastspike) / dt reaches
+    it, so a neuron that spikes in step n may spike again in step n + R."""
+    if convention != "brian2":
+        return sympy.floor(period + HALF) if in_steps else steps_of(period)
+    counted = sympy.floor(period + HALF) if in_steps else sympy.floor(period / DT + sympy.Rational(1, 1000))
+    return sympy.Max(0, counted - 1)
 
 
 class Planner:
@@ -136,8 +165,8 @@ class Planner:
         refractory = None
         propagator = None
         if neuron.refractory is not None:
-            ref = si(neuron.refractory.value)
-            refractory = q(sympy.floor(ref + HALF) if neuron.refractory_in_steps else steps_of(ref))
+            refractory = q(_refractory_steps(si(neuron.refractory.value), neuron.refractory_in_steps,
+                                             neuron.refractory_convention))
         active = self.symbols(name, "active") if refractory is not None else None
 
         if neuron.update:
@@ -186,7 +215,8 @@ class Planner:
             threshold=threshold, reset=reset, refractory=refractory, gated=gated,
             finite_check=finite, local=local, propagator=propagator,
             refractory_uniform=refractory is not None and not (
-                refractory.free_symbols & {symbol(prm.name) for prm in params if prm.value is None}))
+                refractory.free_symbols & {symbol(prm.name) for prm in params if prm.value is None}),
+            refractory_convention=neuron.refractory_convention)
 
     # ---- inputs ----------------------------------------------------------------------
     def source(self, inp) -> SourcePlan:
@@ -238,6 +268,8 @@ class Planner:
             if pp is not None:
                 for spec_name, qual in pp.local.items():
                     side_names[spec_name + suffix] = (qual, index)
+                if pp.refractory is not None and "refractory" + suffix not in local:  # refractory_post: its mask
+                    side_names["refractory" + suffix] = (self.symbols(pp.name, "refractory"), index)
         (a, n_pre), (b, n_post) = _span(c.source_range, sizes[c.source]), _span(c.target_range, sizes[c.target])
         c = self.with_fixed_constants(c)  # p, delay, condition: structure, fixed at build
         copies = self.constant_copies(name, syn, c)  # constants its events and state use: parameters of its own
@@ -341,6 +373,14 @@ class Planner:
             indexed[delay_array] = "syn"
 
         on_pre = [self._event(s, "pre", syn, local, side_names, q, aliases, per_synapse) for s in syn.on_pre]
+        masks = {side_names[n][0]: pp.name for n, pp in (("refractory_pre", pre_pop), ("refractory_post", post_pop))
+                 if n in side_names and n not in local}
+        if post_pop is not None and post_pop.refractory_convention == "brian2":
+            on_pre = _brian2_dropped(on_pre, post_pop, self.symbols(post_pop.name, "refractory"), indexed, masks)
+        refractory_reads = {m: p for m, p in masks.items() if any(symbol(m) in e.expr.free_symbols for e in on_pre)}
+        for pp in (pre_pop, post_pop):
+            if pp is not None and pp.name in refractory_reads.values() and pp.refractory_convention == "brian2":
+                pp.refractory_uniform = False  # the read needs each neuron's last refractory step, kept per neuron
         on_post = [self._event(s, "post", syn, local, side_names, q, aliases, per_synapse) for s in syn.on_post]
         if lazy:
             on_pre, on_post = (_decay_on_read(events, lazy, local, q, indexed, traces, trace_constants, name, self.symbols)
@@ -370,7 +410,7 @@ class Planner:
             syn_integrate=syn_integrate, delay=delay_expr, delay_array=delay_array, max_delay=0,
             linear=linear, on_pre=on_pre, on_post=on_post, indexed=indexed, local=local,
             inputs=inputs, input_draws=input_draws, per_synapse_traces=[local[v] for v in sorted(per_synapse)],
-            file=file_edges, file_arrays=file_arrays)
+            file=file_edges, file_arrays=file_arrays, refractory_reads=refractory_reads)
 
     def _odes(self, odes, syn, local, q, aliases, name, kind, inputs=frozenset()) -> tuple[list[Assign], list[Assign]]:
         if not odes:
@@ -597,7 +637,7 @@ class Planner:
         drives = [self.drive(i, by_name) for i in net.inputs if i.kind == "poisson_drive"]
         sizes = {p.name: p.size for p in pops} | {s.name: s.size for s in sources}
         conns = [self.connection(c, net, sizes, by_name) for c in net.connections]
-        monitors = self.monitors(net, sizes, by_name, dt)
+        monitors = self.monitors(net, sizes, by_name, dt, {c.name: c for c in conns})
         # where each comes from in the spec, for the located refusals of the targets
         spiking = [i for i in net.inputs if i.kind != "poisson_drive"]
         for owners, items in ((pops, net.populations), (sources, spiking), (conns, net.connections)):
@@ -632,13 +672,18 @@ class Planner:
         return fp
 
 
-    def monitors(self, net: Network, sizes: dict, pops: dict, dt: float) -> list[MonitorPlan]:
+    def monitors(self, net: Network, sizes: dict, pops: dict, dt: float, conns: Optional[dict] = None) -> list[MonitorPlan]:
         """One monitor for the spikes of each population or source, and one for each set of
-        variables and period of a population: every selection of their statements in it."""
+        variables and period of a population or connection (synapse monitors): every selection
+        of their statements in it."""
         found: dict[tuple, MonitorPlan] = {}
+        conns = conns or {}
         for m in net.monitors:
-            size = sizes[m.population]
-            span = (m.start or 0, min(size, m.stop if m.stop is not None else size), m.step or 1)
+            if m.kind == "synapses":  # synapse indices: their number is known once drawn (stop None: to the last)
+                span = (m.start or 0, m.stop, m.step or 1)
+            else:
+                size = sizes[m.population]
+                span = (m.start or 0, min(size, m.stop if m.stop is not None else size), m.step or 1)
             every = 1
             if m.every is not None:
                 every = max(1, int(round(float(si(m.every.value)) / dt)))
@@ -648,12 +693,15 @@ class Planner:
                     found[key].selections.append(span)
                 continue
             pop = pops.get(m.population)
+            owner = conns[m.population] if m.kind == "synapses" else pop
             found[key] = MonitorPlan(
                 kind=m.kind, population=m.population, variables=list(m.variables),
-                qualified=[pop.local[v] for v in m.variables] if pop else [], start=span[0], stop=span[1],
+                qualified=[owner.local[v] for v in m.variables] if owner else [], start=span[0], stop=span[1],
                 step=span[2], every=every, selections=[span],
-                values=self._recorded(pop, m.variables) if pop and m.kind == "state" else [])
+                values=self._recorded(pop, m.variables) if pop and m.kind == "state" else [], loc=m.loc)
         for monitor in found.values():  # the neurons as one slice where they form one
+            if monitor.kind == "synapses":
+                continue
             monitor.start, monitor.stop, monitor.step = _one_slice(monitor.selections) or (
                 monitor.as_slice() if sum(len(range(*s)) for s in monitor.selections) <= _LISTED else None
             ) or monitor.selections[0]

@@ -129,6 +129,9 @@ class PopulationPlan:
     propagator: Optional[Propagator] = None
     # The refractory period is one number for the whole population (from scalar parameters).
     refractory_uniform: bool = False
+    #: how the spec counts the period: "nest" (refractory = round(t_ref/dt)) or "brian2"
+    #: (refractory = max(0, floor(t_ref/dt + 0.001) - 1)); ``refractory`` is the count either way
+    refractory_convention: str = "nest"
     loc: Optional[Loc] = None  # where the spec declares it (for the targets' located refusals)
 
 
@@ -225,6 +228,11 @@ class ConnectionPlan:
     #: them) are filled from the names file_arrays gives (connection state name -> its array)
     file: Optional[FileEdges] = None
     file_arrays: dict[str, str] = field(default_factory=dict)
+    #: on_pre reads refractory_pre / refractory_post: the population's refractory mask (the name
+    #: the targets give ``(population, "refractory")``, read as a number > 0 where refractory) ->
+    #: the population. True where the neuron is refractory in the step the spike arrives (its
+    #: gated variables are held in this step's integration), so a target refreshes it first.
+    refractory_reads: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -237,9 +245,15 @@ class MonitorPlan:
     ``selections``: ``monitor v of cells[24], cells[26], cells[40]`` records neurons 24, 26, 40.
     ``start``, ``stop``, ``step`` give the neurons as one slice where they form one
     (``as_slice()``); otherwise they are the first selection only.
+
+    A synapse monitor (kind ``synapses``, ``monitor w of exc_exc[0:100] every 10 ms``) records
+    per-synapse state variables of the connection ``population`` names: ``qualified`` are the
+    connection's arrays, ``selections`` synapse indices in the package's storage order, with
+    stop None for "to the last synapse" (their number is known once the connectivity is
+    drawn: a selection stops at the last synapse); ``neurons()`` and ``as_slice()`` do not apply.
     """
 
-    kind: str  # spikes | state
+    kind: str  # spikes | state | synapses
     population: str
     variables: list[str]  # spec names
     qualified: list[str]
@@ -252,6 +266,7 @@ class MonitorPlan:
     #: what each variable records, an expression of the population's qualified names: a state or
     #: input variable or a parameter (a symbol), or a definition (its expression)
     values: list[sympy.Basic] = field(default_factory=list)
+    loc: Optional[Loc] = None  # the first monitor statement (for the targets' located refusals)
 
     def neurons(self) -> list[int]:
         """The neurons recorded, in increasing order: the union of the selections."""

@@ -128,7 +128,8 @@ def estimate(plan: Plan, steps: Optional[int] = None) -> Estimate:
     parts += [_connection(c, synapses[c.name], plan) for c in plan.connections]
     parts += _histories(plan, synapses)
     sizes = {p.name: p.size for p in plan.populations} | {s.name: s.size for s in plan.sources}
-    parts += [_monitor(m, sizes[m.population], steps) for m in plan.monitors]
+    parts += [_synapse_monitor(m, synapses[m.population].synapses, steps) if m.kind == "synapses"
+              else _monitor(m, sizes[m.population], steps) for m in plan.monitors]
     return Estimate(plan.network, steps, tuple(parts))
 
 
@@ -357,6 +358,21 @@ def _monitor(m: MonitorPlan, size: int, steps: int) -> Part:
                 f"{samples} samples (every {every} step{'s' if every > 1 else ''}) x {neurons} neurons x "
                 f"{variables} variable{'s' if variables > 1 else ''} x 16 B (recorded, then stacked) + 8 B "
                 "(saving one)", per_step=per_sample // every, place=place, count=neurons)
+
+
+def _synapse_monitor(m: MonitorPlan, expected: int, steps: int) -> Part:
+    """A synapse monitor (``monitor w of exc_exc every 100 ms``): samples x its selected synapses
+    (of the connection's expected number) x variables, as a state monitor keeps them, and three
+    indices per synapse (its index, pre and post neuron)."""
+    chosen = sum(len(range(a, min(expected, expected if b is None else b), t)) for a, b, t in m.selections)
+    variables = max(1, len(m.variables))
+    every = max(1, m.every)
+    samples = -(-steps // every)
+    per_sample = (2 * variables + 1) * chosen * _F + _RECORD
+    return Part("monitor", f"{', '.join(m.variables)} of {m.population}", samples * per_sample + 3 * chosen * _I,
+                f"{samples} samples (every {every} step{'s' if every > 1 else ''}) x {chosen} synapses x "
+                f"{variables} variable{'s' if variables > 1 else ''} x 16 B (recorded, then stacked) + 8 B "
+                "(saving one)", per_step=per_sample // every, place=("monitor", m.kind, m.population), count=chosen)
 
 
 def _monitored(m: MonitorPlan) -> int:

@@ -150,6 +150,15 @@ class RecordState:
 
 
 @dataclass(frozen=True)
+class RecordSynapses:
+    """A synapse monitor samples per-synapse state of a connection (its selected synapses)."""
+
+    monitor: int  # index into plan.monitors
+    connection: str
+    every: int  # steps between samples
+
+
+@dataclass(frozen=True)
 class Exchange:
     """One network over several processes (MPI): the spikes of the partitioned populations and
     sources reach every process, as global indices, once every ``every`` steps (the network's
@@ -164,7 +173,7 @@ class Exchange:
 
 
 Op = Union[EvalInputs, EvalSynapseInputs, DecayTraces, Deliver, Refractory, Integrate, IntegrateSynapses,
-           CheckFinite, Threshold, Emit, PostEvents, KeepHistory, RecordSpikes, RecordState, Exchange, Drive]
+           CheckFinite, Threshold, Emit, PostEvents, KeepHistory, RecordSpikes, RecordState, RecordSynapses, Exchange, Drive]
 
 #: How the neurons of a population (or poisson source) are split over processes:
 #: ``blocks``: contiguous blocks (process r holds neurons size * r // R ... size * (r + 1) // R - 1);
@@ -302,7 +311,10 @@ def make_schedule(pops: list[PopulationPlan], sources: list[SourcePlan], conns: 
 
     record: list[Op] = [KeepHistory(name) for name in sizes if history[name].every_step]
     for k, m in enumerate(monitors):
-        record.append(RecordSpikes(k, m.population) if m.kind == "spikes" else RecordState(k, m.population, m.every))
+        if m.kind == "synapses":
+            record.append(RecordSynapses(k, m.population, m.every))
+        else:
+            record.append(RecordSpikes(k, m.population) if m.kind == "spikes" else RecordState(k, m.population, m.every))
 
     phases = (
         Phase("inputs", "inputs take their value for this step",

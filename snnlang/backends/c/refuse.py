@@ -18,6 +18,16 @@ def problems(plan: Plan) -> list[tuple[str, str, str]]:
             found.append(("population", m.population, f"a monitor of {', '.join(m.variables)} of {m.population} with "
                           "several selections, or of a parameter or definition, which the c target does not "
                           "record yet; use --target numpy"))
+    for m in plan.monitors:
+        if m.kind == "synapses":
+            found.append(("connection", m.population, f"monitor {', '.join(m.variables)} of {m.population}: the c "
+                          "target does not record synapse state yet; use --target numpy or cupy"))
+    for c in plan.connections:
+        if c.refractory_reads:  # refractory_post in on_pre, or an addition to a held variable under 'as brian2'
+            found.append(("connection", c.name, f"connection {c.name}: its on_pre reads the refractoriness of "
+                          f"{', '.join(sorted(set(c.refractory_reads.values())))} (refractory_post or refractory_pre, "
+                          "or an addition to a variable held while refractory under 'as brian2'), which the c target "
+                          "does not print yet; use --target numpy or cupy"))
     params = {prm.name for owner in plan.populations + plan.connections for prm in owner.params}
     for s in plan.sources:
         if s.kind == "poisson" and s.rate is not None:

@@ -103,6 +103,10 @@ class CupyEmitter(Neurons, Synapses, Host):
                 self._array(self.n(c.name, "post_ptr"), "long")
             if self._dense(c):
                 self._array(self.n(c.name, "weight"), store="b")
+        for k, m in enumerate(self.plan.monitors):
+            if m.kind == "synapses":  # the synapses it records, their pre and post neurons (the NumPy builders' keys)
+                for role in ("synapses", "pre", "post"):
+                    self._array(self.n("", f"monitor{k}_{role}"), "long")
         self._array("synops", "u64", "b")
 
     def _dense(self, c: ConnectionPlan) -> bool:

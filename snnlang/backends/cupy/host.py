@@ -208,6 +208,20 @@ class Host:
             out(launch)
             out(f"self._sampled[{op.monitor}].append(step)")
 
+    def print_RecordSynapses(self, out: Lines, op) -> None:
+        """A synapse monitor: its selected synapses' values, gathered on the device and copied to the
+        host every ``every`` steps (records in float64, as the NumPy target's)."""
+        m = self.plan.monitors[op.monitor]
+        chosen = self.n("", f"monitor{op.monitor}_synapses")
+        values = ", ".join(f"s[{q!r}][s[{chosen!r}]]" for q in m.qualified)
+        record = (f"self.records[{op.monitor}].append((step, dev.to_host(xp.stack([{values}])).astype(np.float64)))"
+                  f"  # {', '.join(m.variables)} of {m.population}")
+        if op.every > 1:
+            with out.block(f"if step % {op.every} == 0:", None):
+                out(record)
+        else:
+            out(record)
+
     def reset_tail(self) -> str:
         """After the NumPy builders: host-only arrays set apart, spike rings as long as the longest delay,
         refractoriness as the step of the last spike; whatever else the builders keep is not needed here."""

@@ -23,9 +23,21 @@ def input_problems(plan: Plan, target: str = "cupy") -> list[tuple[object, str]]
     return found
 
 
+def monitor_problems(plan: Plan, target: str = "cupy") -> list[tuple[object, str]]:
+    """(place, message) of each synapse monitor the target does not record: the Lava target's
+    (it reads a connection's weights only once a run is over; the CuPy target records them)."""
+    if target == "cupy":
+        return []
+    return [(m.loc, f"monitor {', '.join(m.variables)} of {m.population}: the Lava target does not record synapse "
+                    "state during a run; use --target numpy or cupy (or read the final weights after the run with "
+                    f"the Lava package's Graph.weights({m.population!r}))")
+            for m in plan.monitors if m.kind == "synapses"]
+
+
 def check_inputs(plan: Plan, target: str = "cupy") -> None:
-    """SpecError naming each input the target refuses (file:line:col, with the line)."""
-    found = input_problems(plan, target)
+    """SpecError naming each input (and synapse monitor: monitor_problems) the target refuses
+    (file:line:col, with the line)."""
+    found = input_problems(plan, target) + monitor_problems(plan, target)
     if not found:
         return
     diags = Diagnostics()

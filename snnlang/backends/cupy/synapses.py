@@ -144,6 +144,8 @@ class Synapses:
         writes = set()
         body = Lines()
         ij = {"i": "pre", "j": "post"}
+        # refractory_post (_pre): an expression of the neuron's last spike, not an array
+        refractory = self._refractory_reads(c, names_in(*(st.expr for st in stmts)), indexed)
         for st in stmts:
             if st.side == "target" and st.index == event:
                 raise EmitError(f"connection {c.name}: a scatter to the spiking side in on_{event}")
@@ -152,6 +154,10 @@ class Synapses:
                 if bad:
                     raise EmitError(f"connection {c.name}: a per-spike statement of on_{event} reads "
                                     f"per-synapse values {sorted(bad)}")
+        if refractory:
+            ij = {**ij, **refractory}
+            indexed = {n: ix for n, ix in indexed.items() if n not in refractory}
+        for st in stmts:
             if st.side == "target":
                 if st.target in self._inputs() and event == "post":
                     body(f"// {st.target} {st.op} ...: an input variable of the presynaptic neuron, which "
@@ -163,6 +169,7 @@ class Synapses:
                 body(f"d_{st.target}[{st.index}] = {self.c(st.expr, indexed, ij)};")
             writes.add(st.target)
         used = names_in(*(st.expr for st in stmts))
+        used -= set(refractory)
         for n in used:
             if n in self._inputs() and event == "post":
                 raise EmitError(f"connection {c.name}: on_post reads the input variable {n!r}; the CuPy target "
@@ -183,12 +190,14 @@ class Synapses:
             args.append(self._pointer(self.n(c.name, "post_ptr"), False))
             if kind == "synapse":
                 args.append(self._pointer(self.n(c.name, "by_post"), False))
-        needs_other = kind == "synapse" and (other in {indexed.get(n) for n in used} | {st.index for st in stmts}
-                                             or {"i", "j"} & used)
+        sides = {indexed.get(n) for n in used} | {c.indexed[m] for m in refractory} | {st.index for st in stmts}
+        needs_other = kind == "synapse" and (other in sides or {"i", "j"} & used)
         if needs_other:
             args.append(self._pointer(self.n(c.name, other), False))
         args += self._connection_scalars(c, used, local, indexed)
         args += self._arrays_of(c, [st.expr for st in stmts], writes, indexed)
+        if refractory:
+            args += self._refractory_args(c, refractory, args)
         if count:
             args.append(self._synops_arg())
 
@@ -239,6 +248,32 @@ class Synapses:
         grid = self.n(c.name, f"grid_{event}") if kind == "synapse" else self.n(c.name, f"grid_{event}_spikes")
         block = self.n(c.name, f"lanes_{event}") if kind == "synapse" else "BLOCK"
         return Kernel(name, doc, args, out, grid, block)
+
+    def _refractory_reads(self, c: ConnectionPlan, used: set[str], indexed: dict[str, str]) -> dict[str, str]:
+        """refractory_post (or _pre) read in on_pre: mask name -> the C condition, true where the neuron
+        is refractory in this step (as the population kernel's ``active``, negated: its last spike was
+        at most ref_steps steps ago). A delivery runs before the population's kernel of the step."""
+        found = {}
+        for mask, pop in getattr(c, "refractory_reads", {}).items():
+            if mask in used:
+                index = c.indexed[mask]
+                # as brian2: refractory in the last step or spiked in it (Brian2's synapses after its threshold)
+                late = " + 1" if self.plan_population(pop).refractory_convention == "brian2" else ""
+                found[mask] = f"(step - d_{self.n(pop, 'spiked_at')}[{index}] <= {self.n(pop, 'ref_steps')}{late})"
+
+        return found
+
+    def plan_population(self, name: str):
+        return next(p for p in self.plan.populations if p.name == name)
+
+    def _refractory_args(self, c: ConnectionPlan, refractory: dict[str, str], args: list[Arg]) -> list[Arg]:
+        """The step, and the ref_steps and last spike of each population whose refractoriness is read."""
+        out = [] if any(a.name == "step" for a in args) else [Arg("const long long", "step", "n", True)]
+        for pop in sorted({c.refractory_reads[m] for m in refractory}):
+            ref_steps = self.n(pop, "ref_steps")
+            out += [Arg("const long long", ref_steps, f"np.int64({ref_steps})"),
+                    self._pointer(self.n(pop, "spiked_at"), False)]
+        return out
 
     def _inputs(self) -> set[str]:
         return {a.name for p in self.plan.populations for a in p.inputs}

@@ -248,6 +248,13 @@ def loihi_plan(plan: Plan) -> LoihiPlan:
         if c.target not in pops:
             errors.append(LoihiError("connection", c.name, f"its target {c.target} is not a population"))
             continue
+        if c.refractory_reads:  # Lava's Dense and Sparse processes add weights; they read no neuron's state
+            read = ", ".join(sorted(set(c.refractory_reads.values())))
+            errors.append(LoihiError("connection", c.name, f"its on_pre reads the refractoriness of {read} "
+                                     "(refractory_post or refractory_pre, or an addition to a variable held while "
+                                     "refractory under 'as brian2'), which a Lava synapse cannot; use --target "
+                                     "numpy or cupy", part="synapse"))
+            continue
         try:
             target = delivery_target(c)
         except NotLoihi as e:

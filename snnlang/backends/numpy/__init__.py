@@ -80,6 +80,9 @@ class NumpyEmitter(State, Step, Fixed):
                 problems.append(f"connection {c.name} is plastic (traces, on_post): plasticity runs in one process")
             elif any(st.side == "pre" or (st.side == "target" and st.index == "pre") for st in c.on_pre):
                 problems.append(f"connection {c.name}: its on_pre writes to presynaptic neurons, which other processes hold")
+        for m in plan.monitors:
+            if m.kind == "synapses":
+                problems.append(f"monitor {', '.join(m.variables)} of {m.population}: a synapse monitor runs in one process")
         for s in plan.sources:
             if s.kind == "poisson" and s.counts:  # the exchange carries one spike a neuron and step
                 problems.append(f"input {s.name}: poisson(..., counts = true) runs in one process")

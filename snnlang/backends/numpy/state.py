@@ -10,6 +10,10 @@ from .code import _array, _assign, _draws, code
 
 #: a spike train read from a file with more spikes than this is packed (rt.unpack_spikes), not listed
 _INLINE_SPIKES = 2000
+#: Why a network with a synapse monitor runs in one process only.
+_SPLIT_SYNAPSE_MONITOR = ("monitor {m.variables[0]} of {m.population}: a synapse monitor records the synapses of "
+                          "the whole connection, which a network split over processes holds in parts; run it in "
+                          "one process")
 
 
 def pack_spikes(times, indices) -> str:
@@ -120,6 +124,7 @@ class State:
                 out(f"s[{self.n(src.name, 'event_index')!r}] = np.zeros(0, dtype=np.int64)")
         for c in self.plan.connections:
             self.connect(out, c)
+        self.synapse_monitors(out)
         exchange = self.plan.schedule.exchange
         if self.part and exchange.sources:
             arrays = ", ".join(f"s[{a!r}]" for a in exchange.delay_arrays)
@@ -132,6 +137,30 @@ class State:
             length = f"max({', '.join(delays)}, {history.steps})" if delays else str(history.steps)
             out(f"s[{self.n(name, 'history')!r}] = np.zeros(({length}, {size}), dtype={self._history_dtype(name)})")
         return out.prune().text(2)
+
+    def synapse_monitors(self, out: Lines) -> None:
+        """The synapses each synapse monitor records, chosen once the connectivity is drawn: their
+        indices in the storage order (a selection stops at the last synapse), and their pre- and
+        postsynaptic neurons (indices in the whole populations), kept in the state."""
+        for k, m in enumerate(self.plan.monitors):
+            if m.kind != "synapses":
+                continue
+            if self.part:  # each process holds the synapses onto its neurons: no one order of all of them
+                out(f"raise ValueError({_SPLIT_SYNAPSE_MONITOR.format(m=m)!r})")
+                return
+            c = self.conns[m.population]
+            spans = [f"{a or ''}:{'' if b is None else b}" + (f":{t}" if t != 1 else "") for a, b, t in m.selections]
+            index = ["np.arange(n_syn)" if span == ":" else f"np.arange(n_syn)[{span}]" for span in spans]
+            chosen = index[0] if len(index) == 1 else f"np.unique(np.concatenate([{', '.join(index)}]))"
+            keys = [self.n("", f"monitor{k}_{role}") for role in ("synapses", "pre", "post")]
+            what = "every synapse" if spans == [":"] else "synapses " + ", ".join(f"[{span}]" for span in spans)
+            out(f"# monitor {k}: {', '.join(m.variables)} of {c.name}, {what} (in storage order; a selection "
+                "stops at the last synapse)")
+            out(f"n_syn = s[{m.qualified[0]!r}].size")
+            out(f"s[{keys[0]!r}] = {chosen}")
+            out(f"s[{keys[1]!r}], s[{keys[2]!r}] = s[{self.n(c.name, 'pre')!r}][s[{keys[0]!r}]], "
+                f"s[{self.n(c.name, 'post')!r}][s[{keys[0]!r}]]  # their neurons")
+            out()
 
     def _history_dtype(self, name: str) -> str:
         """A source with counts = true keeps each step's count per neuron; the others, whether it spiked."""
@@ -348,7 +377,9 @@ class State:
             else:
                 out(f"{self.n(name, 'spk')} = np.flatnonzero({self.n(name, 'history')}[(start - 1) % {self.n(name, 'history')}.shape[0]])  # last step's")
         for k, m in enumerate(self.plan.monitors):
-            if m.kind == "state" and self.part:
+            if m.kind == "synapses":
+                out(f"{self.n('', f'monitor{k}_synapses')} = s[{self.n('', f'monitor{k}_synapses')!r}]  # the synapses monitor {k} records")
+            elif m.kind == "state" and self.part:
                 out(f"{self.n('', f'monitor{k}_cols')} = part.columns({k})  # the neurons monitor {k} records that are held here, as local indices")
             elif m.kind == "state" and m.as_slice() is None:
                 out(f"{self.n('', f'monitor{k}_neurons')} = np.asarray(NEURONS[{k}])  # the neurons monitor {k} records")

@@ -138,6 +138,18 @@ class Step:
         else:
             out(f"rec[{op.monitor}].append((step, np.stack([{values}])))")
 
+    def print_RecordSynapses(self, out: Lines, op) -> None:
+        """A synapse monitor: the values of its selected synapses (a copy) every ``every`` steps."""
+        m = self.plan.monitors[op.monitor]
+        chosen = self.n("", f"monitor{op.monitor}_synapses")
+        record = f"rec[{op.monitor}].append((step, np.stack([{', '.join(f'{q}[{chosen}]' for q in m.qualified)}])))"
+        if op.every > 1:
+            out(f"if step % {op.every} == 0:")
+            with out.indent():
+                out(record)
+        else:
+            out(record)
+
     def spikes(self, out: Lines, pop: PopulationPlan) -> None:
         name = pop.name
         if pop.threshold is None:
@@ -289,7 +301,25 @@ class Step:
         if c.linear is not None:
             self.linear(out, c, *c.linear)
         else:
+            self.refractory_now(out, c)
             self.events(out, c, c.on_pre, "pre")
+
+    def refractory_now(self, out: Lines, c: ConnectionPlan) -> None:
+        """on_pre reads refractory_post (or _pre): the neurons refractory in this step, whose periods
+        that ended last step are over (what the population's Refractory operation does next, again).
+        With ``as brian2``: those refractory in the last step or that spiked in it, as Brian2's
+        synapses read not_refractory after the step's threshold (the Refractory operation then
+        sets this step's mask)."""
+        for name in sorted(set(c.refractory_reads.values())):
+            if self.pops[name].refractory_convention == "brian2":  # as Brian2's synapses see not_refractory
+                out(f"{self.n(name, 'refractory')} = {self.n(name, 'refractory_until')} >= max(step - 1, 0)  "
+                    "# refractory in the last step, or spiked in it (Brian2's timing)")
+            elif self.pops[name].refractory_uniform:
+                out(f"{self.n(name, 'slot')} = step % ({self.n(name, 'ref_steps')} + 1)")
+                out(f"{self.n(name, 'refractory')}[{self.n(name, 'released')}[{self.n(name, 'slot')}]] = False  "
+                    "# refractory in this step: periods over before it end")
+            else:
+                out(f"{self.n(name, 'refractory')} = {self.n(name, 'refractory_until')} >= step  # refractory in this step")
 
     def linear(self, out: Lines, c: ConnectionPlan, target: str, weight: sympy.Basic) -> None:
         uses_state = self._weighted(c)
