@@ -502,3 +502,19 @@ def test_brian2_dropped_kicks_in_a_run_in_parts_are_those_of_one_run(tmp_path):
         split.run(steps=steps)
     assert len(spike_steps(whole, "cells", 1e-4)) > 30
     assert spike_steps(split, "cells", 1e-4) == spike_steps(whole, "cells", 1e-4)
+
+
+def test_cupy_refuses_a_refractory_period_per_neuron(tmp_path):
+    """The CUDA kernels hold one period a population: a period per neuron is refused, located."""
+    spec = write_spec("""
+import "lif.snn"
+network n {
+    population cells = LIF(20) { t_ref = 1 ms + 3 ms * uniform(0, 1); I_ext = 3 nA }
+    monitor spikes of cells
+}
+simulate n { dt = 0.1 ms; duration = 50 ms }
+""", tmp_path / "specs", "per_neuron")
+    with pytest.raises(SpecError) as e:
+        build(spec, tmp_path / "cupy_pkg", "cupy")
+    assert "per_neuron.snn:3:16: error: target cupy: population cells: a refractory period of its own for each " \
+           "neuron has no CUDA kernel yet" in str(e.value), str(e.value)

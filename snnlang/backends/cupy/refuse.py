@@ -34,10 +34,24 @@ def monitor_problems(plan: Plan, target: str = "cupy") -> list[tuple[object, str
             for m in plan.monitors if m.kind == "synapses"]
 
 
+def refractory_problems(plan: Plan, target: str = "cupy") -> list[tuple[object, str]]:
+    """(place, message) of each population whose refractory period differs from neuron to neuron:
+    the CuPy kernels hold one period a population."""
+    if target != "cupy":
+        return []
+    found = []
+    for pop in plan.populations:
+        per_neuron = {prm.name for prm in pop.params if prm.value is None}
+        if pop.refractory is not None and {x.name for x in pop.refractory.free_symbols} & per_neuron:
+            found.append((pop.loc, f"population {pop.name}: a refractory period of its own for each neuron has no "
+                                   "CUDA kernel yet; use --target numpy or c, or one period for the population"))
+    return found
+
+
 def check_inputs(plan: Plan, target: str = "cupy") -> None:
-    """SpecError naming each input (and synapse monitor: monitor_problems) the target refuses
-    (file:line:col, with the line)."""
-    found = input_problems(plan, target) + monitor_problems(plan, target)
+    """SpecError naming each input (and synapse monitor: monitor_problems; per-neuron refractory
+    period: refractory_problems) the target refuses (file:line:col, with the line)."""
+    found = input_problems(plan, target) + monitor_problems(plan, target) + refractory_problems(plan, target)
     if not found:
         return
     diags = Diagnostics()
