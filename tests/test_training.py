@@ -233,7 +233,7 @@ def test_event_binning_uses_the_simulator_rule_and_two_polarity_channels():
     # sample 1: (3, 0, +) at 20 ms -> step 5 (round(20 / 4)), index 11; the event at 0.5 s is after the end
     assert spikes[5, 1, 11] == 1 and spikes[:, 1].sum() == 1
     assert spikes.sum() == 4
-    with pytest.raises(ValueError, match="an input of 16 neurons \(two polarities\) or 8 takes them; the network.s input has 12"):
+    with pytest.raises(ValueError, match=r"an input of 16 neurons \(two polarities\) or 8 takes them; the network.s input has 12"):
         datasets.bin_events(ev, 10, 0.04, n_in=12)
 
 
