@@ -313,23 +313,11 @@ def _build_front(args) -> int | None:
 
 
 def cmd_run(args) -> int:
-    from .run import SimulationFailed, parse_setting, run
+    from .run import SimulationFailed, run
 
-    duration = None
-    if args.duration is not None:
-        try:
-            _, duration, dim = parse_setting(f"duration={args.duration}")
-        except ValueError:
-            dim = None
-        if dim != (0, 0, 1, 0, 0, 0, 0):
-            print(f"snnlang run: --duration {args.duration!r} is not a time such as 2s or 500ms", file=sys.stderr)
-            return 2
-        if not 0 < duration < float("inf"):
-            print(f"snnlang run: --duration {args.duration!r}: a duration must be a positive, finite time",
-                  file=sys.stderr)
-            return 2
-    dt = _run_dt(args.dt)
-    if dt == -1.0:
+    duration = time_option("run", "--duration", args.duration, "2s or 500ms", "a duration")
+    dt = time_option("run", "--dt", args.dt, "0.1ms", "a time step")
+    if duration == -1.0 or dt == -1.0:
         return 2
     if _seed_refused("run", args.seed):
         return 2
@@ -365,23 +353,24 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _run_dt(text: str | None) -> float | None:
-    """--dt as seconds (None when not given); -1.0 after saying why it is refused."""
+def time_option(command: str, option: str, text: str | None, example: str, what: str) -> float | None:
+    """A time option (``--duration 2s``, ``--dt 0.1ms``) in seconds; None when not given; -1.0
+    after saying why it is refused (not a time, or not a positive, finite one: ``what``)."""
     if text is None:
         return None
     from .run import parse_setting
 
     try:
-        _, dt, dim = parse_setting(f"dt={text}")
+        _, seconds, dim = parse_setting(f"t={text}")
     except ValueError:
         dim = None
     if dim != (0, 0, 1, 0, 0, 0, 0):
-        print(f"snnlang run: --dt {text!r} is not a time such as 0.1ms", file=sys.stderr)
+        print(f"snnlang {command}: {option} {text!r} is not a time such as {example}", file=sys.stderr)
         return -1.0
-    if not 0 < dt < float("inf"):
-        print(f"snnlang run: --dt {text!r}: a time step must be a positive, finite time", file=sys.stderr)
+    if not 0 < seconds < float("inf"):
+        print(f"snnlang {command}: {option} {text!r}: {what} must be a positive, finite time", file=sys.stderr)
         return -1.0
-    return dt
+    return seconds
 
 
 def cmd_sweep(args) -> int:
@@ -481,14 +470,8 @@ def cmd_export(args) -> int:
 
 def cmd_import(args) -> int:
     from .interop.nir import NEED_NIR, write_import
-    from .run import parse_setting
-
-    try:
-        _, dt, dim = parse_setting(f"dt={args.dt}")
-    except ValueError:
-        dim = None
-    if dim != (0, 0, 1, 0, 0, 0, 0) or not dt > 0:
-        print(f"snnlang import: --dt {args.dt!r} is not a positive time such as 1ms", file=sys.stderr)
+    dt = time_option("import", "--dt", args.dt, "1ms", "a time step")
+    if dt == -1.0:
         return 2
     if args.out.suffix != ".snn":
         print(f"snnlang import: -o {_shown(args.out)}: name the spec NAME.snn (its weights go to NAME.npz)", file=sys.stderr)

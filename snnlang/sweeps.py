@@ -679,15 +679,11 @@ def _plot(folder: Path, rows: list[dict], names: list[str], populations: list[st
 
 def command(args) -> int:
     """``snnlang sweep`` (its arguments are defined in :mod:`snnlang.cli`)."""
-    duration = None
-    if args.duration is not None:
-        try:
-            _, duration, dim = parse_setting(f"duration={args.duration}")
-        except ValueError:
-            dim = None
-        if dim != (0, 0, 1, 0, 0, 0, 0) or not duration > 0:
-            print(f"snnlang sweep: --duration {args.duration!r} is not a time such as 2s or 500ms", file=sys.stderr)
-            return 2
+    from .cli import time_option
+
+    duration = time_option("sweep", "--duration", args.duration, "2s or 500ms", "a duration")
+    if duration == -1.0:
+        return 2
     if args.workers is not None and args.workers < 0:
         print("snnlang sweep: --workers takes a number of processes (0: run in this process)", file=sys.stderr)
         return 2
