@@ -129,18 +129,9 @@ class Planner:
         units = _units(neuron.parameters)
         for v in neuron.parameters:
             expr = si(overrides.get(v.name, v.value).value).xreplace(self.fixed_subs)
-            value = _constant(expr.xreplace(known))
-            derived = self.derived(expr, keys, known) if value is None else None
-            if derived is not None:  # an expression of network constants: recomputed when they are set
-                value, text, uses = derived
-                known[symbol(v.name)] = sympy.Float(value)
-                keys[symbol(v.name)] = _key_symbol(f"{name}.{v.name}")
-                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name],
-                                    derived=text, uses=uses))
-            elif value is not None:
-                known[symbol(v.name)] = sympy.Float(value)
-                keys[symbol(v.name)] = _key_symbol(f"{name}.{v.name}")
-                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name]))
+            param = self.scalar_param(name, v.name, local[v.name], units[v.name], expr, known, keys)
+            if param is not None:
+                params.append(param)
             else:
                 e, draws = self.draws(q(expr), local[v.name])
                 params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=None, unit=units[v.name]))
@@ -285,23 +276,13 @@ class Planner:
         units = _units(syn.parameters)
         for v in syn.parameters:
             expr = si(overrides.get(v.name, v.value).value).xreplace(self.fixed_subs)
-            value = _constant(expr.xreplace(known))
-            derived = self.derived(expr, keys, known) if value is None else None
-            if derived is not None:  # an expression of network constants: recomputed when they are set
-                value, text, uses = derived
-                known[symbol(v.name)] = sympy.Float(value)
-                keys[symbol(v.name)] = _key_symbol(f"{name}.{v.name}")
-                params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name],
-                                    derived=text, uses=uses))
-                continue
-            if value is None:
+            param = self.scalar_param(name, v.name, local[v.name], units[v.name], expr, known, keys)
+            if param is None:
                 self.diags.error(overrides[v.name].loc if v.name in overrides else v.loc,
                                  f"synapse parameter '{v.name}' must be a constant; make it a state variable "
                                  "to give each synapse its own value")
                 raise SpecError(self.diags)
-            known[symbol(v.name)] = sympy.Float(value)
-            keys[symbol(v.name)] = _key_symbol(f"{name}.{v.name}")
-            params.append(Param(key=f"{name}.{v.name}", name=local[v.name], value=value, unit=units[v.name]))
+            params.append(param)
         arrays: list[ArrayInit] = []
         for v in syn.state:
             expr = si(overrides.get(v.name, v.value).value)
@@ -535,6 +516,24 @@ class Planner:
                                       unit=self.constant_units[k.name], fixed=fixed.get(k.name),
                                       derived=derived[1] if derived else None, uses=derived[2] if derived else []))
         return found
+
+    def scalar_param(self, owner: str, spec_name: str, name: str, unit: str, expr: sympy.Basic, known: dict,
+                     keys: dict) -> Optional[Param]:
+        """The parameter ``owner.spec_name`` when it is one number for its owner: a constant, or an
+        expression of network constants (recomputed when they are set); None when it differs from
+        element to element. Records its value in ``known`` and its key in ``keys`` for the
+        parameters after it."""
+        value = _constant(expr.xreplace(known))
+        derived = self.derived(expr, keys, known) if value is None else None
+        extra = {}
+        if derived is not None:
+            value, text, uses = derived
+            extra = {"derived": text, "uses": uses}
+        elif value is None:
+            return None
+        known[symbol(spec_name)] = sympy.Float(value)
+        keys[symbol(spec_name)] = _key_symbol(f"{owner}.{spec_name}")
+        return Param(key=f"{owner}.{spec_name}", name=name, value=value, unit=unit, **extra)
 
     def derived(self, expr: sympy.Basic, keys: dict, known: dict, own: Optional[str] = None):
         """A parameter given as an expression of run-time constants (and of parameters above it,
