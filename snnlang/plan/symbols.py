@@ -20,7 +20,7 @@ RESERVED = frozenset("""
     np rt cp xp math self s p seed dt t i j k n N N_pre N_post n_syn pre post syn spk d ptr lo hi keep order
     steps_ order_ rec start stop step check synops values x y
     K V m at slot rows row t_next events sum advance group groups first count spikes real clip phi1
-    KERNEL_NAMES MAX_BLOCKS SNNLANG_VERSION SPEC_HASH EVENT_KEYS GROUP_DELAYS TIME_CONSTANTS FIXED DERIVED PER_ELEMENT cuda_device grid_of to_host snn_mix snn_bits snn_uniform snn_normal
+    KERNEL_NAMES MAX_BLOCKS SNNLANG_VERSION SPEC_HASH EVENT_KEYS GROUP_DELAYS TIME_CONSTANTS FIXED DERIVED PER_ELEMENT PER_SYNAPSE ONE_NUMBER SYNAPSE_KEYS cuda_device grid_of to_host snn_mix snn_bits snn_uniform snn_normal
     snnrun snnkey snnuniform snnuniformat snnrow snnsearch
     int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t ptrdiff_t intptr_t uintptr_t
     blockIdx blockDim threadIdx gridDim warpSize atomicAdd

@@ -37,6 +37,7 @@ from .kernel import DTYPES, Arg, Array, EmitError, Kernel, names_in  # noqa: F40
 from .neurons import Neurons
 from .refuse import check_inputs
 from .synapses import Synapses
+from ..numpy.synapse_params import per_synapse
 
 TARGET = "cupy"
 
@@ -58,6 +59,12 @@ class CupyEmitter(Neurons, Synapses, Host):
         self.scalar_params: set[str] = set()  # parameters and constants passed by value
         self.per_neuron_constants: dict[str, str] = {}  # constant -> population
         self.kernels: list[Kernel] = []
+        #: connection parameters the kernels read per synapse, each from a device array of one value
+        #: or one per synapse (set as an array: synapse_params.py): name -> (array, step between synapses)
+        self.per_synapse = per_synapse(plan)
+        self.each: dict[str, tuple[str, str]] = {
+            prm.name: (self.n(prm.name, "each"), self.n(prm.name, "stride"))
+            for c in plan.connections for prm in c.params if self.per_synapse[prm.key][1] is None}
         self._declare()
 
     def _array(self, name: str, kind: str = "real", store: str = "s") -> None:
@@ -92,6 +99,9 @@ class CupyEmitter(Neurons, Synapses, Host):
             self.scalar_params |= {a.target for a in c.trace_constants + c.syn_constants}
             for a in c.arrays:
                 self._array(a.name, "int" if a.dtype == "int" else "real")
+            for prm in c.params:
+                if prm.name in self.each:
+                    self._array(self.each[prm.name][0], store="b")
             for tr in c.traces:
                 self._array(tr.name, "long" if tr.dtype == "int" else "real")
             for key in ("pre", "post"):
@@ -154,6 +164,7 @@ class CupyEmitter(Neurons, Synapses, Host):
                  for k in ("pre", "post", "group_ptr", "group_delay", "by_post", "post_ptr")]
         return {
             **numpy_emitter.describe(),
+            "synapse_arrays_refused": "",  # per-synapse parameter arrays: as PER_SYNAPSE says
             "precision": self.precision,
             "group_delays": [self.n(c.name, "group_delay") for c in self.conns],
             "due": {src.name: ((self.n(src.name, "event_step"), self.n(src.name, "event_index")), self.n(src.name, "due"))

@@ -40,6 +40,10 @@ class Host:
                 out(f"# {c.name}: {c.synapse}")
             for prm in c.params:
                 out(f"{prm.name} = p[{prm.key!r}]")
+                if prm.name in self.each:
+                    values, stride = self.each[prm.name]
+                    out(f"{values}, {stride} = each_synapse({prm.name}, s[{self.n(c.name, 'post')!r}].size, xp, REAL, "
+                        f"{prm.key!r})  # read per synapse: one number, or one value per synapse")
             for a in c.trace_constants + c.syn_constants:
                 out(f"{a.target} = {numpy_code(a.expr)}")
             out(f"{self.n(c.name, 'delays')} = self.host[{self.n(c.name, 'group_delay')!r}]")

@@ -28,8 +28,21 @@ class Synapses:
 
     def _connection_scalars(self, c: ConnectionPlan, used: set[str], local: set[str],
                             indexed: dict[str, str]) -> list[Arg]:
-        scalars = sorted(used - local - set(indexed), key=self._order(c))
-        return [self._scalar_arg(n) for n in scalars]
+        scalars = sorted(used - local - set(indexed) - set(self.each), key=self._order(c))
+        return [self._scalar_arg(n) for n in scalars] + self._each_args(used)
+
+    def _each_names(self, used: set[str]) -> dict[str, str]:
+        """The C text of each parameter a per-synapse statement reads that may hold one value per
+        synapse: its device array at ``syn`` (step 0 where it is one number)."""
+        return {n: f"d_{self.each[n][0]}[syn * {self.each[n][1]}]" for n in sorted(used) if n in self.each}
+
+    def _each_args(self, used: set[str]) -> list[Arg]:
+        args = []
+        for n in sorted(used):
+            if n in self.each:
+                values, stride = self.each[n]
+                args += [self._pointer(values, False), Arg("const long long", stride, stride)]
+        return args
 
     def _indexed(self, c: ConnectionPlan, event: str | None = None) -> dict[str, str]:
         """Names read per element in this connection's kernels, with their index variable."""
@@ -89,7 +102,7 @@ class Synapses:
         with out.block("for (long long syn = blockIdx.x * (long long)blockDim.x + threadIdx.x; syn < n_syn; "
                        "syn += (long long)blockDim.x * gridDim.x)"):
             out(f"atomicAdd(&d_{self.n(c.name, 'weight')}[d_{self.n(c.name, 'pre')}[syn] * N_post + d_{self.n(c.name, 'post')}[syn]], "
-                f"(real)({self.c(weight, indexed)}));")
+                f"(real)({self.c(weight, indexed, self._each_names(used))}));")
         return Kernel(self.n(c.name, "weight"), f"Connection {c.name}: the weight matrix (pre x post, zero where no synapse,\n"
                       "repeated pairs added), once a run.", args, out, f"grid_of({self.n(c.name, 'post')}.size)", "BLOCK")
 
@@ -157,6 +170,11 @@ class Synapses:
         if refractory:
             ij = {**ij, **refractory}
             indexed = {n: ix for n, ix in indexed.items() if n not in refractory}
+        each = self._each_names(names_in(*(st.expr for st in stmts)))
+        if each and kind == "spike":
+            raise EmitError(f"connection {c.name}: a per-spike statement of on_{event} reads {sorted(each)}, "
+                            "which may be one value per synapse")
+        ij = {**ij, **each}
         for st in stmts:
             if st.side == "target":
                 if st.target in self._inputs() and event == "post":

@@ -22,6 +22,7 @@ import dataclasses
 from ..cupy.refuse import check_inputs  # the same refusal as the CuPy target's
 from ...plan.ir import Plan, PopulationPlan
 from ..numpy import NumpyEmitter
+from ..numpy.synapse_params import per_synapse
 from .graph import Graph
 from .learning import PlasticConnection
 from .loihi import LoihiPlan, loihi_plan, refusal
@@ -81,6 +82,10 @@ class LavaEmitter(Neurons, Graph):
         return {
             **{k: numpy_context[k] for k in ("plan", "params", "units", "sizes", "populations", "sources",
                                               "monitors")},
+            # a static connection's weight is computed on the host: its parameters may be one value per synapse
+            "per_synapse": per_synapse(self.plan, frozenset(c.name for c in self.plan.connections
+                                                            if c.name not in self.loihi.plasticity)),
+            "synapse_arrays_refused": "",
             "numpy_runtime": lambda header: _numpy_runtime(numpy_context, header),
             "processes_code": self.processes(),
             "reset_code": self.reset_code(),

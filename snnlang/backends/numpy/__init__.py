@@ -12,6 +12,7 @@ from ...plan.schedule import Deliver
 from .fixed import Fixed
 from .state import State
 from .step import Step
+from .synapse_params import per_synapse
 
 TARGET = "numpy"
 
@@ -37,6 +38,23 @@ class NumpyEmitter(State, Step, Fixed):
         if plan.precision == "loihi":  # fixed point (fixed.py): no stacked state, each connection its own weights
             self.together = {}
         self.delayed = {name for name, h in schedule.history.items() if h.every_step}
+        #: connection parameters that may hold one value per synapse (synapse_params.py): key -> (connection, why not)
+        self.per_synapse = per_synapse(plan)
+        self._each = {prm.name for c in plan.connections for prm in c.params if self.per_synapse[prm.key][1] is None}
+
+    def each_params(self, expr) -> list[str]:
+        """The parameters an expression reads that may hold one value per synapse (an array set at
+        run time), in name order; none in the partitioned variant (a split network refuses them)."""
+        if self.part or expr is None:
+            return []
+        return sorted(s.name for s in expr.free_symbols if s.name in self._each)
+
+    def each_weight(self, c: ConnectionPlan) -> str | None:
+        """The name of the per-synapse weights of a linear connection whose one weight may become one
+        per synapse (a parameter of it set as an array); None for the others."""
+        if self.fixed or c.linear is None or self._weighted(c) or not self.each_params(c.linear[1]):
+            return None
+        return self.n(c.name, "synapse_weight")
 
     def _gathered(self, c: ConnectionPlan) -> bool:
         """Delivered from each spiking neuron's list of targets (gathered or stacked)."""
@@ -66,6 +84,7 @@ class NumpyEmitter(State, Step, Fixed):
             "event_keys": {s.name: (self.n(s.name, "event_step"), self.n(s.name, "event_index"))
                            for s in plan.sources if s.kind == "events"},
             "monitors": plan.monitors,
+            "per_synapse": self.per_synapse,
             "finite": {p.name: p.finite_check for p in plan.populations},
             "finite_labels": {v: (p.name, self.spec_name[v]) for p in plan.populations for v in p.finite_check},
         }
@@ -105,6 +124,7 @@ class NumpyEmitter(State, Step, Fixed):
         return {
             **(self.partitioned() if not problems else {}),
             "partition_refused": "; ".join(problems) or None,
+            "synapse_arrays_refused": "",  # per-synapse parameter arrays: as PER_SYNAPSE says
             "exchange": plan.schedule.exchange,
             **self.describe(),
             "fixed": [self.n(c.name, k) for c in plan.connections

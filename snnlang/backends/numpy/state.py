@@ -348,6 +348,13 @@ class State:
                 out(f"{c.delay_array} = s[{c.delay_array!r}]")
             if self._gathered(c) and not self.route[c.name].group:
                 out(f"{self.n(c.name, 'rows')} = self.targets[{c.name!r}]  # the targets of each neuron")
+            each = self.each_weight(c)
+            if each is not None:  # a parameter of the weight set as an array: a weight per synapse, else None
+                if self._gathered(c):  # (delivered from lists of targets, unless a weight is per synapse)
+                    for name in ("post", "group_ptr"):
+                        out(f"{self.n(c.name, name)} = s[{self.n(c.name, name)!r}]")
+                out(f"{each} = rt.each_synapse({code(c.linear[1])}, {self.n(c.name, 'post')}.size)  "
+                    "# what each synapse adds, where a parameter is one value per synapse (else None)")
             if self.fixed:
                 self.fixed_weights(out, c)
             elif c.linear is not None:
@@ -364,7 +371,11 @@ class State:
             target = self.pops[group[0].target]
             out(f"# {', '.join(c.name for c in group)}: delivered together, into the stacked state of {target.name}")
             out(f"{self.n(first, 'rows')} = self.targets[{first!r}]  # the targets of each neuron, as row * {target.size} + neuron")
-            out(f"{self.n(first, 'weight')} = np.repeat([{self._stacked_weights(group)}], {self._size(target.name)})  # what a spike adds, by target")
+            stacked = f"np.repeat([{self._stacked_weights(group)}], {self._size(target.name)})"
+            each = [w for w in (self.each_weight(c) for c in group) if w is not None]
+            if each:  # a weight parameter set as an array: delivered connection by connection instead
+                stacked += f" if {' and '.join(f'{w} is None' for w in each)} else None"
+            out(f"{self.n(first, 'weight')} = {stacked}  # what a spike adds, by target")
         for name in dict.fromkeys(group[0].target for group in self.together.values()):
             out(f"{self.n(name, 'x_flat')} = tuple(x.reshape(-1) for x in {self.n(name, 'x')})  # the stacked buffers as flat views")
         for name in self.sizes:

@@ -259,9 +259,20 @@ class Step:
             out(f"spk = {self._arrived(c.source)}  # {', '.join(op.group)}")
             out("if spk.size:")
             with out.indent():
+                each = [w for w in (self.each_weight(self.conns[name]) for name in op.group) if w is not None]
+                if each:  # a weight parameter set as an array: those connections go synapse by synapse
+                    out(f"if {' and '.join(f'{w} is None' for w in each)}:")
+                    out.level += 1
                 out(f"post = rt.gather({self.n(c.name, 'rows')}, spk)")
                 out("synops += post.size")
                 out(f"np.add.at({self.n(c.target, 'x_flat')}[step & 1], post, {self.n(c.name, 'weight')}[post])")
+                if each:
+                    out.level -= 1
+                    out("else:  # a parameter of a weight is one value per synapse: connection by connection")
+                    with out.indent():
+                        for name in op.group:
+                            member = self.conns[name]
+                            self.each_synapse(out, member, f"{self.n(name, 'group_ptr')}[0]")
             return
         if op.last_step:  # the shortest delay: last step's spikes
             out(f"spk = {self._arrived(c.source)}  # {c.name}")
@@ -282,15 +293,24 @@ class Step:
             out(f"synops += spk.size * {self._size(c.target) if self.part else c.n_post}")
             self.linear(out, c, *c.linear)
             return
+        each = self.each_weight(c)
+        if each is not None and op.strategy in ("gathered", "csr") and c.linear is not None and not op.weighted:
+            out(f"if {each} is not None:  # a parameter of the weight is one value per synapse")
+            with out.indent():
+                self.each_synapse(out, c, ptr)
+            out("else:")
+            out.level += 1
         if op.strategy == "gathered":
             out(f"post = rt.gather({self.n(c.name, 'rows')}, spk)")
             out("synops += post.size")
             self.linear(out, c, *c.linear)
-            return
-        if c.linear is not None and not op.weighted:  # one weight: the post neurons of the rows
+        elif c.linear is not None and not op.weighted:  # one weight: the post neurons of the rows
             out(f"post = rt.entries_of({self.n(c.name, 'post')}, {ptr}, spk)")
             out("synops += post.size")
             self.linear(out, c, *c.linear)
+        if each is not None and op.strategy in ("gathered", "csr") and c.linear is not None and not op.weighted:
+            out.level -= 1
+        if op.strategy == "gathered" or (c.linear is not None and not op.weighted):
             return
         if op.strategy == "all_pairs":  # row after row: the synapses of neuron k are k * n_post + (0 ... n_post - 1)
             n_post = self._size(c.target) if self.part else c.n_post  # partitioned: the post neurons held here
@@ -303,6 +323,18 @@ class Step:
         else:
             self.refractory_now(out, c)
             self.events(out, c, c.on_pre, "pre")
+
+    def each_synapse(self, out: Lines, c: ConnectionPlan, ptr: str) -> None:
+        """A linear connection's spikes synapse by synapse, each adding its own weight where a
+        parameter of the weight is one value per synapse (else the one weight)."""
+        target, weight = c.linear
+        each = self.each_weight(c)
+        out(f"syn = rt.rows_of({ptr}, spk)  # {c.name}")
+        out("synops += syn.size")
+        value = f"{each}[syn]" if each is not None else code(weight)
+        if each is not None and self.route[c.name].strategy == "stacked":
+            value = f"{code(weight)} if {each} is None else {each}[syn]"
+        out(f"np.add.at({target}, {self.n(c.name, 'post')}[syn], {value})")
 
     def refractory_now(self, out: Lines, c: ConnectionPlan) -> None:
         """on_pre reads refractory_post (or _pre): the neurons refractory in this step, whose periods
@@ -333,19 +365,27 @@ class Step:
     def events(self, out: Lines, c: ConnectionPlan, statements: list[EventStatement], event: str) -> None:
         """on_pre / on_post statements over the active synapses ``syn`` of the spiking neurons ``spk``."""
         body = Lines()
+        # parameters that may be one value per synapse (set as arrays): their values at the active synapses
+        each = self.each_params(sympy.Tuple(*(st.expr for st in statements if st.side != event)))
+        at = {symbol(name): symbol(self.n(name, "at")) for name in each}
+        for name in each:
+            body(f"{self.n(name, 'at')} = rt.at({name}, syn)  # {self.spec_name.get(name, name)} of each active "
+                 "synapse where it is an array, else its one number")
         for st in statements:
             if st.side == event:  # once per spiking neuron
                 indexed = {n: "spk" for n, ix in c.indexed.items() if ix == event}
                 body(f"{st.target}[spk] = {code(st.expr, indexed)}")
             elif st.side == "synapse":
-                body(f"{st.target}[syn] = {code(st.expr, c.indexed)}")
+                body(f"{st.target}[syn] = {code(st.expr.xreplace(at), c.indexed)}")
             else:  # every synapse adds to its neuron on the other side
                 index = st.index
                 size = (self._size(c.target) if self.part else c.post_rows) if index == "post" else c.pre_rows
-                value = code(st.expr, c.indexed)
+                value = code(st.expr.xreplace(at), c.indexed)
                 op = "-=" if st.op == "-=" else "+="  # in place: the target may be a view of the population's state
                 if st.expr.free_symbols & {symbol(n) for n in c.indexed}:  # a value per synapse: shaped like syn
                     body(f"{st.target} {op} np.bincount({index}, weights={value}, minlength={size})")
+                elif st.expr.free_symbols & set(at):  # a value per synapse where a parameter is an array
+                    body(f"{st.target} {op} np.bincount({index}, weights=np.broadcast_to({value}, syn.shape), minlength={size})")
                 else:
                     body(f"{st.target} {op} {value} * np.bincount({index}, minlength={size})")
         # the neurons of the active synapses, where the statements use them
