@@ -278,3 +278,166 @@ def test_positions_are_kept_on_trees_and_tokens():
     decl = t.children[0].children[1].children[0]
     assert (decl.children[0].line, decl.children[0].column) == (4, 16)
     assert (decl.children[1].meta.line, decl.children[1].meta.column) == (4, 22)
+
+
+# ---- the fast driver of Lark's tables (frontend/lalr.py) gives Lark's own trees --------------------
+
+import random  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from snnlang.frontend.lalr import Refused  # noqa: E402
+from snnlang.frontend.parse import fast_parser, parser  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_FILES = sorted({*ROOT.glob("specs/**/*.snn"), *ROOT.glob("tests/specs/**/*.snn"), *ROOT.glob("snnlang/stdlib/*.snn")})
+_TOKEN_FIELDS = ("type", "value", "start_pos", "line", "column", "end_line", "end_column", "end_pos")
+
+
+def assert_same_tree(expected, got, path="start") -> int:
+    """The fast parser's tree is Lark's: rules, tokens (type, text, start and end positions) and
+    each subtree's start position (line, column, offset; or none, as Lark gives an empty rule).
+    Returns how many tokens were compared."""
+    if isinstance(expected, lark.Tree):
+        assert isinstance(got, lark.Tree) and got.data == expected.data, (path, expected, got)
+        assert len(got.children) == len(expected.children), (path, expected, got)
+        assert got.meta.empty == expected.meta.empty, path
+        if not expected.meta.empty:
+            assert (got.meta.line, got.meta.column, got.meta.start_pos) == (
+                expected.meta.line, expected.meta.column, expected.meta.start_pos), (path, expected.data)
+        return sum(assert_same_tree(e, g, f"{path}/{expected.data}[{k}]")
+                   for k, (e, g) in enumerate(zip(expected.children, got.children)))
+    if isinstance(expected, lark.Token):
+        assert isinstance(got, lark.Token), (path, expected, got)
+        assert [getattr(got, f) for f in _TOKEN_FIELDS] == [getattr(expected, f) for f in _TOKEN_FIELDS], path
+        return 1
+    assert expected is None and got is None, (path, expected, got)
+    return 0
+
+
+def lark_and_fast(text: str):
+    """Lark's tree and the fast parser's, or None for each that refuses the text."""
+    try:
+        expected = parser().parse(text)
+    except lark.exceptions.UnexpectedInput:
+        expected = None
+    try:
+        got = fast_parser().parse(text)
+    except Refused:
+        got = None
+    return expected, got
+
+
+def test_the_fast_parser_gives_larks_trees_tokens_and_positions_on_every_spec():
+    assert len(SPEC_FILES) > 40
+    tokens = 0
+    for path in SPEC_FILES:
+        expected, got = lark_and_fast(path.read_text(encoding="utf-8-sig"))
+        assert expected is not None and got is not None, path
+        tokens += assert_same_tree(expected, got)
+    assert tokens > 4000
+
+
+TRICKY = """\
+neuron Words {  # keywords where a name is expected are names (Lark's contextual lexer)
+    parameters { pre = 1; post = 2; state = 3 ms; steps = 4; spike = .5; when = 1.; every = 2E-3; of = 1e+3 }
+    state { v = 0 mV }
+    inputs { I = 0 mV/ms }
+    equations {
+        dv/dt = -v / (20 ms) + I + 0 * dv/dt * pre \\
+            + state / (state ** 2) * 1 mV	# a tab, a continued line
+        method = v * 2 # an alias named method
+    }\r
+    spike when v >= 1 mV and not (v < 0 mV) or v == 2 mV
+    reset { v = 0 mV; v -= 1 mV }\x0c
+    refractory 2 steps as brian2
+    method rk4
+}
+synapse S { parameters { w = 1 }; pre { dx/dt = -x / (5 ms) }; on_pre: v_post += w * mV; on_post { w *= 2 } }
+network n {
+    J = 0.5 mV;; K = 2 * J
+    population a = Words(10) { steps = 2 }
+    input p = poisson(5, rate = 10 Hz, counts = true)
+    connect a[0:5] -> a[5:], a using S { p = 0.1; delay = [1, 2] ms; if i != j; one_to_one; on_pre: v_post += J }
+    connect p -> a { from_file("x.npz") }
+    monitor v, spikes of a[::2], a[3] every 1 ms
+}
+simulate n { dt = 0.1 ms; duration = 1 s; seed = 3; files = ["a", "b"]; opt = adam(lr = 1e-3, b = [1, 2]) }
+"""
+
+
+def test_the_fast_parser_reads_keywords_as_names_numbers_and_blanks_as_lark_does():
+    expected, got = lark_and_fast(TRICKY)
+    assert expected is not None and got is not None
+    assert assert_same_tree(expected, got) > 100
+    names = [t for t in got.scan_values(lambda v: isinstance(v, lark.Token)) if t.type == "NAME"]
+    assert {"pre", "post", "state", "steps", "spike", "when", "every", "of", "method"} <= {str(t) for t in names}
+
+
+_PIECE = re.compile(r"[ \t]+|[A-Za-z_][A-Za-z0-9_]*|[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|\*\*|[-+*/<>=!]=|->|.", re.S)
+
+
+def test_the_fast_parser_accepts_and_refuses_what_lark_does_on_mutated_specs():
+    """Specs with pieces deleted, repeated, swapped or replaced by others (keywords, numbers,
+    brackets, blanks, new lines): both parsers refuse the same texts, and give the same trees
+    for the others."""
+    texts = [p.read_text(encoding="utf-8") for p in SPEC_FILES if p.stat().st_size < 4000]
+    pieces = sorted({t for text in texts for t in _PIECE.findall(text)}) + ["\r\n", "\\\n", "#", '"', "1.", ".5"]
+    rng = random.Random(12)
+    accepted = refused = 0
+    for _ in range(600):
+        parts = _PIECE.findall(rng.choice(texts))
+        for _ in range(rng.randint(1, 3)):
+            k = rng.randrange(len(parts))
+            how = rng.randrange(4)
+            if how == 0:
+                del parts[k]
+            elif how == 1:
+                parts.insert(k, parts[k])
+            elif how == 2:
+                j = rng.randrange(len(parts))
+                parts[k], parts[j] = parts[j], parts[k]
+            else:
+                parts[k] = rng.choice(pieces)
+        expected, got = lark_and_fast("".join(parts))
+        assert (expected is None) == (got is None)
+        if expected is None:
+            refused += 1
+        else:
+            accepted += 1
+            assert_same_tree(expected, got)
+    assert accepted > 100 and refused > 100
+
+
+def test_the_fast_parser_refuses_at_once_what_is_not_in_the_language():
+    """(parse() then asks Lark, whose errors the diagnostics quote: see the syntax errors above)"""
+    for text in ("neuron {", "neuron A { parameters { a = 1 + } }", "neuron A { $ }", "network n { connect a -> }",
+                 'import "x', "neuron A { equations { dv / dt = 1 } }"):
+        with pytest.raises(Refused):
+            fast_parser().parse(text)
+        assert syntax_error(text).startswith("t.snn:")
+
+
+def test_the_names_parse_reports_are_every_name_and_derivative_of_the_tree():
+    names: list = []
+    t = parse(TRICKY, "t.snn", Diagnostics(), names)
+    in_tree = [v for v in t.scan_values(lambda v: isinstance(v, lark.Token) and v.type in ("NAME", "DERIV"))]
+    assert sorted(map(id, names)) == sorted(map(id, in_tree)) and len(names) > 50
+    assert [n.start_pos for n in names] == sorted(n.start_pos for n in names)  # in the order of the text
+
+
+def test_the_benchmark_generates_lines_that_are_all_different_and_check():
+    """benchmarks/check_time.py --large: no two lines alike (nothing keyed on a line's text can
+    do the work once for all), and the specs are valid."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import check_time
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    for make in check_time.LARGE.values():
+        text = make(2000)
+        lines = [line for line in text.splitlines() if line.strip() not in ("}", "{")]
+        assert len(lines) == len(set(lines)) > 2000
+        diags = Diagnostics()
+        assert parse(text, "t.snn", diags) is not None and not diags.items

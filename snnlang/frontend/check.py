@@ -14,7 +14,7 @@ from typing import Optional
 import sympy
 
 from .diagnostics import Diagnostics, did_you_mean
-from .dims import BaseUnit, DimensionError, Poison, constant_value, dimension
+from .dims import BaseUnit, DimensionError, Poison, constant_value, dimension, quantity_value
 from .functions import is_random, symbol
 from .model import (
     Call, Connection, Expr, ListValue, Loc, Model, Network, NeuronModel, Number, Settings,
@@ -59,6 +59,8 @@ class Checker:
         #: the dimension (or the error) of each constant expression, by :func:`_constant_key`
         self.constant_dims: dict[tuple, object] = {}
         self.sizes: dict[str, dict[str, int]] = {}  # network -> the size of each population and input
+        #: (network, source neuron, target neuron) -> the names its connections see (connection_scope)
+        self.connection_scopes: dict[tuple, Scope] = {}
 
     def run(self) -> None:
         for neuron in self.model.neurons.values():
@@ -471,16 +473,8 @@ class Checker:
             self.diags.error(c.synapse_loc or c.loc, f"unknown synapse model '{c.synapse}'"
                              + did_you_mean(c.synapse, [s for s in self.model.synapses if "__" not in s]))
             return
-        pre = self._pop_scope(pops.get(c.source))
-        post = self._pop_scope(pops.get(c.target))
-        scope = Scope(where=f" in connection {c.source} -> {c.target}")
-        for name, d in _TIME_BUILTINS.items():
-            scope.add(name, d, "builtin")
-        for suffix, side, pop_name in (("_pre", pre, c.source), ("_post", post, c.target)):
-            if side is not None:
-                for name, d in side.dims.items():
-                    scope.add(name + suffix, d, side.kinds[name] + suffix)
-        self.add_constants(scope, net)  # before the synapse's names (a name both has is an error of its own)
+        scope = self.connection_scope(net, pops.get(c.source), pops.get(c.target))
+        scope.where = f" in connection {c.source} -> {c.target}"
         self.declarations(syn.variables(), scope)
         for ode in syn.odes + syn.pre_odes + syn.post_odes:
             want = scope.dims.get(ode.var)
@@ -522,6 +516,26 @@ class Checker:
                 self.connection_input(o, scope)
         for v in syn.inputs:
             self.connection_input(v, scope)
+
+    def connection_scope(self, net: Network, source, target) -> Scope:
+        """The names a connection's synapse sees besides its own: the built-in names, the variables
+        of its source and target neurons (``v_pre``, ``v_post``), the network's constants. Made
+        once for each pair of neuron models (a network may have many connections between the
+        same populations); each connection gets its own copy."""
+        pre, post = self._pop_scope(source), self._pop_scope(target)
+        key = (net.name, None if pre is None else source.neuron, None if post is None else target.neuron)
+        base = self.connection_scopes.get(key)
+        if base is None:
+            base = Scope()
+            for name, d in _TIME_BUILTINS.items():
+                base.add(name, d, "builtin")
+            for suffix, side in (("_pre", pre), ("_post", post)):
+                if side is not None:
+                    for name, d in side.dims.items():
+                        base.add(name + suffix, d, side.kinds[name] + suffix)
+            self.add_constants(base, net)  # before the synapse's names (a name both has is an error of its own)
+            self.connection_scopes[key] = base
+        return Scope(dims=dict(base.dims), kinds=dict(base.kinds))
 
     # ---- network constants and connectivity from files ---------------------------------------
     def network_constants(self, net: Network) -> None:
@@ -793,6 +807,8 @@ def _constant_key(expr: Expr) -> Optional[tuple]:
     if expr.names:
         return None
     value = expr.value
+    if value.is_Number:  # its dimension: none for a zero (any), else a pure number
+        return ("number", value.is_zero)
     if value.is_Mul:
         return ("*",) + tuple(a for a in value.args if not a.is_Number)
     return (value,)
@@ -811,6 +827,9 @@ def _constant(expr: Expr) -> Optional[float]:
 
 @lru_cache(maxsize=4096)  # a spec repeats its values (p = 0.1 on every connect line)
 def _constant_of(value: sympy.Basic) -> Optional[float]:
+    quick = quantity_value(value)  # a number, or a number times units (p = 0.1, delay = 2 ms)
+    if quick is not None:
+        return quick[0]
     if value.free_symbols - value.atoms(BaseUnit):
         return None
     try:

@@ -44,6 +44,9 @@ class Diagnostics:
 
     items: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    #: the items, to find a repeated one without a search through all (a spec of 100,000 lines
+    #: may warn on each); rebuilt when items was changed by other means than error / warning
+    _seen: set = field(default_factory=set, init=False, repr=False, compare=False)
 
     def error(self, loc: Loc, message: str) -> None:
         self._add(Diagnostic(loc, "error", message))
@@ -52,8 +55,11 @@ class Diagnostics:
         self._add(Diagnostic(loc, "warning", message))
 
     def _add(self, d: Diagnostic) -> None:
-        if d not in self.items:
+        if len(self._seen) != len(self.items):
+            self._seen = set(self.items)
+        if d not in self._seen:
             self.items.append(d)
+            self._seen.add(d)
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -136,6 +136,9 @@ def _function_name(expr: sympy.Function) -> str:
 
 def constant_value(expr: sympy.Basic) -> tuple[float, Dim] | None:
     """An expression made of numbers and units only, as (SI value, dimension); else None."""
+    quick = quantity_value(expr)
+    if quick is not None:
+        return quick
     if expr.free_symbols - expr.atoms(BaseUnit):
         return None
     d = dimension(expr, lambda _: None) or DIMENSIONLESS
@@ -146,3 +149,23 @@ def constant_value(expr: sympy.Basic) -> tuple[float, Dim] | None:
         return float(value), d
     except (TypeError, ValueError):
         return None
+
+
+def quantity_value(expr: sympy.Basic) -> tuple[float, Dim] | None:
+    """:func:`constant_value` of the commonest constants, a number or a number times base units
+    (``0.1``, ``20 ms`` = ``s/50``), without SymPy's substitution; None for anything else.
+    The value is the ratio of the rational's integers, as correctly rounded as SymPy's float."""
+    if expr.is_Rational:
+        coeff, units = expr, ()
+    elif expr.is_Mul and expr.args[0].is_Rational:
+        coeff, units = expr.args[0], expr.args[1:]
+        for u in units:
+            if not (isinstance(u, BaseUnit) or (u.is_Pow and isinstance(u.args[0], BaseUnit) and u.args[1].is_Integer)):
+                return None
+    else:
+        return None
+    try:
+        value = int(coeff.p) / int(coeff.q)
+    except OverflowError:
+        return None
+    return value, (dimension(expr, lambda _: None) if units else None) or DIMENSIONLESS

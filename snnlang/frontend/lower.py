@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import keyword
+import math
 import re
-from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
@@ -34,7 +35,6 @@ from ..resources import SpecFileError, import_roots, read_spec, resolve_import, 
 _MAX_EXPONENT = 64
 _MAX_COUNT = 2**31 - 1  # sizes and indices: int32 on every target
 _INPUT_KINDS = ("poisson", "spike_times", "events", "poisson_drive")
-_CONNECT_SETTINGS = ("p", "indegree", "delay")
 #: how a refractory period is counted (``refractory 2 ms as brian2``)
 REFRACTORY_CONVENTIONS = ("nest", "brian2")
 #: the refractoriness of a connection's neurons, read in on_pre: a condition (true while refractory)
@@ -80,14 +80,16 @@ class Lowering:
             self.diags.error(Loc(file=file, line=1, column=1), f"the file is not UTF-8 text ({e.reason} at byte {e.start})")
             return
         self.texts.append(text)
-        tree = parse(text, file, self.diags)
+        names: list[lark.Token] = []
+        tree = parse(text, file, self.diags, names)
         if tree is None:
             return
         self.file = file
-        for node in tree.iter_subtrees():  # iterative: a deeply nested expression must not overflow the stack
-            for token in node.children:
-                if isinstance(token, lark.Token) and token.type in ("NAME", "DERIV"):
-                    self._check_name(token)
+        if any(_reserved(token) for token in names):  # reported in the order of the tree, as always
+            for node in tree.iter_subtrees():  # iterative: a deeply nested expression must not overflow the stack
+                for token in node.children:
+                    if isinstance(token, lark.Token) and token.type in ("NAME", "DERIV"):
+                        self._check_name(token)
         for item in tree.children:
             if item.data == "import_stmt":
                 self._import(item, path, seen)
@@ -230,7 +232,11 @@ class Lowering:
         self._check_name(target)
         expr = self.expr_of(value)
         if _is_condition(expr.value):  # n_post += refractory_pre: a condition counts as 1 or 0
-            expr = expr.model_copy(update={"value": _numeric(expr.value)})
+            try:
+                expr = expr.model_copy(update={"value": _numeric(expr.value)})
+            except _REFUSED_BY_SYMPY as e:
+                self.diags.error(expr.loc, f"invalid expression: {_short(e)}")
+                expr = expr.model_copy(update={"value": Poison("error")})
         return Statement(target=str(target), op=op, value=expr, loc=self.loc(target))
 
     # ---- synapses -----------------------------------------------------------
@@ -399,11 +405,17 @@ class Lowering:
             if item is None:
                 continue
             if item.data == "decl":
-                a = self.assignment(item)
-                if a.name in _CONNECT_SETTINGS:
-                    self._connect_setting(a, settings)
+                setting = str(item.children[0])
+                if setting == "p":  # (p and delay need no Assignment: only their values are kept)
+                    settings.update(pattern="probability", p=self.expr_of(item.children[1]))
+                elif setting == "delay":
+                    settings["delay"] = self.expr_of(item.children[1])
                 else:
-                    overrides.append(a)
+                    a = self.assignment(item)
+                    if a.name == "indegree":
+                        self._connect_setting(a, settings)
+                    else:
+                        overrides.append(a)
             elif item.data == "pattern":
                 word = str(item.children[0])
                 if word not in ("all_to_all", "one_to_one"):
@@ -420,12 +432,13 @@ class Lowering:
         if using is None:
             self._file_weight(settings, overrides)
         conns = []
+        here = self.loc(tree)
         for target_sel in targets.children:
             target, target_range = self._selection(target_sel)
             name = self._free_name(f"{source}_{target}", taken)
             if synapse is None and using is None:
                 syn_name = self._fresh_synapse_name(name)
-                self._anonymous_synapse(syn_name, overrides, events, tree)
+                self._anonymous_synapse(syn_name, overrides, events, here)
                 conn_overrides = ()
             else:
                 syn_name = str(using)
@@ -439,7 +452,7 @@ class Lowering:
             conns.append(Connection(
                 name=name, source=str(source), target=str(target), synapse=syn_name,
                 source_range=source_range, target_range=target_range,
-                overrides=conn_overrides, loc=self.loc(tree), source_loc=self.loc(source),
+                overrides=conn_overrides, loc=here, source_loc=self.loc(source),
                 target_loc=self.loc(target), synapse_loc=self.loc(using) if using is not None else None,
                 **settings))
         return conns
@@ -478,21 +491,17 @@ class Lowering:
         return name
 
     def _connect_setting(self, a: Assignment, settings: dict) -> None:
-        if a.name == "indegree":
-            a = self._inline_constants(a, "the indegree of a connection")
-            value = a.value.value
-            if value.is_Integer and 0 < int(value) <= _MAX_COUNT:
-                settings.update(pattern="indegree", indegree=int(value))
-            elif not isinstance(value, Poison):
-                self.diags.error(a.value.loc, f"indegree must be a whole number from 1 to {_MAX_COUNT}, not {_shown(value)}")
-        elif a.name == "p":
-            settings.update(pattern="probability", p=a.value)
-        else:
-            settings["delay"] = a.value
+        """``indegree = K`` (p and delay are read in connect)."""
+        a = self._inline_constants(a, "the indegree of a connection")
+        value = a.value.value
+        if value.is_Integer and 0 < int(value) <= _MAX_COUNT:
+            settings.update(pattern="indegree", indegree=int(value))
+        elif not isinstance(value, Poison):
+            self.diags.error(a.value.loc, f"indegree must be a whole number from 1 to {_MAX_COUNT}, not {_shown(value)}")
 
-    def _anonymous_synapse(self, name: str, overrides, events, tree) -> None:
+    def _anonymous_synapse(self, name: str, overrides, events, loc: Loc) -> None:
         state = tuple(Variable(name=a.name, kind="state", value=a.value, loc=a.loc) for a in overrides)
-        self.synapses[name] = SynapseModel(name=name, loc=self.loc(tree), state=state,
+        self.synapses[name] = SynapseModel(name=name, loc=loc, state=state,
                                            on_pre=tuple(events["on_pre"]), on_post=tuple(events["on_post"]))
 
     # ---- network constants and data files --------------------------------------------------
@@ -732,8 +741,9 @@ class Lowering:
             return Poison("error")
         try:
             return method(tree)
-        except (TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError) as e:
-            # SymPy refuses a combination (e.g. a list times a boolean).
+        except _REFUSED_BY_SYMPY as e:
+            # SymPy refuses a combination (e.g. a list times a boolean, a condition of a condition
+            # of a random number in arithmetic: exp(pi < rand()) < v).
             self.diags.error(self.loc(tree), f"invalid expression: {_short(e)}")
             return Poison("error")
 
@@ -746,8 +756,7 @@ class Lowering:
         if len(mantissa) > 40 or (exponent and abs(int(exponent)) > _MAX_DECADE):
             self.diags.error(self.loc(token), f"number {text} is out of range")
             return Poison("error")
-        f = Fraction(text)
-        return sympy.Rational(f.numerator, f.denominator)
+        return _decimal(mantissa, exponent)
 
     def x_quantity(self, tree) -> sympy.Basic:
         magnitude, unit_tok = tree.children
@@ -914,6 +923,8 @@ class Lowering:
 
     def _check_name(self, token: lark.Token) -> bool:
         """Names that could reach Python's internals or break generated code are refused."""
+        if not _reserved(token):
+            return True
         name = str(token)
         if token.type == "DERIV":
             name = name[1:-3]
@@ -927,6 +938,12 @@ class Lowering:
         return True
 
 
+def _reserved(token: lark.Token) -> bool:
+    """A name :meth:`Lowering._check_name` refuses: ``__`` at either end, or a word of Python."""
+    name = token.value[1:-3] if token.type == "DERIV" else token.value
+    return name.startswith("__") or name.endswith("__") or keyword.iskeyword(name)
+
+
 _NOT_FINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I)
 _MAX_DECADE = 300
 _LARGEST = 10**_MAX_DECADE
@@ -935,6 +952,12 @@ _LARGEST = 10**_MAX_DECADE
 def _bad_numbers(value: sympy.Basic) -> tuple[bool, bool]:
     """Whether ``value`` holds a number with no finite real value (zoo, nan, oo, I), and whether
     it holds a rational out of range (:func:`_in_range`): one walk over its leaves."""
+    if value.is_Rational:  # a number, the commonest expression
+        return False, not _in_range(value)
+    if value.is_Mul and value.args[0].is_Rational and all(
+            isinstance(u, BaseUnit) or (u.is_Pow and isinstance(u.args[0], BaseUnit) and u.args[1].is_Integer
+                                        and -_MAX_EXPONENT <= int(u.args[1]) <= _MAX_EXPONENT) for u in value.args[1:]):
+        return False, not _in_range(value.args[0])  # a quantity (whole exponents of units are in range)
     not_finite = out_of_range = False
     stack = [value]
     while stack:
@@ -955,27 +978,57 @@ def _in_range(n: sympy.Rational) -> bool:
     return p == 0 or (p <= _LARGEST * q and p * _LARGEST >= q)
 
 
+def _decimal(mantissa: str, exponent: str) -> sympy.Rational:
+    """The exact value of a number token (``12``, ``0.25``, ``.5``, ``2.``, ``1.5e-3``; the mantissa
+    and the exponent after ``e``), as ``Fraction(text)`` reads it: its digits over a power of ten,
+    in lowest terms."""
+    whole, _, fraction = mantissa.partition(".")
+    digits = int(whole + fraction)
+    shift = int(exponent or 0) - len(fraction)
+    if shift >= 0:
+        return sympy.Integer(digits * 10**shift)
+    denominator = 10**-shift
+    common = math.gcd(digits, denominator)
+    return sympy.Rational.from_coprime_ints(digits // common, denominator // common)
+
+
 def _times_unit(magnitude: sympy.Basic, unit: sympy.Basic) -> sympy.Basic:
     """``magnitude * unit``; a zero keeps its unit (SymPy would fold ``0 * mV`` to 0), so that
     the checker reads ``0 nA`` as a current. Replacing the base units by 1, as the plan
     does, folds it to 0."""
+    has_symbols, coeff, units_part, factors = _unit_parts(unit)
     zero = magnitude is sympy.S.Zero or (not magnitude.is_Rational and magnitude == 0)
-    if zero and not isinstance(magnitude, Poison) and unit.free_symbols:
+    if zero and not isinstance(magnitude, Poison) and has_symbols:
         return sympy.Mul(sympy.S.Zero, unit, evaluate=False)
-    if magnitude.is_Rational:
-        coeff, units_part = unit.as_coeff_Mul()  # a number times a product of base units
-        if coeff.is_Rational and not units_part.has(Poison):
-            # The product SymPy would build, without its general simplification (the most
-            # expensive part of lowering a long list of quantities): a rational coefficient
-            # first, then the base units in the unit's (already canonical) order.
-            number = magnitude * coeff
-            if units_part is sympy.S.One or number is sympy.S.Zero:
-                return number
-            if number is sympy.S.One:
-                return units_part
-            factors = units_part.args if units_part.is_Mul else (units_part,)
-            return sympy.Mul._from_args((number, *factors))
+    if magnitude.is_Rational and factors is not None:
+        # The product SymPy would build, without its general simplification (the most
+        # expensive part of lowering a long list of quantities): a rational coefficient
+        # first, then the base units in the unit's (already canonical) order.
+        number = _product(magnitude, coeff)
+        if not factors or number is sympy.S.Zero:
+            return number
+        if number is sympy.S.One:
+            return units_part
+        return sympy.Mul._from_args((number, *factors))
     return magnitude * unit
+
+
+@lru_cache(maxsize=512)
+def _unit_parts(unit: sympy.Basic) -> tuple[bool, sympy.Basic, sympy.Basic, Optional[tuple]]:
+    """Of a unit's SI expression: whether it has symbols (base units), its rational coefficient,
+    the product of base units, and those in order (None: not a rational times base units)."""
+    coeff, units_part = unit.as_coeff_Mul()  # a number times a product of base units
+    if not coeff.is_Rational or units_part.has(Poison):
+        return bool(unit.free_symbols), coeff, units_part, None
+    factors = () if units_part is sympy.S.One else units_part.args if units_part.is_Mul else (units_part,)
+    return bool(unit.free_symbols), coeff, units_part, factors
+
+
+def _product(a: sympy.Rational, b: sympy.Rational) -> sympy.Rational:
+    """``a * b`` of two rationals, in lowest terms, as SymPy's product gives it."""
+    p, q = int(a.p) * int(b.p), int(a.q) * int(b.q)
+    common = math.gcd(p, q)
+    return sympy.Rational.from_coprime_ints(p // common, q // common)
 
 
 def _is_zero_quantity(value: sympy.Basic) -> bool:
@@ -1073,7 +1126,14 @@ def _shown(value: sympy.Basic) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+#: What SymPy raises when it cannot build an expression (KeyError: a Piecewise of a condition
+#: on a random number, such as 1 + (v < exp(pi < rand()))).
+_REFUSED_BY_SYMPY = (TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError, KeyError)
+
+
 def _short(e: Exception) -> str:
+    if isinstance(e, KeyError):  # SymPy's own bookkeeping: its message says nothing to the user
+        return "a condition SymPy cannot turn into a number (1 when true, 0 when false)"
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     return text[:120]
 

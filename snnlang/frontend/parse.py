@@ -4,14 +4,17 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Optional
 
 import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .diagnostics import Diagnostics
+from .lalr import FastParser, Refused
 from .model import Loc
 from ..resources import grammar_path
 
+_NAMES = frozenset({"NAME", "DERIV"})  # the tokens that name something (parse(names=...))
 _TERMINAL_NAMES = {
     "NAME": "a name",
     "NUMBER": "a number",
@@ -27,19 +30,34 @@ _TERMINAL_NAMES = {
 }
 
 
+#: Objects made while the collector is paused above which they are frozen after (collector_paused).
+FREEZE_ABOVE = 100_000
+
+
 @contextmanager
 def collector_paused():
     """Python's cyclic garbage collector off inside the ``with`` (on again after, if it was).
 
     Parsing and lowering a spec create many objects and free few: the collector would walk
     the growing heap again and again (half the time of checking 10,000 connect lines), and
-    finds nothing to free. A spec is at most 10 MiB, so what it builds is bounded."""
+    finds nothing to free. A spec is at most 10 MiB, so what it builds is bounded.
+
+    After a large spec (over ``FREEZE_ABOVE`` objects made inside), the objects then alive are
+    frozen (``gc.freeze()``, the caller's too): the collections that follow, and the one when
+    Python exits, would walk the model again and again (4 s of 15 for 100,000 connect lines) and
+    find nothing either. Frozen objects are freed as usual once no longer used (by their
+    reference counts); only a cycle of references among them would stay until
+    ``gc.unfreeze()``, and the model and SymPy's expressions hold none. Small specs (every
+    spec of the repository) leave the collector as it was."""
     was_enabled = gc.isenabled()
     gc.disable()
+    made = gc.get_count()[0]
     try:
         yield
     finally:
         if was_enabled:
+            if gc.get_count()[0] - made > FREEZE_ABOVE:
+                gc.freeze()
             gc.enable()
 
 
@@ -52,6 +70,17 @@ def parser() -> lark.Lark:
         maybe_placeholders=True,
         cache=True,
     )
+
+
+@lru_cache(maxsize=1)
+def fast_parser() -> Optional[FastParser]:
+    """The same tables and lexers as :func:`parser`, driven faster (lalr.py); Lark's parser
+    itself only says what is wrong with a text this one refuses. None where the grammar uses
+    something the fast driver does not (tests/test_parse.py fails then): Lark parses alone."""
+    try:
+        return FastParser(parser())
+    except ValueError:
+        return None
 
 
 def _describe(p: lark.Lark, name: str) -> str:
@@ -107,12 +136,23 @@ def _token_text(token: lark.Token) -> str:
     return f"'{token}'"
 
 
-def parse(text: str, file: str, diags: Diagnostics) -> lark.Tree | None:
-    """The syntax tree of ``text``, or None after reporting the syntax error."""
+def parse(text: str, file: str, diags: Diagnostics, names: Optional[list] = None) -> lark.Tree | None:
+    """The syntax tree of ``text``, or None after reporting the syntax error. ``names``, if
+    given, receives every NAME and DERIV token of the tree (in the order of the text)."""
     diags.sources[file] = text
+    fast = fast_parser()
+    if fast is not None:
+        try:
+            return fast.parse(text, names, _NAMES)
+        except Refused:  # not in the language: Lark's parser finds the error, with what was expected
+            if names is not None:
+                names.clear()
     p = parser()
     try:
-        return p.parse(text)
+        tree = p.parse(text)
+        if names is not None:  # (without the fast parser: it accepts all that Lark does)
+            names += tree.scan_values(lambda v: isinstance(v, lark.Token) and v.type in _NAMES)
+        return tree
     except UnexpectedToken as e:
         token = e.token
         line = token.line if token.line is not None else e.line

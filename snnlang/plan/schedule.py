@@ -9,6 +9,7 @@ the same order in prose; docs/architecture.md how a backend walks it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterator, Optional, Union
 
 import sympy
@@ -223,7 +224,15 @@ class Schedule:
                     yield op
 
     def delivery(self, connection: str) -> Optional[Deliver]:
-        return next((op for op in self.ops(Deliver) if op.connection == connection), None)
+        return self._deliveries.get(connection)
+
+    @cached_property
+    def _deliveries(self) -> dict[str, Deliver]:
+        """The (first) delivery of each connection: a search per connection was quadratic."""
+        found: dict[str, Deliver] = {}
+        for op in self.ops(Deliver):
+            found.setdefault(op.connection, op)
+        return found
 
 
 # ---- the decisions ---------------------------------------------------------------------------
