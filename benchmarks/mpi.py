@@ -3,10 +3,12 @@
     pip install mpi4py mpich                 # or 'snnlang[mpi]'
     python benchmarks/mpi.py                 # N = 64k and 256k at 1 and 2 processes, weak scaling at 32k per process
     python benchmarks/mpi.py --sizes 64000 --steps 300 --ranks 1 2 4
+    python benchmarks/mpi.py --target c --sizes 64000 256000 --weak 0   # the c target, one thread a process
 
 CUBA (benchmarks/cuba.py's spec) at constant in-degree ~80 (p = 80 / N). Each case is the
-generated NumPy package run by ``mpiexec -n R python benchmarks/mpi.py --worker ...`` (R = 1:
-the plain single-process run, no MPI). It prints, per case: the time to build the network
+generated package (NumPy, or --target c: compiled, one OpenMP thread a process) run by
+``mpiexec -n R python benchmarks/mpi.py --worker ...`` (R = 1: the plain single-process run,
+no MPI). It prints, per case: the time to build the network
 (reset: state and connectivity), the wall time of the steps and per step, the time spent in
 the spike exchange per step (MPI Allgather + Allgatherv, the slowest process's), the peak
 resident memory of each process, and checks that the spikes are those of the single-process
@@ -31,20 +33,26 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 
-def build(n: int, folder: Path) -> Path:
-    """The CUBA spec at N neurons, built for the NumPy target into folder/cuba_<n>."""
+def build(n: int, folder: Path, target: str = "numpy", delay: str = "") -> Path:
+    """The CUBA spec at N neurons (with ``delay``, e.g. "1 ms": every synapse's delay), built for a
+    target into folder/cuba_<n> (the c target: compiled, with snnpart() too, so that no process
+    compiles while timed)."""
     from cuba import spec_text
 
-    from snnlang.build import render
-    from snnlang.frontend import load
-    from snnlang.plan import make_plan
+    from snnlang.build import build as snn_build
 
     spec = folder / f"cuba_{n}.snn"
-    spec.write_text(spec_text(n, scaling=True))
+    text = spec_text(n, scaling=True)
+    spec.write_text(text.replace("; on_pre:", f"; delay = {delay}; on_pre:") if delay else text)
     package = folder / f"cuba_{n}"
-    package.mkdir(exist_ok=True)
-    for name, text in render(make_plan(load(spec)), "numpy", package.name).items():
-        (package / name).write_text(text)
+    snn_build(spec, package, target)
+    if target == "c":
+        import importlib.util
+
+        found = importlib.util.spec_from_file_location(f"_native_{n}", package / "native.py")
+        native = importlib.util.module_from_spec(found)
+        found.loader.exec_module(native)
+        native.library(split=True)
     return package
 
 
@@ -92,7 +100,7 @@ def case(package: Path, ranks: int, steps: int, folder: Path) -> dict:
     command = [sys.executable, __file__, "--worker", str(package), "--steps", str(steps), "--out", str(out)]
     if ranks > 1:
         command = [mpiexec(), "-n", str(ranks)] + command
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", SNNLANG_THREADS="1")
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -126,12 +134,17 @@ def main() -> None:
     parser.add_argument("--weak", type=int, default=32000, help="neurons per process for weak scaling (0: none)")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=500, help="steps of dt = 0.1 ms per case")
+    parser.add_argument("--target", choices=["numpy", "c"], default="numpy",
+                        help="the package's target (c: compiled, one thread a process)")
+    parser.add_argument("--delay", default="", help="every synapse's delay, e.g. '1 ms' (default: one step): "
+                                                     "the processes exchange spikes every that many steps")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
         return worker(args.worker, args.steps, args.out)
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"target {args.target}, delay {args.delay or 'one step'}; load average before: {load} ({os.cpu_count()} cores)")
     header = ("| case | N | processes | build (s) | run (s) | per step (ms) | exchange per step (ms) | "
               "bytes sent per exchange (all) | speed-up | peak RSS per process (MiB) | synapses per process | spikes | "
               "= 1 process |")
@@ -139,7 +152,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="snnlang-mpi-bench-") as tmp:
         folder = Path(tmp)
         for n in args.sizes:
-            package = build(n, folder)
+            package = build(n, folder, args.target, args.delay)
             base = None
             for ranks in args.ranks:
                 got = case(package, ranks, args.steps, folder)
@@ -152,7 +165,7 @@ def main() -> None:
             first = None
             for ranks in args.ranks:
                 n = args.weak * ranks
-                package = build(n, folder)
+                package = build(n, folder, args.target, args.delay)
                 got = case(package, ranks, args.steps, folder)
                 lines.append(row("weak", n, ranks, got, None, None))
                 if first is not None:

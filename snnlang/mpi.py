@@ -1,7 +1,8 @@
 """``mpirun -n R snnlang run SPEC``: one network over R processes (MPI), from the command line.
 
-The split itself is the generated package's (``parallel.py`` of the NumPy target: every process
-builds the same ``Network``, which finds the launcher's processes and holds its part); this
+The split itself is the generated package's (``parallel.py``, which the NumPy and c targets'
+packages ship: every process builds the same ``Network``, which finds the launcher's processes
+and holds its part; the c package runs its part in compiled calls between the exchanges); this
 module holds what ``snnlang run`` does around it: refuse a target that does not split, let
 only the first process write the run folder and speak, and end every process when one meets
 an error the others cannot know of. mpi4py is imported only when a launcher started several
@@ -16,8 +17,8 @@ import sys
 #: MPI's Hydra, Open MPI, MVAPICH, PMIx launchers). The generated parallel.py reads the same.
 LAUNCHER_SIZES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE")
 
-#: The targets whose packages split a network over processes.
-SPLIT_TARGETS = ("numpy",)
+#: The targets whose packages split a network over processes (the same split: parallel.py).
+SPLIT_TARGETS = ("numpy", "c")
 
 
 def processes() -> int:

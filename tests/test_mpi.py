@@ -205,14 +205,16 @@ def _run_mpi(args: list[str], ranks: int, cwd: Path, timeout: int = 240) -> subp
                           text=True, timeout=timeout)
 
 
-DUMP = """
+# Scripts run under mpirun: LOAD imports the package in argv[1] as `m`; SAVE writes, on rank 0 (or
+# the only process), the synaptic-event counts and every monitor's records to argv[2].
+LOAD = """
 import importlib.util, sys
 import numpy as np
 found = importlib.util.spec_from_file_location("net", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]])
 m = importlib.util.module_from_spec(found); sys.modules["net"] = m; found.loader.exec_module(m)
-net = m.Network().run()
-assert net.part is not None and net.part.ranks == int(sys.argv[3]), "not split"
-if net.part.rank == 0:
+"""
+SAVE = """
+if net.part is None or net.part.rank == 0:
     out = {"synops": np.array(net.synops)}
     for kind, pop, variables, *_ in m.MONITORS:
         if kind == "spikes":
@@ -222,6 +224,20 @@ if net.part.rank == 0:
                 out[f"{pop}_{v}_t"], out[f"{pop}_{v}"] = net.trace(pop, v)
     np.savez(sys.argv[2], **out)
 """
+DUMP = LOAD + """
+net = m.Network().run()
+assert net.part is not None and net.part.ranks == int(sys.argv[3]), "not split"
+""" + SAVE
+
+
+def _split_run(folder, ranks, tmp_path):
+    """The records of the package in `folder` run with DUMP over `ranks` processes."""
+    script = tmp_path / "dump.py"
+    script.write_text(DUMP)
+    done = _run_mpi([sys.executable, str(script), str(folder), str(tmp_path / "got.npz"), str(ranks)], ranks, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(tmp_path / "got.npz") as got:
+        return dict(got)
 
 
 @needs_mpi
@@ -230,21 +246,15 @@ if net.part.rank == 0:
 def test_mpi_run_equals_the_single_process_run(tmp_path, name, ranks):
     _, folder, module = _package(tmp_path, name)
     expected = _records(module, module.Network().run())
-    script = tmp_path / "dump.py"
-    script.write_text(DUMP)
-    done = _run_mpi([sys.executable, str(script), str(folder), str(tmp_path / "got.npz"), str(ranks)], ranks, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    with np.load(tmp_path / "got.npz") as got:
-        _same(expected, dict(got))
+    _same(expected, _split_run(folder, ranks, tmp_path))
 
 
-@needs_mpi
-def test_mpirun_snnlang_run_writes_the_single_process_outputs(tmp_path):
-    spec, _, _ = _package(tmp_path, "mixed_delay_1")
-    one = subprocess.run([sys.executable, "-m", "snnlang", "run", str(spec), "-o", str(tmp_path / "one"), "--no-plots"],
-                         capture_output=True, text=True, timeout=240, cwd=tmp_path)
+def _cli_runs_agree(spec, tmp_path, *options):
+    """`snnlang run SPEC *options` alone and under mpirun -n 2 write the same outputs."""
+    command = [sys.executable, "-m", "snnlang", "run", str(spec), *options, "--no-plots", "-o"]
+    one = subprocess.run(command + [str(tmp_path / "one")], capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert one.returncode == 0, one.stderr
-    two = _run_mpi([sys.executable, "-m", "snnlang", "run", str(spec), "-o", str(tmp_path / "two"), "--no-plots"], 2, tmp_path)
+    two = _run_mpi(command + [str(tmp_path / "two")], 2, tmp_path)
     assert two.returncode == 0, two.stderr
     assert two.stdout.count("mixed:") == 1  # the first process reports for both
     for name in ("spikes.npz", "state.npz"):
@@ -255,15 +265,26 @@ def test_mpirun_snnlang_run_writes_the_single_process_outputs(tmp_path):
 
 
 @needs_mpi
-def test_python_m_package_under_mpirun(tmp_path):
-    _, folder, module = _package(tmp_path, "cuba_delay_3")
+def test_mpirun_snnlang_run_writes_the_single_process_outputs(tmp_path):
+    spec, _, _ = _package(tmp_path, "mixed_delay_1")
+    _cli_runs_agree(spec, tmp_path)
+
+
+def _python_m_agrees(folder, module, tmp_path):
+    """`python -m PACKAGE` under mpirun -n 2 saves the spikes of one process's run."""
     expected = module.Network().run()
-    done = _run_mpi([sys.executable, "-m", folder.name, "--out", str(tmp_path / "s.npz")], 2, tmp_path)
+    done = _run_mpi([sys.executable, "-m", folder.name, "--out", str(tmp_path / "s.npz")], 2, folder.parent)
     assert done.returncode == 0, done.stderr
-    assert "over 2 processes" in done.stdout
+    assert "over 2 processes" in done.stdout and done.stdout.count("cuba:") == 1
     with np.load(tmp_path / "s.npz") as got:
         times, neurons = expected.spikes("cells")
         assert np.array_equal(got["cells_t"], times) and np.array_equal(got["cells_i"], neurons)
+
+
+@needs_mpi
+def test_python_m_package_under_mpirun(tmp_path):
+    _, folder, module = _package(tmp_path, "cuba_delay_3")
+    _python_m_agrees(folder, module, tmp_path)
 
 
 @needs_mpi
@@ -275,9 +296,9 @@ def test_what_does_not_split_is_refused_with_a_message(tmp_path):
     assert "cannot be split over 2 processes" in done.stderr and "plastic" in done.stderr
     assert "Traceback" not in done.stderr
     spec, _, _ = _package(tmp_path, "cuba_delay_1")
-    done = _run_mpi([sys.executable, "-m", "snnlang", "run", str(spec), "--target", "c", "-o", str(tmp_path / "c"),
+    done = _run_mpi([sys.executable, "-m", "snnlang", "run", str(spec), "--target", "cupy", "-o", str(tmp_path / "c"),
                      "--no-plots"], 2, tmp_path)
-    assert done.returncode == 2 and "--target c runs a network in one process" in done.stderr
+    assert done.returncode == 2 and "--target cupy runs a network in one process" in done.stderr
 
 def test_a_per_neuron_parameter_array_is_split_with_its_neurons(tmp_path):
     """Network(params={key: one value per neuron}) gives each process its neurons' values."""

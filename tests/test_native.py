@@ -158,6 +158,11 @@ def test_inputs_set_between_chunks(tmp_path):
     assert spikes > 10
 
 
+def _on_threads(c_pkg, steps):
+    """The package's network run for `steps` on 1 and on 2 threads."""
+    return [c_pkg.Network(threads=threads).run(steps=steps) for threads in (1, 2)]
+
+
 def test_threads_give_identical_results(tmp_path):
     """A population large enough for the parallel loops: 1 and 2 threads, bit for bit."""
     text = (SPECS / "cuba.snn").read_text().replace("CubaLIF(4000)", "CubaLIF(20000)") \
@@ -166,16 +171,51 @@ def test_threads_give_identical_results(tmp_path):
     spec = write_spec(text, tmp_path, "cuba20k")
     build(spec, tmp_path / "c_net", "c")
     c_pkg = import_package(tmp_path / "c_net")
-    runs = []
-    for threads in (1, 2):
-        net = c_pkg.Network(threads=threads)
-        net.run(steps=300)
-        runs.append(net)
-    one, two = runs
+    one, two = _on_threads(c_pkg, 300)
     assert len(one.spikes("cells")[0]) > 100
     assert all(np.array_equal(x, y) for x, y in zip(one.spikes("cells"), two.spikes("cells")))
     for key, value in one.state.items():
         assert np.array_equal(value, two.state[key]), key
+
+
+BUSY = """
+import "lif.snn"
+
+network busy {
+    input src = poisson(1000, rate = 400 Hz)
+    population a = LIF(3000) { v = uniform(-65 mV, -52 mV) }
+    population b = LIF(3000) { v = uniform(-65 mV, -52 mV) }
+    connect src -> a { p = 0.15; w = uniform(0, 0.3); on_pre: I_syn_post += w * nA }
+    connect src -> b { p = 0.6; w = uniform(0, 0.1); on_pre: I_syn_post += w * nA }
+    connect src -> b { p = 0.12; on_pre: I_syn_post += 0.05 nA }
+    connect src -> a { p = 0.15; delay = 1 ms; w = uniform(-0.2, 0.1); on_pre: I_syn_post += w * nA }
+    connect a -> b { p = 0.3; delay = 2 ms; w = uniform(-0.5, 0.5); on_pre: v_post += w * mV }
+    monitor spikes of a, b
+}
+
+simulate busy { dt = 0.1 ms; steps = 200; seed = 3 }
+"""
+
+
+def test_parallel_deliveries_give_the_numpy_targets_sums(tmp_path):
+    """Deliveries busy enough to run over threads (each thread its slice of the targets) through
+    every path: compressed rows from the last step's list and from a delay group, a weight matrix
+    from both, and a gathered constant weight. 1 and 2 threads bit for bit; spikes as NumPy's."""
+    from snnlang.backends.c.source import PARALLEL_MIN
+
+    spec = write_spec(BUSY, tmp_path, "busy")
+    np_pkg, c_pkg = packages(spec, tmp_path)
+    step_c = (tmp_path / "c_net" / "step.c").read_text()
+    for kind in ("csr, one step of delay", "dense, one step of delay", "gathered, one step of delay",
+                 "src -> a, csr\n", "a -> b, dense\n"):
+        assert kind in step_c, kind
+    one, two = _on_threads(c_pkg, 200)
+    assert one.synops / 200 > 5 * PARALLEL_MIN  # most steps run the deliveries on threads
+    for key, value in one.state.items():
+        assert np.array_equal(value, two.state[key]), key
+    reference = np_pkg.Network()
+    reference.run(steps=200)
+    assert assert_same_run(reference, two, np_pkg.MONITORS, "busy") > 1000
 
 
 def test_what_the_target_refuses_is_reported_at_its_place(tmp_path):

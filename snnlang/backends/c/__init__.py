@@ -18,6 +18,10 @@ Plasticity (event statements, traces, synapse equations) is printed by :mod:`.pl
 the target does not print yet (:func:`.refuse.problems`: some event statements, counted
 Poisson sources, ``poisson_drive``, monitors of several selections) is refused at build with a
 located error. ``precision = float32`` makes ``real`` a float (docs/native.md).
+
+Under ``mpirun`` the package splits the network over the processes as the NumPy target's does
+(its ``parallel.py`` ships here): :mod:`.split` prints ``snnpart()``, one process's part, and the
+host code that exchanges spikes between its calls.
 """
 from __future__ import annotations
 
@@ -27,11 +31,12 @@ from ..printer import cuda_code
 from .host import Host
 from .refuse import check_supported
 from .source import Source
+from .split import Split, problems as split_problems
 
 TARGET = "c"
 
 
-class CEmitter(Source, Host):
+class CEmitter(Split, Source, Host):
     def __init__(self, plan: Plan):
         check_supported(plan)
         if plan.precision == "float32":
@@ -92,7 +97,8 @@ class CEmitter(Source, Host):
         host_runtime = environment().get_template("numpy/runtime.py.j2").render(**numpy_context).lstrip("\n")
         # the C first: it declares the arrays, reals and integers the host passes
         step_code, start_code, end_code = self.step_code(), self.start_code(), self.end_code()
-        return {
+        refused = split_problems(numpy_emitter)  # under mpirun: why it runs in one process, if it does
+        single = {
             **numpy_emitter.describe(),
             "host_runtime": host_runtime,
             "reset_code": numpy_context["reset_code"],
@@ -110,7 +116,11 @@ class CEmitter(Source, Host):
             "fixed": [self.n(c.name, k) for c in self.plan.connections
                       for k in ("pre", "post", "group_delay", "group_ptr", "by_post", "post_ptr")]
             + [c.delay_array for c in self.plan.connections if c.delay_array],
+            "exchange": self.plan.schedule.exchange,
+            "partition_refused": "; ".join(refused) or None,
         }
+        # then one process's part of the network split over processes (snnpart; split.py)
+        return {**single, **self.split_context(numpy_context, refused)}
 
 
 def _check_float32(plan: Plan) -> None:

@@ -562,7 +562,7 @@ def _event(e, out: Lines, info: _Connection, statements: list[EventStatement], e
             if _is_scatter(st, event):
                 sums += 1
                 per_synapse = bool(names_in(st.expr) & set(c.indexed))
-                size = c.post_rows if st.index == "post" else c.pre_rows
+                size = e.held_size(c.target) if st.index == "post" else c.pre_rows  # split: the neurons held here
                 role = f"{event}_sum{sums}" if per_synapse else f"{event}_count{sums}"
                 ctype, dtype = ("real", "np.float64") if per_synapse else ("long long", "np.int64")
                 scratch = e.array(e.n(c.name, role), ctype, f"np.zeros({size}, dtype={dtype})", True)
@@ -574,7 +574,7 @@ def _event(e, out: Lines, info: _Connection, statements: list[EventStatement], e
             if number == 0:
                 if count == "arrived":
                     out("arrived++;")
-                out("synops += " + _row_length(c, event, all_pairs) + ";")
+                out("synops += " + _row_length(e, c, event, all_pairs) + ";")
             for kind, block in _blocks(stmts, event):
                 if kind == "spike":
                     indexed = {n: event for n, ix in c.indexed.items() if ix == event}
@@ -612,9 +612,9 @@ def _event(e, out: Lines, info: _Connection, statements: list[EventStatement], e
                     out(f"{scratch}[k] = 0;")
 
 
-def _row_length(c: ConnectionPlan, event: str, all_pairs: bool) -> str:
-    if all_pairs:
-        return str(c.n_post if event == "pre" else c.n_pre)
+def _row_length(e, c: ConnectionPlan, event: str, all_pairs: bool) -> str:
+    if all_pairs:  # (split over processes: the target neurons held here)
+        return e.held_size(c.target) if event == "pre" else str(c.n_pre)
     return f"ptr[{event} + 1] - ptr[{event}]"
 
 
@@ -634,9 +634,10 @@ def _blocks(statements: list[EventStatement], event: str):
 def _synapses(e, out: Lines, c: ConnectionPlan, event: str, all_pairs: bool, needs_other: bool):
     """The synapses of the spiking neuron: its row (pre) or column (post); syn and the other neuron."""
     if event == "pre":
-        if all_pairs:  # synapse k * n_post + m joins k to m
-            with out.block(f"for (long long post = 0; post < {c.n_post}; post++)"):
-                out(f"const long long syn = pre * {c.n_post} + post;")
+        if all_pairs:  # synapse k * n_post + m joins k to m (split: n_post the target neurons held here)
+            n_post = e.held_size(c.target)
+            with out.block(f"for (long long post = 0; post < {n_post}; post++)"):
+                out(f"const long long syn = pre * {n_post} + post;")
                 yield
         else:
             with out.block("for (long long syn = ptr[pre]; syn < ptr[pre + 1]; syn++)"):

@@ -4,12 +4,15 @@ A population's refractoriness, integration, spike condition, reset and spike his
 loop over its neurons (the CuPy target fuses the same operations into one kernel): the
 operations of one population read and write only its own arrays, so fusing them changes
 no result. The loop has no branches (selects where the NumPy target masks), so that the
-compiler vectorises it. It runs in parallel over neurons (OpenMP); everything that adds into
-shared arrays (deliveries, the lists of spikes, monitors) is serial and in the NumPy
-target's order, so the results are the same for any number of threads.
+compiler vectorises it. It runs in parallel over neurons (OpenMP). A linear delivery runs in
+parallel over its targets: each thread adds into its own slice of the target neurons, taking
+the spikes and synapses in the NumPy target's order, so no atomics are needed and every sum
+is the one a single thread makes. The lists of spikes and the monitors are serial; the
+results are the same for any number of threads.
 """
 from __future__ import annotations
 
+from ...frontend.functions import symbol
 from ...plan.ir import ConnectionPlan, PopulationPlan
 from ..cupy.kernel import names_in
 from ..lines import Lines
@@ -39,7 +42,7 @@ class Source:
         if any(_uses_t(self, op) for op in self.plan.schedule.ops()):
             out("const real t = (real)step * dt;")
             self.real("dt", "dt")
-        for phase in self.plan.schedule.phases:
+        for phase in (self.plan.schedule.partitioned_phases() if self.part else self.plan.schedule.phases):
             body = Lines()
             body.level = out.level
             for op in phase.ops:
@@ -71,7 +74,10 @@ class Source:
             out(f"long long {count} = 0;")
             with scope(out):
                 out(f"const unsigned char* last = {history} + ((start - 1) % {rows} + {rows}) % {rows} * {size};")
-                out(f"for (long long i = 0; i < {size}; i++) if (last[i]) {spk}[{count}++] = i;")
+                out(f"{count} = snnlist(last, {size}, {spk});")
+        for name in self._delayed_sources():
+            out(f"long long* {self.n(name, 'delayed')} = malloc(sizeof(long long) * {max(self.sizes[name], 1)});  "
+                f"// {name}: the spikes of a step before the last")
         for c in self.plan.connections:
             if self.route[c.name].strategy == "dense":
                 out(f"real* {self.n(c.name, 'sum')} = malloc(sizeof(real) * {max(c.n_post, 1)});  // {c.name}: the rows of this step's spikes, summed")
@@ -84,11 +90,17 @@ class Source:
         out = Lines()
         for name in self.sizes:
             out(f"free({self.n(name, 'spk')});")
+        for name in self._delayed_sources():
+            out(f"free({self.n(name, 'delayed')});")
         for c in self.plan.connections:
             if self.route[c.name].strategy == "dense":
                 out(f"free({self.n(c.name, 'sum')});")
         out(f"{self.array('synops', 'long long', 'b[' + repr('synops') + ']', True)}[0] = synops;")
         return out.text(1)
+
+    def _delayed_sources(self) -> list[str]:
+        """The sources of linear connections delivered from their history (delays beyond one step)."""
+        return sorted({c.source for c in self.plan.connections if c.linear is not None and not self.route[c.name].last_step})
 
     def unpack_code(self) -> str:
         """The arrays, reals and integers the host passes, as named C values (after step_code)."""
@@ -127,7 +139,7 @@ class Source:
             if name in inputs:
                 self.array(name, "real", f"b[{name!r}]", True)
             elif name in constants:
-                self.array(name, "real", f"_per_neuron({name}, {pop.size})")
+                self.array(name, "real", f"_per_neuron({name}, {self.host_size(pop.name)})")
             elif name in per_neuron:
                 self.state(name, "real", name in written or name in pop.state)
             elif name in scalars:
@@ -142,7 +154,7 @@ class Source:
         indexed = {name: "i" for name in self.per_neuron(pop)}
         self.declare(pop, names_in(*(a.expr for a in pop.inputs)) | {a.name for a in pop.inputs})
         with scope(out):
-            out(f"const long long N = {N};  // {pop.name}: the input variables of this step")
+            out(f"const long long N = {self.held_size(pop.name)};  // {pop.name}: the input variables of this step")
             outside = []
             for a in pop.inputs:
                 table = self.array(self.n(a.name, "outside"), "real", f"{self.n(a.name, 'table')}")
@@ -155,11 +167,14 @@ class Source:
             if pragma:
                 out(pragma)
             with out.block("for (long long i = 0; i < N; i++)"):
+                neuron = self.neuron_index(out, pop.name) if pop.input_draws or any(
+                    symbol("i") in a.expr.free_symbols for a in pop.inputs) else "i"  # its index in the population
                 for d in pop.input_draws:
                     out(f"const real {d.name} = (real)snn_{d.kind}(seed, {d.stream}ULL, (unsigned long long)step, "
-                        "(unsigned long long)i);")
+                        f"(unsigned long long){neuron});")
                 for a, table, rows, row in outside:
-                    out(f"d_{a.name}[i] = {rows} ? {table}[{row} * N + i] : {self.c(a.expr, indexed)};")
+                    expr = a.expr if neuron == "i" else a.expr.xreplace({symbol("i"): symbol(neuron)})
+                    out(f"d_{a.name}[i] = {rows} ? {table}[{row} * N + i] : {self.c(expr, indexed)};")
 
     def print_EvalSynapseInputs(self, out: Lines, op) -> None:
         from .plastic import synapse_inputs  # plasticity: plastic.py
@@ -204,8 +219,8 @@ class Source:
         spk, count = self.n(name, "spk"), self.n(name, "count")
         exprs = [a.expr for a in pop.integrate + pop.reset] + ([pop.threshold] if pop.threshold is not None else [])
         with scope(out):
-            out(f"const long long N = {N};  // {name}: {N} x {pop.neuron}, {pop.method_reason}")
-            out(f"unsigned char* restrict {now} = {history} + (step % {rows}) * N;  // this step's spikes")
+            out(f"const long long N = {self.held_size(name)};  // {name}: {N} x {pop.neuron}, {pop.method_reason}")
+            out(f"unsigned char* restrict {now} = {self.spike_row(name, history, rows)};  // this step's spikes")
             pragma = _omp(N)
             if pragma:
                 out(pragma)
@@ -255,8 +270,8 @@ class Source:
         rows, now = self.n(name, "rows"), self.n(name, "history_now")
         spk, count = self.n(name, "spk"), self.n(name, "count")
         with scope(out):
-            out(f"const long long N = {N};  // input {name} ({src.kind})")
-            out(f"unsigned char* restrict {now} = {history} + (step % {rows}) * N;")
+            out(f"const long long N = {self.held_size(name)};  // input {name} ({src.kind})")
+            out(f"unsigned char* restrict {now} = {self.spike_row(name, history, rows)};")
             if src.kind == "poisson":
                 p = self.array(self.n(name, "p"), "real", self.n(name, "p"))
                 table = self.array(self.n(name, "rate_outside"), "real", self.n(name, "rate_table"))
@@ -270,8 +285,9 @@ class Source:
                 if pragma:
                     out(pragma)
                 with out.block("for (long long i = 0; i < N; i++)"):
+                    neuron = self.neuron_index(out, name)  # its index in the input
                     out(f"const real p = {t_rows} ? {table}[{row} * N + i] * dt : {p}[i];  // spike probability")
-                    out(f"{now}[i] = snnuniformat({key}, (unsigned long long)i) < p;")
+                    out(f"{now}[i] = snnuniformat({key}, (unsigned long long){neuron}) < p;")
             else:
                 steps = self.state(self.n(name, "event_step"), "long long")
                 index = self.state(self.n(name, "event_index"), "long long")
@@ -320,36 +336,59 @@ class Source:
                 else:
                     raise ValueError(f"connection {c.name}: the weight reads {n!r}, which the c target cannot pass")
             value = self.c(weight)
-        def arrive(o: Lines) -> None:  # the synapses of the presynaptic neuron `pre`
+        n_post = c.n_post if dense else pop.size
+        spikes, count = self.n(c.name, "arrived"), self.n(c.name, "arrivals")
+
+        def arrive(o: Lines) -> None:  # the synapses of the presynaptic neuron `pre` onto this thread's targets
             if dense:
-                with o.block("if (count++ == 0)"):
-                    o(f"memcpy({total}, {matrix} + pre * {c.n_post}, sizeof(real) * {c.n_post});")
+                with o.block("if (m == 0)"):
+                    o(f"memcpy({total} + lo, {matrix} + pre * {c.n_post} + lo, sizeof(real) * (hi - lo));")
                 with o.block("else"):
-                    o(f"for (long long m = 0; m < {c.n_post}; m++) {total}[m] += {matrix}[pre * {c.n_post} + m];")
+                    o(f"for (long long j = lo; j < hi; j++) {total}[j] += {matrix}[pre * {c.n_post} + j];")
             else:
-                o(f"for (long long syn = ptr[pre]; syn < ptr[pre + 1]; syn++) d_{target}[{post}[syn]] += {value};")
-                o("synops += ptr[pre + 1] - ptr[pre];")
+                with o.block("for (long long syn = ptr[pre]; syn < ptr[pre + 1]; syn++)"):
+                    o(f"const long long j = {post}[syn];")
+                    o(f"if (j >= lo && j < hi) d_{target}[j] += {value};")
+
+        def spread(o: Lines) -> None:  # the spikes of `spikes` (count of them), over the threads by target
+            if dense:
+                o(f"const long long events = {count} * {c.n_post};  // synapses of the arriving spikes")
+            else:
+                o("long long events = 0;  // synapses of the arriving spikes")
+                with o.block(f"for (long long m = 0; m < {count}; m++)"):
+                    o(f"const long long pre = {spikes}[m];")
+                    o("events += ptr[pre + 1] - ptr[pre];")
+            o("synops += events;")
+            o(f"// each thread adds into its own slice of the {n_post} targets, in one thread's order: the sums do not")
+            o("// depend on the threads (one thread below PARALLEL_MIN events)")
+            o(f"#pragma omp parallel num_threads(threads) if(events >= {PARALLEL_MIN})")
+            with scope(o):
+                o("long long lo, hi;")
+                o(f"snnslice({n_post}, &lo, &hi);")
+                with o.block(f"for (long long m = 0; m < {count}; m++)"):
+                    o(f"const long long pre = {spikes}[m];")
+                    arrive(o)
+                if dense:
+                    with o.block(f"if ({count})"):
+                        o(f"for (long long j = lo; j < hi; j++) d_{target}[j] += {total}[j];")
 
         with scope(out):
             out(f"// {c.name}: {c.source} -> {c.target}, {op.strategy}" + (", one step of delay" if op.last_step else ""))
-            if dense:
-                out("long long count = 0;  // spikes arriving")
             if op.last_step:  # last step's spikes: the source's list
-                out(f"const long long* ptr = {ptr_all};")
-                with out.block(f"for (long long m = 0; m < {self.n(src, 'count')}; m++)"):
-                    out(f"const long long pre = {self.n(src, 'spk')}[m];")
-                    arrive(out)
+                if not dense:
+                    out(f"const long long* ptr = {ptr_all};")
+                out(f"const long long* {spikes} = {self.n(src, 'spk')};")
+                out(f"const long long {count} = {self.n(src, 'count')};")
+                spread(out)
             else:
                 with out.block(f"for (long long group = 0; group < {groups}; group++)  // each delay"):
                     out(f"const long long d = {delays}[group];")
-                    out(f"const long long* ptr = {ptr_all} + group * {c.pre_rows + 1};")
+                    if not dense:
+                        out(f"const long long* ptr = {ptr_all} + group * {c.pre_rows + 1};")
                     out(f"const unsigned char* spk = {history} + ((step - d) % {rows} + {rows}) % {rows} * {N};")
-                    with out.block(f"for (long long pre = snnnext(spk, 0, {N}); pre < {N}; pre = snnnext(spk, pre + 1, {N}))"):
-                        arrive(out)
-            if dense:
-                with out.block("if (count)"):
-                    out(f"for (long long m = 0; m < {c.n_post}; m++) d_{target}[m] += {total}[m];")
-                    out(f"synops += count * {c.n_post};")
+                    out(f"long long* {spikes} = {self.n(src, 'delayed')};")
+                    out(f"const long long {count} = snnlist(spk, {N}, {spikes});  // the spikes of step - d")
+                    spread(out)
 
     # ---- phase 5 and 6 -------------------------------------------------------------------------
     def print_PostEvents(self, out: Lines, op) -> None:
@@ -371,10 +410,11 @@ class Source:
         self.declare(pop, set(m.qualified))
         arrays = self.per_neuron(pop)
         rec = self.array(self.n("", f"record{k}"), "real", f"b['record{k}']", True)
-        row, n = self.n("", f"record{k}_row"), len(range(m.start, m.stop, m.step))
+        row = self.n("", f"record{k}_row")
+        n, index = self.monitored(k, m)  # how many neurons it samples, the array index of the m-th
         def sample(o: Lines) -> None:
             with o.block(f"for (long long m = 0; m < {n}; m++)  // monitor {k}: {', '.join(m.variables)} of {pop.name}"):
-                o(f"const long long i = {m.start} + m * {m.step};")
+                o(f"const long long i = {index};")
                 for v, q in enumerate(m.qualified):
                     value = f"d_{q}[i]" if q in arrays else q  # a parameter that is one number: the number
                     o(f"{rec}[({row} * {len(m.qualified)} + {v}) * {n} + m] = {value};")
