@@ -336,7 +336,7 @@ class Source:
                 else:
                     raise ValueError(f"connection {c.name}: the weight reads {n!r}, which the c target cannot pass")
             value = self.c(weight)
-        n_post = c.n_post if dense else pop.size
+        n_post = c.n_post if dense else self.held_size(pop.name)  # the targets held here
         spikes, count = self.n(c.name, "arrived"), self.n(c.name, "arrivals")
 
         def arrive(o: Lines) -> None:  # the synapses of the presynaptic neuron `pre` onto this thread's targets
