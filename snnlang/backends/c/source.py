@@ -339,7 +339,7 @@ class Source:
         n_post = c.n_post if dense else self.held_size(pop.name)  # the targets held here
         spikes, count = self.n(c.name, "arrived"), self.n(c.name, "arrivals")
 
-        def arrive(o: Lines) -> None:  # the synapses of the presynaptic neuron `pre` onto this thread's targets
+        def arrive(o: Lines, sliced: bool) -> None:  # the synapses of `pre` (onto lo..hi-1 if sliced)
             if dense:
                 with o.block("if (m == 0)"):
                     o(f"memcpy({total} + lo, {matrix} + pre * {c.n_post} + lo, sizeof(real) * (hi - lo));")
@@ -348,7 +348,15 @@ class Source:
             else:
                 with o.block("for (long long syn = ptr[pre]; syn < ptr[pre + 1]; syn++)"):
                     o(f"const long long j = {post}[syn];")
-                    o(f"if (j >= lo && j < hi) d_{target}[j] += {value};")
+                    o(f"if (j >= lo && j < hi) d_{target}[j] += {value};" if sliced else f"d_{target}[j] += {value};")
+
+        def add_all(o: Lines, sliced: bool) -> None:  # every arriving spike's synapses (onto lo..hi-1 if sliced)
+            with o.block(f"for (long long m = 0; m < {count}; m++)"):
+                o(f"const long long pre = {spikes}[m];")
+                arrive(o, sliced)
+            if dense:
+                with o.block(f"if ({count})"):
+                    o(f"for (long long j = lo; j < hi; j++) d_{target}[j] += {total}[j];")
 
         def spread(o: Lines) -> None:  # the spikes of `spikes` (count of them), over the threads by target
             if dense:
@@ -359,18 +367,18 @@ class Source:
                     o(f"const long long pre = {spikes}[m];")
                     o("events += ptr[pre + 1] - ptr[pre];")
             o("synops += events;")
-            o(f"// each thread adds into its own slice of the {n_post} targets, in one thread's order: the sums do not")
-            o("// depend on the threads (one thread below PARALLEL_MIN events)")
-            o(f"#pragma omp parallel num_threads(threads) if(events >= {PARALLEL_MIN})")
-            with scope(o):
-                o("long long lo, hi;")
-                o(f"snnslice({n_post}, &lo, &hi);")
-                with o.block(f"for (long long m = 0; m < {count}; m++)"):
-                    o(f"const long long pre = {spikes}[m];")
-                    arrive(o)
+            with o.block(f"if (threads > 1 && events >= {PARALLEL_MIN})"):
+                o(f"// each thread adds into its own slice of the {n_post} targets, in one thread's order: the sums")
+                o("// do not depend on the threads")
+                o("#pragma omp parallel num_threads(threads)")
+                with scope(o):
+                    o("long long lo, hi;")
+                    o(f"snnslice({n_post}, &lo, &hi);")
+                    add_all(o, True)
+            with o.block("else  // one thread, every target: not worth a parallel region"):
                 if dense:
-                    with o.block(f"if ({count})"):
-                        o(f"for (long long j = lo; j < hi; j++) d_{target}[j] += {total}[j];")
+                    o(f"const long long lo = 0, hi = {n_post};")
+                add_all(o, False)
 
         with scope(out):
             out(f"// {c.name}: {c.source} -> {c.target}, {op.strategy}" + (", one step of delay" if op.last_step else ""))
