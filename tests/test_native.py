@@ -10,7 +10,9 @@ without a C compiler.
 """
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -178,23 +180,16 @@ def test_threads_give_identical_results(tmp_path):
         assert np.array_equal(value, two.state[key]), key
 
 
-BUSY = """
-import "lif.snn"
-
-network busy {
-    input src = poisson(1000, rate = 400 Hz)
-    population a = LIF(3000) { v = uniform(-65 mV, -52 mV) }
-    population b = LIF(3000) { v = uniform(-65 mV, -52 mV) }
-    connect src -> a { p = 0.15; w = uniform(0, 0.3); on_pre: I_syn_post += w * nA }
-    connect src -> b { p = 0.6; w = uniform(0, 0.1); on_pre: I_syn_post += w * nA }
-    connect src -> b { p = 0.12; on_pre: I_syn_post += 0.05 nA }
-    connect src -> a { p = 0.15; delay = 1 ms; w = uniform(-0.2, 0.1); on_pre: I_syn_post += w * nA }
-    connect a -> b { p = 0.3; delay = 2 ms; w = uniform(-0.5, 0.5); on_pre: v_post += w * mV }
-    monitor spikes of a, b
-}
-
-simulate busy { dt = 0.1 ms; steps = 200; seed = 3 }
-"""
+def _busy_spec() -> str:
+    """The delivery-heavy network of benchmarks/native_delivery.py (its SPEC)."""
+    found = importlib.util.spec_from_file_location("native_delivery", SPECS.parent / "benchmarks" / "native_delivery.py")
+    module = importlib.util.module_from_spec(found)
+    sys.path.insert(0, str(SPECS.parent / "benchmarks"))  # it imports benchmarks/native.py
+    try:
+        found.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SPECS.parent / "benchmarks"))
+    return module.SPEC
 
 
 def test_parallel_deliveries_give_the_numpy_targets_sums(tmp_path):
@@ -203,7 +198,7 @@ def test_parallel_deliveries_give_the_numpy_targets_sums(tmp_path):
     from both, and a gathered constant weight. 1 and 2 threads bit for bit; spikes as NumPy's."""
     from snnlang.backends.c.source import PARALLEL_MIN
 
-    spec = write_spec(BUSY, tmp_path, "busy")
+    spec = write_spec(_busy_spec(), tmp_path, "busy")
     np_pkg, c_pkg = packages(spec, tmp_path)
     step_c = (tmp_path / "c_net" / "step.c").read_text()
     for kind in ("csr, one step of delay", "dense, one step of delay", "gathered, one step of delay",
