@@ -129,7 +129,7 @@ def _renamed(diags, renamed):
     old, new = renamed
     out = Diagnostics(sources={(new if k == old else k): v for k, v in diags.sources.items()})
     for d in diags.items:
-        loc = d.loc.model_copy(update={"file": new}) if d.loc.file == old else d.loc
+        loc = d.loc._replace(file=new) if d.loc.file == old else d.loc
         out.items.append(Item(loc, d.severity, d.message))
     return out
 

@@ -4,6 +4,7 @@ The working directory is that folder, so places read ``spec.snn:3:14`` as a user
 """
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ from snnlang.frontend import analyse
 from snnlang.frontend.model import Model
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# every model the tests build (here and in the commands they run) is checked against its schema
+os.environ.setdefault("SNNLANG_VALIDATE_IR", "1")
 
 
 @dataclass

@@ -7,6 +7,7 @@ imports none of them, so a light one (``diagnostics``) loads without SymPy or py
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -24,6 +25,10 @@ def analyse(path: str | Path) -> tuple[Optional["Model"], Diagnostics]:
 
     diags = Diagnostics()
     model = lower_file(Path(path), diags)
+    if model is not None and os.environ.get("SNNLANG_VALIDATE_IR"):  # (the tests set it)
+        from .model import validate
+
+        validate(model)  # every node against the schema: a mistake of lowering's raises here
     if model is not None:
         try:
             check_model(model, diags)

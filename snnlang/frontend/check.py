@@ -16,6 +16,9 @@ import sympy
 from .diagnostics import Diagnostics, did_you_mean
 from .dims import BaseUnit, DimensionError, Poison, constant_value, dimension, quantity_value
 from .functions import is_random, symbol
+from .lower import REFRACTORY_READS
+
+_REFRACTORY_READS = frozenset(REFRACTORY_READS)
 from .model import (
     Call, Connection, Expr, ListValue, Loc, Model, Network, NeuronModel, Number, Settings,
     Statement, SynapseModel, Text, Variable, Word,
@@ -45,8 +48,12 @@ class Scope:
     dims: dict[str, Optional[Dim]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     where: str = ""
+    #: dims and kinds are another scope's too (connection_scope): copied before the first change
+    shared: bool = False
 
     def add(self, name: str, d: Optional[Dim], kind: str) -> None:
+        if self.shared:
+            self.dims, self.kinds, self.shared = dict(self.dims), dict(self.kinds), False
         self.dims[name] = d
         self.kinds[name] = kind
 
@@ -457,7 +464,9 @@ class Checker:
         sizes = self.sizes.get(net.name)
         if sizes is None:  # once a network, not once a connection
             sizes = self.sizes[net.name] = {p.name: p.size for p in net.populations} | {i.name: i.size for i in net.inputs}
-        for name, span, loc in ((c.source, c.source_range, c.source_loc), (c.target, c.target_range, c.target_loc)):
+        spans = () if c.source_range is None and c.target_range is None else (
+            (c.source, c.source_range, c.source_loc), (c.target, c.target_range, c.target_loc))
+        for name, span, loc in spans:
             if span is not None and name in sizes:
                 start, stop = span[0], sizes[name] if span[1] is None else span[1]
                 if not 0 <= start < stop <= sizes[name]:
@@ -475,7 +484,9 @@ class Checker:
             return
         scope = self.connection_scope(net, pops.get(c.source), pops.get(c.target))
         scope.where = f" in connection {c.source} -> {c.target}"
-        self.declarations(syn.variables(), scope)
+        variables = syn.variables()
+        if variables:
+            self.declarations(variables, scope)
         for ode in syn.odes + syn.pre_odes + syn.post_odes:
             want = scope.dims.get(ode.var)
             if scope.kinds.get(ode.var) not in ("state", "pre", "post"):
@@ -485,33 +496,31 @@ class Checker:
             self.no_random(ode.rhs, "equations")
         for v in syn.aliases:
             self.no_random(v.value, "algebraic definitions")
-        self.refractory_reads(syn, scope, c, pops, sources)
-        self._side_names(syn, scope, c, pops, sources)
-        writable = ("state", "pre", "post", "state_post", "input_post", "state_pre")
+        self.refractory_reads(syn, scope, c, pops, sources, variables)
+        self._side_names(syn, scope, c, pops, sources, variables)
         for s in syn.on_pre:
-            self.statement(s, scope, writable, "on_pre")
+            self.statement(s, scope, _WRITABLE_IN_EVENTS, "on_pre")
         for s in syn.on_post:
-            self.statement(s, scope, writable, "on_post")
+            self.statement(s, scope, _WRITABLE_IN_EVENTS, "on_post")
         self.method(syn.method, syn.method_loc)
         if c.file is not None or c.pattern == "file":
             self.connection_file(c, net, syn, scope)
-        conn_scope = Scope(dims={**scope.dims}, kinds=scope.kinds, where=scope.where)
         if c.p is not None:
-            self.expect(c.p, conn_scope, DIMENSIONLESS, "a connection probability")
+            self.expect(c.p, scope, DIMENSIONLESS, "a connection probability")
             p = _constant(c.p)
             if p is not None and not 0 <= p <= 1:
                 self.diags.error(c.p.loc, f"a connection probability must be from 0 to 1, not {p:g}")
         if c.delay is not None:
-            self.expect(c.delay, conn_scope, SECOND, "a delay")
+            self.expect(c.delay, scope, SECOND, "a delay")
         if c.condition is not None:
-            self.condition(c.condition, conn_scope, "a connection condition")
+            self.condition(c.condition, scope, "a connection condition")
         for o in c.overrides:
             if scope.kinds.get(o.name) not in ("parameter", "state", "input"):
                 what = "parameter, state or input" if syn.inputs else "parameter or state"
                 self.diags.error(o.loc, f"synapse '{syn.name}' has no {what} '{o.name}'"
                                  + did_you_mean(o.name, [v.name for v in syn.parameters + syn.state + syn.inputs]))
                 continue
-            self.expect(o.value, conn_scope, scope.dims.get(o.name), f"'{o.name}'")
+            self.expect(o.value, scope, scope.dims.get(o.name), f"'{o.name}'")
             if scope.kinds.get(o.name) == "input":
                 self.connection_input(o, scope)
         for v in syn.inputs:
@@ -521,7 +530,7 @@ class Checker:
         """The names a connection's synapse sees besides its own: the built-in names, the variables
         of its source and target neurons (``v_pre``, ``v_post``), the network's constants. Made
         once for each pair of neuron models (a network may have many connections between the
-        same populations); each connection gets its own copy."""
+        same populations); each connection gets a copy, made when it first adds a name."""
         pre, post = self._pop_scope(source), self._pop_scope(target)
         key = (net.name, None if pre is None else source.neuron, None if post is None else target.neuron)
         base = self.connection_scopes.get(key)
@@ -534,8 +543,11 @@ class Checker:
                     for name, d in side.dims.items():
                         base.add(name + suffix, d, side.kinds[name] + suffix)
             self.add_constants(base, net)  # before the synapse's names (a name both has is an error of its own)
+            for name in REFRACTORY_READS:  # (unless a neuron's variable 'refractory' has the name: refractory_reads)
+                base.dims.setdefault(name, DIMENSIONLESS)
+                base.kinds.setdefault(name, "builtin")
             self.connection_scopes[key] = base
-        return Scope(dims=dict(base.dims), kinds=dict(base.kinds))
+        return Scope(dims=base.dims, kinds=base.kinds, shared=True)
 
     # ---- network constants and connectivity from files ---------------------------------------
     def network_constants(self, net: Network) -> None:
@@ -550,6 +562,8 @@ class Checker:
                 self.diags.error(k.value.loc, f"dimension mismatch: {e}")
                 dims[k.name] = None
         self.constant_dims[("network", net.name)] = dims
+        if not net.constants:
+            return
         places = {p.name: f"population '{p.name}'" for p in net.populations}
         places |= {i.name: f"input '{i.name}'" for i in net.inputs}
         for p in net.populations:
@@ -624,20 +638,29 @@ class Checker:
             return None
         return self.neuron_dims.get(pop.neuron)
 
-    def refractory_reads(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict, sources: set[str]) -> None:
+    def refractory_reads(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict, sources: set[str],
+                         variables: tuple[Variable, ...]) -> None:
         """``refractory_pre`` / ``refractory_post``: whether that neuron is refractory in the step a spike
         arrives. Read in on_pre only, of a population whose neuron has a refractory period."""
-        elsewhere = [(v.value, "synapse variables") for v in syn.variables()]
+        if not _reads_refractoriness(syn, c, variables):
+            for name in REFRACTORY_READS:  # (the name stays 'builtin', unless the synapse has it, or a neuron)
+                if name not in scope.kinds:
+                    scope.add(name, DIMENSIONLESS, "builtin")
+            return
+        elsewhere = [(v.value, "synapse variables") for v in variables]
         elsewhere += [(o.rhs, "synapse equations") for o in syn.odes + syn.pre_odes + syn.post_odes]
         elsewhere += [(s.value, "on_post (the postsynaptic neuron has just spiked)") for s in syn.on_post]
         elsewhere += [(e, "a connection's settings") for e in (c.p, c.condition, c.delay) if e is not None]
         elsewhere += [(o.value, "a connection's settings") for o in c.overrides]
-        own = {v.name for v in syn.variables()}
+        own = {v.name for v in variables}
         for name, pop_name, side in (("refractory_pre", c.source, "pre"), ("refractory_post", c.target, "post")):
             if name in own:  # a variable of the synapse's own
                 continue
             shadowed = scope.kinds.get(name)  # the neuron's own variable 'refractory'
-            scope.add(name, DIMENSIONLESS, "builtin")  # reported below where it makes no sense, not as undefined
+            if shadowed == "builtin":  # (the scope has the name already: connection_scope)
+                shadowed = None
+            else:
+                scope.add(name, DIMENSIONLESS, "builtin")  # reported below where it makes no sense, not as undefined
             for e, where in elsewhere:
                 if name in e.names:
                     self.diags.error(e.names[name], f"'{name}' is read only in on_pre (whether the {side}synaptic "
@@ -658,16 +681,20 @@ class Checker:
                 self.diags.error(reads[0], f"'{name}': neuron '{neuron.name}' of population '{pop_name}' has no "
                                            "refractory period (give it one: refractory 2 ms)")
 
-    def _side_names(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict, sources: set[str]) -> None:
+    def _side_names(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict, sources: set[str],
+                    variables: tuple[Variable, ...]) -> None:
         """A ``_post`` or ``_pre`` name the neuron on that side does not have."""
-        exprs = [v.value for v in syn.variables()] + [o.rhs for o in syn.odes + syn.pre_odes + syn.post_odes]
+        exprs = [v.value for v in variables] + [o.rhs for o in syn.odes + syn.pre_odes + syn.post_odes]
         stmts = syn.on_pre + syn.on_post
         exprs += [s.value for s in stmts]
+        kinds = scope.kinds
         for e in exprs:
             for name, loc in e.names.items():
-                self._side_name(name, loc, scope, c, pops, sources)
+                if name not in kinds:
+                    self._side_name(name, loc, scope, c, pops, sources)
         for s in stmts:
-            self._side_name(s.target, s.loc, scope, c, pops, sources)
+            if s.target not in kinds:
+                self._side_name(s.target, s.loc, scope, c, pops, sources)
 
     def _side_name(self, name: str, loc: Loc, scope: Scope, c: Connection, pops: dict, sources: set[str]) -> None:
         if name in scope.kinds:
@@ -719,7 +746,7 @@ class Checker:
                     found += [(value, name, f"{where}, integrated by {scheme}") for value, name, where in taus]
         for c in net.connections:
             syn = self.model.synapses.get(c.synapse)
-            if syn is not None:
+            if syn is not None and (syn.odes or syn.pre_odes or syn.post_odes):
                 overrides = {o.name: o.value for o in c.overrides}
                 where = f"connection {c.source} -> {c.target}"
                 # per-synapse equations with the synapse's method; traces (pre, post) chosen automatically
@@ -814,6 +841,19 @@ def _constant_key(expr: Expr) -> Optional[tuple]:
     return (value,)
 
 
+#: what a synapse's on_pre and on_post may change
+_WRITABLE_IN_EVENTS = ("state", "pre", "post", "state_post", "input_post", "state_pre")
+
+
+def _reads_refractoriness(syn: SynapseModel, c: Connection, variables: tuple[Variable, ...]) -> bool:
+    """Whether an expression of the synapse, or of the connection's settings, names refractory_pre
+    or refractory_post."""
+    exprs = [v.value for v in variables] + [o.rhs for o in syn.odes + syn.pre_odes + syn.post_odes]
+    exprs += [s.value for s in syn.on_pre + syn.on_post + c.overrides]
+    exprs += [e for e in (c.p, c.condition, c.delay) if e is not None]
+    return any(e.names and not _REFRACTORY_READS.isdisjoint(e.names) for e in exprs)
+
+
 def _span_size(span, size: int) -> int:
     if span is None:
         return size
@@ -900,6 +940,8 @@ def positive_time_constants(model: Model, diags: Diagnostics) -> None:
     shared: dict[tuple[int, ...], dict[str, list[str]]] = {}
     for kind, models in (("neuron", model.neurons), ("synapse", model.synapses)):
         for m in models.values():
+            if not m.parameters:  # (no time constant, nor an override of one)
+                continue
             key = tuple(id(getattr(m, part, ())) for part in ("parameters", "aliases", "odes", "pre_odes", "post_odes"))
             if key not in shared:
                 shared[key] = model_time_constants(_in_equations(m))

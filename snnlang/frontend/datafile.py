@@ -20,9 +20,10 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy loads only when a spec names a data file (checking a spec does not need it)
+    import numpy as np
 
 #: The largest data file a spec may name.
 MAX_DATA_BYTES = 2**30
@@ -74,6 +75,8 @@ def read_edges(path: str) -> Edges:
 
 
 def _read(path: str) -> Edges:
+    import numpy as np
+
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
@@ -139,6 +142,8 @@ def _read(path: str) -> Edges:
 
 def check_edges(edges: Edges, n_pre: int, n_post: int, dt: Optional[float]) -> Optional[str]:
     """Why these synapses do not fit a connection from ``n_pre`` to ``n_post`` neurons (None: they do)."""
+    import numpy as np
+
     if edges.dense is not None and edges.dense != (n_pre, n_post):
         return (f"the matrix has shape {edges.dense}; the connection needs ({n_pre}, {n_post}) "
                 "(source size x target size)")

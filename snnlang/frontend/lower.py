@@ -85,7 +85,8 @@ class Lowering:
         if tree is None:
             return
         self.file = file
-        if any(_reserved(token) for token in names):  # reported in the order of the tree, as always
+        distinct = {(t.type, t.value) for t in names}
+        if any(_reserved(kind, name) for kind, name in distinct):  # each reported, in the order of the tree
             for node in tree.iter_subtrees():  # iterative: a deeply nested expression must not overflow the stack
                 for token in node.children:
                     if isinstance(token, lark.Token) and token.type in ("NAME", "DERIV"):
@@ -125,10 +126,10 @@ class Lowering:
         table[name] = (item, file)
 
     def loc(self, node, file: Optional[str] = None) -> Loc:
-        meta = node if isinstance(node, lark.Token) else node.meta
-        line = getattr(meta, "line", None) or 1
-        column = getattr(meta, "column", None) or 1
-        return Loc(file=file or self.file, line=line, column=column)
+        if isinstance(node, lark.Token):
+            return Loc(file or self.file, node.line or 1, node.column or 1)
+        meta = node.meta  # (empty, without a line, for a tree of no tokens)
+        return Loc(file or self.file, getattr(meta, "line", None) or 1, getattr(meta, "column", None) or 1)
 
     # ---- the model ----------------------------------------------------------
     def model(self, source: str) -> Model:
@@ -288,7 +289,10 @@ class Lowering:
         taken: set[str] = set()  # connection names of this network
         self._suffix = {}
         constants = self._network_constants(tree)
-        for part in tree.children[1:]:
+        parts = tree.children
+        for k in range(1, len(parts)):
+            part = parts[k]
+            parts[k] = None  # the tree is used once: a block of many lines does not keep it and its model at once
             if part.data == "decl":  # a constant: read above
                 continue
             if part.data == "population":
@@ -731,8 +735,11 @@ class Lowering:
             self.diags.error(self.loc(tree), f"a number in this expression is out of range (from 1e-{_MAX_DECADE} "
                                              f"to 1e{_MAX_DECADE} in SI units)")
             value = Poison("error")
-        return Expr(value=value, loc=self.loc(tree), names=dict(self.names),
-                    constants=frozenset(n for n in self.names if n in self.net_constants and n not in self.scope))
+        names = self.names  # (the next expression starts a dictionary of its own)
+        if not names:
+            return Expr(value=value, loc=self.loc(tree))
+        return Expr(value=value, loc=self.loc(tree), names=names,
+                    constants=frozenset(n for n in names if n in self.net_constants and n not in self.scope))
 
     def expr(self, tree) -> sympy.Basic:
         method = getattr(self, "x_" + tree.data, None)
@@ -923,7 +930,7 @@ class Lowering:
 
     def _check_name(self, token: lark.Token) -> bool:
         """Names that could reach Python's internals or break generated code are refused."""
-        if not _reserved(token):
+        if not _reserved(token.type, token.value):
             return True
         name = str(token)
         if token.type == "DERIV":
@@ -938,9 +945,11 @@ class Lowering:
         return True
 
 
-def _reserved(token: lark.Token) -> bool:
-    """A name :meth:`Lowering._check_name` refuses: ``__`` at either end, or a word of Python."""
-    name = token.value[1:-3] if token.type == "DERIV" else token.value
+@lru_cache(maxsize=4096)  # a spec repeats its names
+def _reserved(kind: str, text: str) -> bool:
+    """A name (token ``kind`` NAME or DERIV, ``dv/dt``) :meth:`Lowering._check_name` refuses:
+    ``__`` at either end, or a word of Python."""
+    name = text[1:-3] if kind == "DERIV" else text
     return name.startswith("__") or name.endswith("__") or keyword.iskeyword(name)
 
 

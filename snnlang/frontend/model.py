@@ -1,38 +1,89 @@
-"""The validated model (IR): plain, immutable pydantic data.
+"""The model (IR): plain, immutable data, checked against its schema.
 
 Expressions are SymPy objects built by :mod:`snnlang.lower` from the syntax
 tree. Quantities are in SI: a unit is a product of the seven base-unit
-symbols of :mod:`snnlang.units` (``20 ms`` is ``s/50``). The JSON form of an
-expression is SymPy's string form; ``snnlang check --emit-ir`` prints it and
-``snnlang schema`` prints the JSON schema.
+symbols of :mod:`snnlang.units` (``20 ms`` is ``s/50``).
+
+Each node is a frozen dataclass with slots: lowering, its one maker, builds a
+spec of 100,000 lines as about two million of them, and a pydantic model
+validated at each construction cost three times as much time and memory.
+pydantic describes the same classes: ``snnlang schema`` prints their JSON
+schema, ``snnlang check --emit-ir`` their JSON form (an expression as SymPy's
+string form), and :func:`validate` checks a whole model against the schema
+(types, the allowed words), which the tests do for every spec they build.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+import dataclasses
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Optional, Union
 
 import sympy
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+    from pydantic_core import core_schema
+
+#: each node class (the decorator of every class below)
+node = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+class Node:
+    """What every node of the model has: a copy with some fields changed, and (from pydantic)
+    the JSON form and schema. Nodes compare equal when their fields are."""
+
+    __slots__ = ()
+
+    def model_copy(self, *, update: dict) -> "Node":
+        return dataclasses.replace(self, **update)
+
+    def model_dump_json(self, indent: Optional[int] = None) -> str:
+        return _adapter(type(self)).dump_json(self, indent=indent).decode()
+
+    @classmethod
+    def model_json_schema(cls) -> dict:
+        return _adapter(cls).json_schema()
+
+
+def validate(model: "Node") -> None:
+    """Check every node of a model against the schema (the type of each field, the words a
+    Literal allows); raises pydantic's ValidationError, naming the field."""
+    _adapter(type(model)).validate_python(model)
+
+
+@lru_cache(maxsize=None)
+def _adapter(cls: type) -> "TypeAdapter":
+    """pydantic's description of a node class. pydantic loads only here (a check of a spec does
+    not need it): the names the classes' annotations use for it are defined first."""
+    from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, TypeAdapter, WithJsonSchema
+
+    globals().update(
+        SymExpr=Annotated[
+            sympy.Basic,
+            PlainValidator(_validate_expr),
+            PlainSerializer(lambda e: str(e), return_type=str),
+            WithJsonSchema({"type": "string", "description": "SymPy expression in SI base units"}),
+        ],
+        Internal=Field(exclude=True),  # a field of lowering's own bookkeeping: not in the JSON form
+    )
+    # validate() checks every node again, strictly
+    Node.__pydantic_config__ = ConfigDict(revalidate_instances="always", strict=True, arbitrary_types_allowed=True)
+    return TypeAdapter(cls)
 
 
 def _validate_expr(value: Any) -> sympy.Basic:
     if not isinstance(value, sympy.Basic):
-        raise TypeError(f"expected a SymPy expression, got {type(value).__name__}")
+        raise ValueError(f"expected a SymPy expression, got {type(value).__name__}")
     return value
 
 
-SymExpr = Annotated[
-    sympy.Basic,
-    PlainValidator(_validate_expr),
-    PlainSerializer(lambda e: str(e), return_type=str),
-    WithJsonSchema({"type": "string", "description": "SymPy expression in SI base units"}),
-]
+class Loc(NamedTuple):
+    """A place in a spec: the file as shown to the user, the line and the column (from 1).
 
+    A named tuple, the cheapest immutable object to make (a spec of 100,000 lines has about a
+    million places); its JSON form is an object."""
 
-class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-
-class Loc(Node):
     file: str
     line: int
     column: int
@@ -40,18 +91,33 @@ class Loc(Node):
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler) -> "core_schema.CoreSchema":
+        from pydantic_core import core_schema
 
+        return core_schema.is_instance_schema(cls, serialization=core_schema.plain_serializer_function_ser_schema(
+            lambda loc: {"file": loc.file, "line": loc.line, "column": loc.column}))
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema, handler) -> dict:
+        return {"type": "object", "properties": {"file": {"type": "string"}, "line": {"type": "integer"},
+                                                  "column": {"type": "integer"}},
+                "required": ["file", "line", "column"]}
+
+
+@node
 class Expr(Node):
     """An expression with its place, and the place of each name it uses."""
 
     value: SymExpr
     loc: Loc
-    names: dict[str, Loc] = Field(default_factory=dict, exclude=True)
+    names: Annotated[dict[str, Loc], Internal] = field(default_factory=dict)
     #: the network constants this expression names (only an expression written in a network
     #: block sees them: a model's own text never does)
-    constants: frozenset[str] = Field(default_factory=frozenset, exclude=True)
+    constants: Annotated[frozenset[str], Internal] = frozenset()
 
 
+@node
 class Variable(Node):
     """A declared name. ``value`` is the default (parameters), the initial value
     (state, inputs, traces) or the definition (aliases)."""
@@ -62,6 +128,7 @@ class Variable(Node):
     loc: Loc
 
 
+@node
 class ODE(Node):
     var: str
     rhs: Expr
@@ -69,6 +136,7 @@ class ODE(Node):
     loc: Loc
 
 
+@node
 class Statement(Node):
     target: str
     op: Literal["=", "+=", "-=", "*=", "/="]
@@ -76,6 +144,7 @@ class Statement(Node):
     loc: Loc
 
 
+@node
 class NeuronModel(Node):
     name: str
     loc: Loc
@@ -103,6 +172,7 @@ class NeuronModel(Node):
         return self.parameters + self.state + self.inputs + self.aliases
 
 
+@node
 class SynapseModel(Node):
     """Per-synapse state and equations, per-neuron traces (``pre``/``post``), inputs
     (one value per connection and step, set like a neuron's inputs), events."""
@@ -127,6 +197,7 @@ class SynapseModel(Node):
         return self.parameters + self.state + self.aliases + self.pre + self.post + self.inputs
 
 
+@node
 class Assignment(Node):
     """``name = value`` in a network: an override or a setting."""
 
@@ -135,6 +206,7 @@ class Assignment(Node):
     loc: Loc
 
 
+@node
 class Population(Node):
     name: str
     neuron: str
@@ -144,15 +216,17 @@ class Population(Node):
     neuron_loc: Loc
 
 
+@node
 class Call(Node):
     """A structured value: ``poisson(200, rate = 10 Hz)``, ``adam(lr = 1e-3)``."""
 
     name: str
     args: tuple["Value", ...] = ()
-    kwargs: dict[str, "Value"] = Field(default_factory=dict)
+    kwargs: dict[str, "Value"] = field(default_factory=dict)
     loc: Loc
 
 
+@node
 class Number(Node):
     value: float
     dim: tuple[int, int, int, int, int, int, int]
@@ -160,6 +234,7 @@ class Number(Node):
     loc: Loc
 
 
+@node
 class Word(Node):
     """A bare name used as a value: ``method = bptt``, ``network = mlp``."""
 
@@ -167,21 +242,22 @@ class Word(Node):
     loc: Loc
 
 
+@node
 class Text(Node):
     value: str
     loc: Loc
 
 
+@node
 class ListValue(Node):
     items: tuple["Value", ...]
     loc: Loc
 
 
 Value = Union[Number, Word, Text, Call, ListValue]
-Call.model_rebuild()
-ListValue.model_rebuild()
 
 
+@node
 class Input(Node):
     """A spike or event source: ``poisson``, ``spike_times``, ``events``."""
 
@@ -195,6 +271,7 @@ class Input(Node):
 Pattern = Literal["all_to_all", "one_to_one", "probability", "indegree", "file"]
 
 
+@node
 class Constant(Node):
     """``J = 0.1 mV`` in a network block: a named number (with its unit) that the network's
     expressions, sizes, probabilities, delays and inputs may use. ``value`` is folded (SI)."""
@@ -204,6 +281,7 @@ class Constant(Node):
     loc: Loc
 
 
+@node
 class FileSource(Node):
     """``from_file("edges.npz")``: a connection's synapses (and weights, delays) from a file.
     ``path`` is where lowering found it (beside the spec, or in an --include folder); None
@@ -216,6 +294,7 @@ class FileSource(Node):
     loc: Loc
 
 
+@node
 class Connection(Node):
     """Synapses from a population (or a slice ``[start:stop]`` of one) to another."""
 
@@ -238,6 +317,7 @@ class Connection(Node):
     synapse_loc: Optional[Loc] = None
 
 
+@node
 class Monitor(Node):
     #: "synapses": a per-synapse variable of a connection (``population`` names the connection;
     #: start, stop, step select synapses in the package's storage order)
@@ -252,6 +332,7 @@ class Monitor(Node):
     population_loc: Loc
 
 
+@node
 class Network(Node):
     name: str
     populations: tuple[Population, ...] = ()
@@ -261,26 +342,28 @@ class Network(Node):
     constants: tuple[Constant, ...] = ()
     #: constant -> why it is fixed when the package is built (the first structural use:
     #: a population size, an input's argument, an indegree, a monitor period), set by lowering
-    fixed_constants: dict[str, str] = Field(default_factory=dict)
+    fixed_constants: dict[str, str] = field(default_factory=dict)
     loc: Loc
 
 
+@node
 class Settings(Node):
     """A ``simulate`` or ``train`` block: a name and its settings."""
 
     name: str
-    values: dict[str, Value] = Field(default_factory=dict)
-    locs: dict[str, Loc] = Field(default_factory=dict, exclude=True)
+    values: dict[str, Value] = field(default_factory=dict)
+    locs: Annotated[dict[str, Loc], Internal] = field(default_factory=dict)
     loc: Loc
 
 
+@node
 class Model(Node):
     """Everything a build needs, from one spec file and its imports."""
 
     source: str
     spec_hash: str
-    neurons: dict[str, NeuronModel] = Field(default_factory=dict)
-    synapses: dict[str, SynapseModel] = Field(default_factory=dict)
-    networks: dict[str, Network] = Field(default_factory=dict)
-    simulations: dict[str, Settings] = Field(default_factory=dict)
-    trainings: dict[str, Settings] = Field(default_factory=dict)
+    neurons: dict[str, NeuronModel] = field(default_factory=dict)
+    synapses: dict[str, SynapseModel] = field(default_factory=dict)
+    networks: dict[str, Network] = field(default_factory=dict)
+    simulations: dict[str, Settings] = field(default_factory=dict)
+    trainings: dict[str, Settings] = field(default_factory=dict)
