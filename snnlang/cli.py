@@ -4,11 +4,31 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
 from . import __version__
 from .backends import TARGETS
+
+
+#: the models ``check`` made, when run as the command (entry): kept until the process ends
+_kept: list | None = None
+
+
+def entry() -> None:
+    """The ``snnlang`` command (and ``python -m snnlang``). After ``check``, which holds no file,
+    process or connection open, the process ends without freeing its models object by object
+    (0.4 s of a spec of 100,000 lines)."""
+    global _kept
+    _kept = []
+    code = main()
+    if _kept:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError):  # (None after a broken pipe)
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,6 +252,8 @@ def cmd_check(args) -> int:
             failed = True
         else:
             models.append(model)
+    if _kept is not None:
+        _kept.extend(models)
     if args.emit_ir:
         for model in models:
             with _recursion_limit(20000):  # a deep expression takes SymPy and pydantic frames a level

@@ -12,14 +12,15 @@ from typing import Optional
 
 import pytest
 
-from snnlang.frontend.diagnostics import Diagnostics
-from snnlang.frontend import analyse
-from snnlang.frontend.model import Model
+# every model the tests build (here and in the commands they run) is checked against its schema,
+# and its nodes are frozen (before the model's module loads: snnlang/frontend/model.py)
+os.environ.setdefault("SNNLANG_VALIDATE_IR", "1")
+
+from snnlang.frontend.diagnostics import Diagnostics  # noqa: E402
+from snnlang.frontend import analyse  # noqa: E402
+from snnlang.frontend.model import Model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# every model the tests build (here and in the commands they run) is checked against its schema
-os.environ.setdefault("SNNLANG_VALIDATE_IR", "1")
 
 
 @dataclass

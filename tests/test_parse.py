@@ -286,6 +286,7 @@ import random  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Optional  # noqa: E402
 
 from snnlang.frontend.lalr import Refused  # noqa: E402
 from snnlang.frontend.parse import fast_parser, parser  # noqa: E402
@@ -378,29 +379,37 @@ def test_the_fast_parser_reads_keywords_as_names_numbers_and_blanks_as_lark_does
 _PIECE = re.compile(r"[ \t]+|[A-Za-z_][A-Za-z0-9_]*|[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|\*\*|[-+*/<>=!]=|->|.", re.S)
 
 
+def mutated(rng: random.Random, text: str, pieces: list, near: Optional[int] = None) -> str:
+    """``text`` with one to three pieces (names, numbers, operators, blanks...) deleted,
+    repeated, swapped or replaced by one of ``pieces``; near the ``near``-th piece if given."""
+    parts = _PIECE.findall(text)
+    for _ in range(rng.randint(1, 3)):
+        k = rng.randrange(len(parts)) if near is None else min(len(parts) - 1, near + rng.randrange(20))
+        how = rng.randrange(4)
+        if how == 0:
+            del parts[k]
+        elif how == 1:
+            parts.insert(k, parts[k])
+        elif how == 2:
+            j = rng.randrange(len(parts)) if near is None else k + 1 - rng.randrange(3)
+            parts[k], parts[j % len(parts)] = parts[j % len(parts)], parts[k]
+        else:
+            parts[k] = rng.choice(pieces)
+    return "".join(parts)
+
+
+SMALL_SPECS = [p.read_text(encoding="utf-8") for p in SPEC_FILES if p.stat().st_size < 4000]
+PIECES = sorted({t for text in SMALL_SPECS for t in _PIECE.findall(text)}) + ["\r\n", "\\\n", "#", '"', "1.", ".5"]
+
+
 def test_the_fast_parser_accepts_and_refuses_what_lark_does_on_mutated_specs():
     """Specs with pieces deleted, repeated, swapped or replaced by others (keywords, numbers,
     brackets, blanks, new lines): both parsers refuse the same texts, and give the same trees
     for the others."""
-    texts = [p.read_text(encoding="utf-8") for p in SPEC_FILES if p.stat().st_size < 4000]
-    pieces = sorted({t for text in texts for t in _PIECE.findall(text)}) + ["\r\n", "\\\n", "#", '"', "1.", ".5"]
     rng = random.Random(12)
     accepted = refused = 0
     for _ in range(600):
-        parts = _PIECE.findall(rng.choice(texts))
-        for _ in range(rng.randint(1, 3)):
-            k = rng.randrange(len(parts))
-            how = rng.randrange(4)
-            if how == 0:
-                del parts[k]
-            elif how == 1:
-                parts.insert(k, parts[k])
-            elif how == 2:
-                j = rng.randrange(len(parts))
-                parts[k], parts[j] = parts[j], parts[k]
-            else:
-                parts[k] = rng.choice(pieces)
-        expected, got = lark_and_fast("".join(parts))
+        expected, got = lark_and_fast(mutated(rng, rng.choice(SMALL_SPECS), PIECES))
         assert (expected is None) == (got is None)
         if expected is None:
             refused += 1
@@ -441,3 +450,239 @@ def test_the_benchmark_generates_lines_that_are_all_different_and_check():
         assert len(lines) == len(set(lines)) > 2000
         diags = Diagnostics()
         assert parse(text, "t.snn", diags) is not None and not diags.items
+
+
+# ---- traces: the fast parser replays the shape of a line where it comes back (lalr.py) ------------
+
+from snnlang.frontend import lalr  # noqa: E402
+from snnlang.frontend.parse import _NAMES  # noqa: E402
+
+
+def traced_parser(p: Optional[lark.Lark] = None) -> lalr.FastParser:
+    """A fast parser (of the language's grammar, or of ``p``'s) that records and replays traces
+    in any text (by default only in long ones)."""
+    fast = lalr.FastParser(p or parser())
+    fast.trace_above = fast.record_after = fast.replays_per_trace = 0
+    return fast
+
+
+@pytest.fixture
+def replays(monkeypatch) -> list:
+    """[how many traces have been replayed] (by any fast parser, during the test)."""
+    count = [0]
+    replay = lalr._Trace.replay
+
+    def counted(self, *args):
+        got = replay(self, *args)
+        count[0] += got is not None
+        return got
+
+    monkeypatch.setattr(lalr._Trace, "replay", counted)
+    return count
+
+
+def same_as_lark(text: str, fast: lalr.FastParser) -> bool:
+    """Whether Lark accepts ``text``, after checking that ``fast`` accepts it too and gives Lark's
+    tree, and the names and derivatives of that tree, in the order of the text (or refuses it)."""
+    try:
+        expected = parser().parse(text)
+    except lark.exceptions.UnexpectedInput:
+        expected = None
+    names: list = []
+    try:
+        got = fast.parse(text, names, _NAMES)
+    except lalr.Refused:
+        got = None
+    assert (expected is None) == (got is None), text
+    if expected is None:
+        return False
+    assert_same_tree(expected, got)
+    in_tree = list(got.scan_values(lambda v: isinstance(v, lark.Token) and v.type in _NAMES))
+    assert [id(n) for n in names] == [id(n) for n in sorted(in_tree, key=lambda n: n.start_pos)]
+    return True
+
+
+_SHAPES = {  # lines of a network block, a neuron's parameters, a synapse's event block, equations
+    "network": ["connect {a} -> {b} {{ p = {x}; on_pre: I_post += {y} {u} }}",
+                "connect {a}[{i}:{j}] -> {b}, {a} using S {{ w = {x} {u}; if i != j; delay = [{i}, {j}] ms }}",
+                "population {a} = LIF({i}) {{ v = {y} {u} }}",
+                "{a} = {x} {u} * ({y} + {b}) ** 2",
+                "monitor v, spikes of {a}, {b}[{i}] every {x} ms",
+                "input {a} = poisson({i}, rate = {x} Hz, counts = true)"],
+    "parameters": ["{a} = {x} {u}", "{a} = -{x} {u} / (1 + {b})", "{a} = {b}({x}, n = {i})",
+                   "{a} = not {b} and {x} >= {y} or {b}.{a}[{i}]"],
+    "on_pre": ["{a} += {x} * {b}", "{a} = clip({b} + {y} {u}, 0, {i})"],
+    "equations": ["d{a}/dt = -{a} / ({x} ms) unless refractory", "{a} = {b} * {x}", "d{a}/dt = ({b} - {a}) / tau"],
+}
+_ENDS = ["\n", "\n", "\n", "\n\n", ";", "; ", "\r\n", "  # a comment\n", "\t# \n", " \\\n ;"]
+
+
+def lines_of_shapes(rng: random.Random, n: int) -> str:
+    """A spec of ``n`` lines in each kind of block (two blocks of parameters), each line mostly
+    of one of two shapes (others now and then), with names, numbers, units, blanks, separators
+    and comments of its own (names may be words that are keywords elsewhere, which the
+    contextual lexer reads as names there)."""
+    names = ["a", "b2", "x_y", "pre", "post", "w", "steps", "of", "every", "Exc"]
+
+    def line(shapes: list) -> str:
+        values = {"a": rng.choice(names), "b": rng.choice(names), "i": rng.randrange(1000), "j": rng.randrange(50),
+                  "x": rng.choice(["1", "0.5", "2.", ".25", "1e-3", "3E+2", str(rng.random())]),
+                  "y": rng.choice(["7", "0.125", "4.5e1"]), "u": rng.choice(["mV", "ms", "nA", "Hz"])}
+        text = (rng.choice(shapes[:2]) if rng.random() < 0.8 else rng.choice(shapes)).format(**values)
+        return text.replace(" ", rng.choice([" ", "  ", "\t"]), rng.randrange(3))
+
+    def block(kind: str) -> str:
+        shapes = rng.sample(_SHAPES[kind], len(_SHAPES[kind]))
+        return "".join(line(shapes) + ("\n" if rng.random() < 0.8 else rng.choice(_ENDS)) for _ in range(n))
+
+    return (f"neuron N {{\n  parameters {{\n{block('parameters')}  }}\n  equations {{\n{block('equations')}}}\n}}\n"
+            f"synapse S {{ on_pre {{\n{block('on_pre')}}} }}\n"
+            f"network net {{\n{block('network')}}}\n"
+            f"neuron M {{ parameters {{\n{block('parameters')}}} }}\n")  # (the same states, others below)
+
+
+def test_traces_give_larks_trees_on_lines_of_the_same_shapes_and_other_values(replays):
+    fast = traced_parser()
+    for seed in range(12):
+        assert same_as_lark(lines_of_shapes(random.Random(seed), 40), fast)
+    assert replays[0] > 500
+
+
+def test_traces_give_larks_trees_on_every_spec_of_the_repository(replays):
+    fast = traced_parser()
+    for path in SPEC_FILES:
+        assert same_as_lark(path.read_text(encoding="utf-8-sig"), fast), path
+    assert replays[0] > 100
+
+
+def test_traces_give_way_where_a_line_differs_from_them_midway(replays):
+    """Lines of one shape, so that a trace is made of it, then one that begins as they do and
+    differs later (another token, a keyword where a name was, a new line, an error...): the
+    usual loop takes over there, and the trace applies again after it."""
+    same = "".join(f"    connect a -> b{k} {{ p = 0.{k}; on_pre: I_post += {k} nA }}\n" for k in range(12))
+    variants = ["connect a -> b { p = 0.5; on_pre: I_post -= 1 nA }",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 }",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 nA * 2 }",
+                "connect a -> b { p = 0.5; on_post: I_post += 1 nA }",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 nA; }",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 nA } # done",
+                "connect a -> b { p = 0.5; if i != j }",
+                "connect a -> b { p = 0.5; one_to_one; on_pre: x += 1 }",
+                "connect a -> b { p = 0.5\n on_pre: I_post += 1 nA }",
+                "connect a -> b { p = 0.5; on_pre: \\\n I_post += 1 nA }",
+                "connect a -> b { p = 0.5; on_pre: from_file += 1 nA }",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 using }",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 nA",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 nA }}",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 nA } connect a -> b",
+                "connect a -> b { method = 0.5; on_pre: I_post += 1 nA }",
+                "connect a -> b { if = 0.5; on_pre: I_post += 1 nA }",
+                "connect a -> b { p = 0.5; on_pre: I_post += \"s\" nA }",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 nA }\r",
+                "connect a -> b { p = 0.5; on_pre: I_post += 1 n$ }"]
+    fast = traced_parser()
+    accepted = 0
+    for variant in variants:
+        before = replays[0]
+        ok = same_as_lark(f"network n {{\n{same}    {variant}\n{same}}}\n", fast)
+        assert replays[0] - before > (18 if ok else 8)  # before the variant (and after it if accepted)
+        accepted += ok
+    assert 6 < accepted < len(variants) - 4
+    assert same_as_lark(f"network n {{\n{same}    {same.strip()}}}", fast)  # the text ends after a line
+
+
+def test_traces_accept_and_refuse_what_lark_does_on_mutated_lines(replays):
+    """Specs of lines of the same shapes, mutated in their second half (where traces are made
+    by then) as the specs above are."""
+    rng = random.Random(5)
+    accepted = refused = 0
+    for _ in range(60):
+        text = lines_of_shapes(rng, 12)
+        pieces = len(_PIECE.findall(text))
+        text = mutated(rng, text, PIECES, near=rng.randrange(pieces // 2, pieces))
+        if same_as_lark(text, traced_parser()):
+            accepted += 1
+        else:
+            refused += 1
+    assert accepted > 10 and refused > 10 and replays[0] > 300
+
+
+def test_a_trace_after_the_first_is_made_only_once_the_traces_made_have_been_replayed_enough(monkeypatch):
+    made: list = []
+    make = lalr._Trace.__init__
+
+    def counted(self, *args):
+        make(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(lalr._Trace, "__init__", counted)
+    text = lines_of_shapes(random.Random(3), 40)
+    fast = traced_parser()
+    fast.replays_per_trace = 10**9
+    assert same_as_lark(text, fast) and len(made) == 1
+    made.clear()
+    fast.replays_per_trace = 0
+    assert same_as_lark(text, fast) and len(made) > 4
+
+
+def test_long_specs_are_parsed_with_traces_by_default(replays):
+    """(fast_parser(), as parse() uses it: traces in texts of FastParser.trace_above characters
+    or more, a line recorded at most every FastParser.record_after characters)"""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import check_time
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    text = check_time.connect_lines(2000)
+    assert len(text) > fast_parser().trace_above
+    assert same_as_lark(text, fast_parser())
+    assert replays[0] > 1500
+    replays[0] = 0
+    assert same_as_lark(check_time.parameter_lines(100), fast_parser())
+    assert replays[0] == 0  # a short text: no traces
+
+
+def test_traces_of_a_grammar_whose_strings_may_span_lines(replays):
+    """A token of a type that may hold new lines ends a trace where it holds some: a trace of
+    lines whose strings hold none does not apply where one does (its lines would be wrong)."""
+    grammar = r"""
+        start: (item | _NL)*
+        item: NAME "=" STRING NAME
+        NAME: /[a-z]+/
+        STRING: /"[^"]*"/
+        _NL: /(\r?\n)+/
+        %ignore /[ \t\f]+/
+    """
+    p = lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    fast = traced_parser(p)
+    same = "".join(f'a = "{k}" b\n' for k in range(10))
+    text = f'{same}c = "x\ny" d\ne = "z" f\n{same}'
+    assert_same_tree(p.parse(text), fast.parse(text))
+    assert replays[0] > 12
+
+
+@pytest.mark.parametrize("grammar, text", [
+    (r"""
+        start: _NL* (item _NL+)*
+        ?item: "(" _elems ")" | NAME
+        _elems: elem (_NL+ elem)*
+        elem: _pre NAME [NAME]
+        _pre: | "~"
+    """, "(a b\nc\nd e)\n" * 4 + "(x)\n" + "(~a\n~b c\nd e)\n" * 3 + "(x\ny)\nz\n"),
+    (r"""
+        start: item*
+        ?item: _opt _NL NAME ";"
+        _opt: | "~"
+    """, "~\na ;" * 3 + "\nb ;" * 6 + "~\nc ;" * 3),
+])
+def test_traces_of_a_grammar_whose_lists_go_on_over_lines(grammar, text, replays):
+    """Lists that start on a line before a trace's, which its reductions spread into their
+    parent (after the parent's other children, or into a ``?rule`` that a single kid may
+    stand for: the trace ends there, as it cannot know how many kids there are)."""
+    p = lark.Lark(grammar + r"""
+        _NL: /(\r?\n)+/
+        NAME: /[a-z]+/
+        %ignore /[ \t\f]+/
+    """, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    assert_same_tree(p.parse(text), traced_parser(p).parse(text))
+    assert replays[0] > 5

@@ -17,8 +17,6 @@ from .diagnostics import Diagnostics, did_you_mean
 from .dims import BaseUnit, DimensionError, Poison, constant_value, dimension, quantity_value
 from .functions import is_random, symbol
 from .lower import REFRACTORY_READS
-
-_REFRACTORY_READS = frozenset(REFRACTORY_READS)
 from .model import (
     Call, Connection, Expr, ListValue, Loc, Model, Network, NeuronModel, Number, Settings,
     Statement, SynapseModel, Text, Variable, Word,
@@ -496,8 +494,12 @@ class Checker:
             self.no_random(ode.rhs, "equations")
         for v in syn.aliases:
             self.no_random(v.value, "algebraic definitions")
-        self.refractory_reads(syn, scope, c, pops, sources, variables)
-        self._side_names(syn, scope, c, pops, sources, variables)
+        exprs = [v.value for v in variables] + [o.rhs for o in syn.odes + syn.pre_odes + syn.post_odes]
+        exprs += [s.value for s in syn.on_pre + syn.on_post]
+        named = [e for e in exprs if e.names]  # (often none: on_pre: v_post += 0.5 mV)
+        self.refractory_reads(syn, scope, c, pops, sources, variables,
+                              bool(named) or any(e.names for e in _settings_of(c)))
+        self._side_names(syn, scope, c, pops, sources, named)
         for s in syn.on_pre:
             self.statement(s, scope, _WRITABLE_IN_EVENTS, "on_pre")
         for s in syn.on_post:
@@ -639,10 +641,11 @@ class Checker:
         return self.neuron_dims.get(pop.neuron)
 
     def refractory_reads(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict, sources: set[str],
-                         variables: tuple[Variable, ...]) -> None:
+                         variables: tuple[Variable, ...], named: bool) -> None:
         """``refractory_pre`` / ``refractory_post``: whether that neuron is refractory in the step a spike
-        arrives. Read in on_pre only, of a population whose neuron has a refractory period."""
-        if not _reads_refractoriness(syn, c, variables):
+        arrives. Read in on_pre only, of a population whose neuron has a refractory period. (``named``:
+        whether any expression of the synapse or the connection names anything.)"""
+        if not named:
             for name in REFRACTORY_READS:  # (the name stays 'builtin', unless the synapse has it, or a neuron)
                 if name not in scope.kinds:
                     scope.add(name, DIMENSIONLESS, "builtin")
@@ -650,8 +653,7 @@ class Checker:
         elsewhere = [(v.value, "synapse variables") for v in variables]
         elsewhere += [(o.rhs, "synapse equations") for o in syn.odes + syn.pre_odes + syn.post_odes]
         elsewhere += [(s.value, "on_post (the postsynaptic neuron has just spiked)") for s in syn.on_post]
-        elsewhere += [(e, "a connection's settings") for e in (c.p, c.condition, c.delay) if e is not None]
-        elsewhere += [(o.value, "a connection's settings") for o in c.overrides]
+        elsewhere += [(e, "a connection's settings") for e in _settings_of(c)]
         own = {v.name for v in variables}
         for name, pop_name, side in (("refractory_pre", c.source, "pre"), ("refractory_post", c.target, "post")):
             if name in own:  # a variable of the synapse's own
@@ -682,17 +684,15 @@ class Checker:
                                            "refractory period (give it one: refractory 2 ms)")
 
     def _side_names(self, syn: SynapseModel, scope: Scope, c: Connection, pops: dict, sources: set[str],
-                    variables: tuple[Variable, ...]) -> None:
-        """A ``_post`` or ``_pre`` name the neuron on that side does not have."""
-        exprs = [v.value for v in variables] + [o.rhs for o in syn.odes + syn.pre_odes + syn.post_odes]
-        stmts = syn.on_pre + syn.on_post
-        exprs += [s.value for s in stmts]
+                    exprs: list[Expr]) -> None:
+        """A ``_post`` or ``_pre`` name the neuron on that side does not have, in ``exprs`` (the
+        synapse's expressions that name something) or as the target of an event statement."""
         kinds = scope.kinds
         for e in exprs:
             for name, loc in e.names.items():
                 if name not in kinds:
                     self._side_name(name, loc, scope, c, pops, sources)
-        for s in stmts:
+        for s in syn.on_pre + syn.on_post:
             if s.target not in kinds:
                 self._side_name(s.target, s.loc, scope, c, pops, sources)
 
@@ -845,13 +845,9 @@ def _constant_key(expr: Expr) -> Optional[tuple]:
 _WRITABLE_IN_EVENTS = ("state", "pre", "post", "state_post", "input_post", "state_pre")
 
 
-def _reads_refractoriness(syn: SynapseModel, c: Connection, variables: tuple[Variable, ...]) -> bool:
-    """Whether an expression of the synapse, or of the connection's settings, names refractory_pre
-    or refractory_post."""
-    exprs = [v.value for v in variables] + [o.rhs for o in syn.odes + syn.pre_odes + syn.post_odes]
-    exprs += [s.value for s in syn.on_pre + syn.on_post + c.overrides]
-    exprs += [e for e in (c.p, c.condition, c.delay) if e is not None]
-    return any(e.names and not _REFRACTORY_READS.isdisjoint(e.names) for e in exprs)
+def _settings_of(c: Connection) -> list[Expr]:
+    """The expressions of a connection's own settings: p, condition, delay, overrides."""
+    return [e for e in (c.p, c.condition, c.delay) if e is not None] + [o.value for o in c.overrides]
 
 
 def _span_size(span, size: int) -> int:

@@ -85,8 +85,7 @@ class Lowering:
         if tree is None:
             return
         self.file = file
-        distinct = {(t.type, t.value) for t in names}
-        if any(_reserved(kind, name) for kind, name in distinct):  # each reported, in the order of the tree
+        if any(map(_reserved, {t.value for t in names})):  # each reported, in the order of the tree
             for node in tree.iter_subtrees():  # iterative: a deeply nested expression must not overflow the stack
                 for token in node.children:
                     if isinstance(token, lark.Token) and token.type in ("NAME", "DERIV"):
@@ -484,12 +483,13 @@ class Lowering:
         from where its last one stopped: n connections between the same two populations take
         n steps, not n**2 / 2."""
         suffixes = self._suffix if suffixes is None else suffixes
-        k = suffixes.get(base, 1)
-        name = base if k == 1 else f"{base}_{k}"
+        k = suffixes.get(base)
+        k, name = (1, base) if k is None else (k + 1, f"{base}_{k + 1}")  # (base_k is taken: the last given)
         while name in taken:
             k += 1
             name = f"{base}_{k}"
-        suffixes[base] = k
+        if k > 1:  # (a base given once, the commonest, is not remembered: the next search starts at 1)
+            suffixes[base] = k
         if isinstance(taken, set):
             taken.add(name)
         return name
@@ -930,7 +930,7 @@ class Lowering:
 
     def _check_name(self, token: lark.Token) -> bool:
         """Names that could reach Python's internals or break generated code are refused."""
-        if not _reserved(token.type, token.value):
+        if not _reserved(token):
             return True
         name = str(token)
         if token.type == "DERIV":
@@ -946,10 +946,10 @@ class Lowering:
 
 
 @lru_cache(maxsize=4096)  # a spec repeats its names
-def _reserved(kind: str, text: str) -> bool:
-    """A name (token ``kind`` NAME or DERIV, ``dv/dt``) :meth:`Lowering._check_name` refuses:
+def _reserved(text: str) -> bool:
+    """A name (or a derivative ``dv/dt``: no name has a '/') :meth:`Lowering._check_name` refuses:
     ``__`` at either end, or a word of Python."""
-    name = text[1:-3] if kind == "DERIV" else text
+    name = text[1:-3] if text.endswith("/dt") else text
     return name.startswith("__") or name.endswith("__") or keyword.iskeyword(name)
 
 

@@ -15,6 +15,7 @@ string form), and :func:`validate` checks a whole model against the schema
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Optional, Union
@@ -25,8 +26,11 @@ if TYPE_CHECKING:
     from pydantic import TypeAdapter
     from pydantic_core import core_schema
 
-#: each node class (the decorator of every class below)
-node = dataclass(frozen=True, slots=True, kw_only=True)
+#: each node class (the decorator of every class below). A node is never changed once made
+#: (model_copy makes a changed copy). The tests (SNNLANG_VALIDATE_IR) make nodes frozen, so that
+#: code which changes one fails there; elsewhere that guard would triple the time to make one.
+node = dataclass(slots=True, kw_only=True,
+                 **({"frozen": True} if os.environ.get("SNNLANG_VALIDATE_IR") else {"unsafe_hash": True}))
 
 
 class Node:
