@@ -407,6 +407,40 @@ def test_the_ir_serialises_to_json_with_sympy_strings(network_model):
     data = json.loads(network_model.model_dump_json())
     assert data["neurons"]["LIF"]["parameters"][0]["value"]["value"] == "s/50"
     assert data["networks"]["net"]["populations"][0]["size"] == 80
+    tau = data["neurons"]["LIF"]["parameters"][0]
+    assert tau["loc"] == {"file": tau["loc"]["file"], "line": tau["loc"]["line"], "column": tau["loc"]["column"]}
+    assert "names" not in tau["value"]  # lowering's bookkeeping stays out of the JSON form
+
+
+def test_validate_checks_every_node_against_the_schema(network_model):
+    """The tests validate every model the front end makes (SNNLANG_VALIDATE_IR, tests/conftest.py):
+    a field of the wrong type, or a word a Literal does not allow, deep in the model, is refused."""
+    import pydantic
+
+    from snnlang.frontend.model import Loc, validate
+
+    validate(network_model)
+    lif = network_model.neurons["LIF"]
+    reset = lif.reset[0]
+    wrong_op = lif.model_copy(update={"reset": (reset.model_copy(update={"op": "**="}),)})
+    wrong_value = lif.model_copy(update={"reset": (reset.model_copy(update={"value": reset.value.model_copy(
+        update={"value": 0.0})}),)})
+    wrong_place = lif.model_copy(update={"loc": ("spec.snn", 1, 1)})  # a tuple, not a Loc
+    for neuron in (wrong_op, wrong_value, wrong_place):
+        bad = network_model.model_copy(update={"neurons": {"LIF": neuron}})
+        with pytest.raises(pydantic.ValidationError):
+            validate(bad)
+    validate(network_model.model_copy(update={"neurons": {"LIF": lif.model_copy(update={"loc": Loc("a.snn", 2, 3)})}}))
+
+
+def test_the_tests_make_frozen_nodes(network_model):
+    """Nodes are never changed once made; under the tests a change raises (docs/architecture.md)."""
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        network_model.neurons["LIF"].reset[0].op = "-="
+    with pytest.raises(AttributeError):  # a place is a named tuple
+        network_model.neurons["LIF"].loc.line = 3
 
 
 # ---- imports --------------------------------------------------------------------------------

@@ -858,14 +858,14 @@ def _span_size(span, size: int) -> int:
 
 def _constant(expr: Expr) -> Optional[float]:
     """The SI value of an expression made of numbers and units only; None for anything else."""
-    return None if isinstance(expr.value, Poison) else _constant_of(expr.value)
+    if isinstance(expr.value, Poison):
+        return None
+    quick = quantity_value(expr.value)  # a number, or a number times units (p = 0.1, delay = 2 ms)
+    return quick[0] if quick is not None else _constant_of(expr.value)
 
 
-@lru_cache(maxsize=4096)  # a spec repeats its values (p = 0.1 on every connect line)
+@lru_cache(maxsize=4096)  # a spec repeats its values
 def _constant_of(value: sympy.Basic) -> Optional[float]:
-    quick = quantity_value(value)  # a number, or a number times units (p = 0.1, delay = 2 ms)
-    if quick is not None:
-        return quick[0]
     if value.free_symbols - value.atoms(BaseUnit):
         return None
     try:
@@ -950,7 +950,7 @@ def positive_time_constants(model: Model, diags: Diagnostics) -> None:
                     diags.error(v.value.loc, message(v.name, value, description))
     for net in model.networks.values():
         owners = [(("neuron", p.neuron), p.overrides) for p in net.populations]
-        owners += [(("synapse", c.synapse), c.overrides) for c in net.connections]
+        owners += [(("synapse", c.synapse), c.overrides) for c in net.connections if c.overrides]
         for key, overrides in owners:
             for o in overrides:
                 variables = found.get(key, {}).get(o.name)

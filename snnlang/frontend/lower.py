@@ -18,6 +18,8 @@ from typing import Optional
 
 import lark
 import sympy
+from lark import Token
+from sympy.logic.boolalg import Boolean
 
 from . import units
 from .diagnostics import Diagnostics, did_you_mean, display_path
@@ -125,7 +127,7 @@ class Lowering:
         table[name] = (item, file)
 
     def loc(self, node, file: Optional[str] = None) -> Loc:
-        if isinstance(node, lark.Token):
+        if isinstance(node, Token):
             return Loc(file or self.file, node.line or 1, node.column or 1)
         meta = node.meta  # (empty, without a line, for a tree of no tokens)
         return Loc(file or self.file, getattr(meta, "line", None) or 1, getattr(meta, "column", None) or 1)
@@ -556,7 +558,7 @@ class Lowering:
                 self.diags.error(expr.names[bad], f"'{bad}': a network constant is a number with units, made of "
                                  "numbers, units and the constants above it" + did_you_mean(bad, list(self.net_constants)))
                 continue
-            if is_random(folded) or not _is_constant(folded) or isinstance(folded, sympy.logic.boolalg.Boolean):
+            if is_random(folded) or not _is_constant(folded) or isinstance(folded, Boolean):
                 self.diags.error(expr.loc, f"constant '{name}' must be a number with units (such as 0.1 mV), "
                                            f"not {_shown(value)}")
                 continue
@@ -742,12 +744,12 @@ class Lowering:
                     constants=frozenset(n for n in names if n in self.net_constants and n not in self.scope))
 
     def expr(self, tree) -> sympy.Basic:
-        method = getattr(self, "x_" + tree.data, None)
+        method = _EXPRESSIONS.get(tree.data)  # Lowering.x_<tree name>
         if method is None:  # a construct that only has a meaning elsewhere (kwarg, slice)
             self.diags.error(self.loc(tree), "this is not allowed in an expression")
             return Poison("error")
         try:
-            return method(tree)
+            return method(self, tree)
         except _REFUSED_BY_SYMPY as e:
             # SymPy refuses a combination (e.g. a list times a boolean, a condition of a condition
             # of a random number in arithmetic: exp(pi < rand()) < v).
@@ -945,6 +947,10 @@ class Lowering:
         return True
 
 
+#: the method that lowers each kind of expression tree (x_number for a "number" tree, ...)
+_EXPRESSIONS = {name[2:]: method for name, method in vars(Lowering).items() if name.startswith("x_")}
+
+
 @lru_cache(maxsize=4096)  # a spec repeats its names
 def _reserved(text: str) -> bool:
     """A name (or a derivative ``dv/dt``: no name has a '/') :meth:`Lowering._check_name` refuses:
@@ -984,6 +990,8 @@ def _bad_numbers(value: sympy.Basic) -> tuple[bool, bool]:
 def _in_range(n: sympy.Rational) -> bool:
     """A number a 64-bit float holds without overflow or underflow (0 aside): 1e-300 <= |p/q| <= 1e300."""
     p, q = abs(int(n.p)), int(n.q)
+    if p.bit_length() < 990 and q.bit_length() < 990:  # both below 2**990 < 1e300: in range (the commonest)
+        return True
     return p == 0 or (p <= _LARGEST * q and p * _LARGEST >= q)
 
 
@@ -1051,7 +1059,7 @@ def _is_constant(value: sympy.Basic) -> bool:
 
 def _is_condition(value: sympy.Basic) -> bool:
     """A comparison, a combination of comparisons, or true/false (a name is a number)."""
-    return isinstance(value, sympy.logic.boolalg.Boolean) and not isinstance(value, sympy.Symbol)
+    return isinstance(value, Boolean) and not isinstance(value, sympy.Symbol)
 
 
 def _numeric(value: sympy.Basic) -> sympy.Basic:
