@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from functools import lru_cache
+
 import sympy
 
 # Functions SymPy does not have; the printers of each target define them.
@@ -109,6 +111,7 @@ BUILTINS = {
 }
 
 
+@lru_cache(maxsize=65536)  # the same names again and again (SymPy's own cache is slower to ask)
 def symbol(name: str) -> sympy.Symbol:
     """The symbol of a spec name; every stage builds names through this one function."""
     return sympy.Symbol(name, real=True)

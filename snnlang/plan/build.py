@@ -9,6 +9,7 @@ use, so every target draws the very same numbers.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Optional
@@ -927,7 +928,12 @@ def _expand_aliases(expr: sympy.Basic, aliases: dict) -> sympy.Basic:
 
 
 def _apply_op(op: str, target: sympy.Basic, value: sympy.Basic) -> sympy.Basic:
-    return {"=": value, "+=": target + value, "-=": target - value, "*=": target * value, "/=": target / value}[op]
+    """The new value of ``target`` after ``target op value`` (only that operation is built)."""
+    return _OPERATIONS[op](target, value)
+
+
+_OPERATIONS = {"=": lambda target, value: value, "+=": operator.add, "-=": operator.sub, "*=": operator.mul,
+               "/=": operator.truediv}
 
 
 def _constant(expr: sympy.Basic) -> Optional[float]:
