@@ -538,6 +538,20 @@ def test_check_as_a_command(specs):
                           "                                  ^\n")
 
 
+def test_check_into_a_closed_pipe_ends_quietly(specs):
+    """``snnlang check --emit-ir spec.snn | head``: the reader goes away; the command ends with
+    141 (as a shell reports SIGPIPE), printing no traceback (its models are not freed one by one,
+    snnlang.cli.entry, and nothing is flushed into the closed pipe)."""
+    specs.write("many.snn", "neuron A { parameters {\n" + "".join(f"    p{k} = {k} mV\n" for k in range(3000)) + "} }\n")
+    proc = subprocess.Popen([sys.executable, "-m", "snnlang", "check", "--emit-ir", "many.snn"], cwd=specs.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.stdout.read(100).startswith(b"{")
+    proc.stdout.close()  # (the JSON is far larger than a pipe holds: the command is still writing)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "Traceback" not in err, err
+
+
 def test_check_emits_the_ir_as_json(specs, capsys):
     import json
 
