@@ -12,7 +12,7 @@ spec by the very same compiler. The key covers
 * the whole compiler: every file under the ``snnlang`` package (all modules of
   every sub-package, the standard library), the grammar and the templates.
 
-It is computed without SymPy or pydantic, so a cached run starts fast. A spec
+It is computed without SymPy, so a cached run starts fast. A spec
 that cannot be read or parsed gets no key: the compiler then reports the
 error with its place.
 
@@ -108,7 +108,7 @@ def generator_hash() -> str:
 def _parser():
     """The grammar's parser, built as :func:`snnlang.frontend.parse.parser` builds it (same options, so
     Lark's on-disk cache of the tables is shared). parse.py cannot be imported here: it loads
-    the model (SymPy, pydantic) for its locations."""
+    the model (SymPy) for its locations."""
     import lark
 
     return lark.Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", propagate_positions=True,

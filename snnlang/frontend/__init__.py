@@ -2,8 +2,8 @@
 
 Its modules: ``parse`` (Lark), ``lower`` (names, imports, units, SymPy expressions),
 ``check`` (every error at once), ``settings`` (the typed simulate/train settings), ``units``,
-``dims``, ``functions``, ``diagnostics``, ``model`` (the validated IR). The package itself
-imports none of them, so a light one (``diagnostics``) loads without SymPy or pydantic.
+``dims``, ``functions``, ``diagnostics``, ``model`` (the IR). The package itself
+imports none of them, so a light one (``diagnostics``) loads without SymPy.
 """
 from __future__ import annotations
 
