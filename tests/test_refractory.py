@@ -269,6 +269,29 @@ def test_a_read_of_a_neuron_with_a_variable_named_refractory_is_an_error(tmp_pat
                               tmp_path / "kept"))[0] is not None
 
 
+@pytest.mark.parametrize("weight", ["1", "w"])
+def test_refractory_post_is_built_in_even_over_a_neuron_variable_named_refractory(tmp_path, weight):
+    """``refractory_post`` is the target's refractoriness, a built-in name, whether or not an
+    expression of the connection names anything (the check takes a shorter path when none does)."""
+    text = textwrap.dedent(f"""
+    neuron R {{
+        parameters {{ tau = 10 ms }}
+        state {{ v = 0 mV; refractory = 0 }}
+        equations {{ dv/dt = -v / tau }}
+        spike when v > 10 mV
+        reset {{ v = 0 mV }}
+        refractory 2 ms
+    }}
+    network n {{
+        population a = R(3)
+        connect a -> a {{ w = 1; p = 0.5; on_pre: refractory_post += {weight} }}
+    }}
+    simulate n {{ dt = 0.1 ms; duration = 10 ms }}
+    """)
+    rendered = errors_of(text, tmp_path)
+    assert "spec.snn:11:" in rendered and "cannot assign to built-in name 'refractory_post' in on_pre" in rendered, rendered
+
+
 def test_lava_refuses_a_refractory_read_at_the_connection(tmp_path):
     spec = write_spec(drop_spec("not", False), tmp_path / "specs", "drop")
     with pytest.raises(SpecError) as e:

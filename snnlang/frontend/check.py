@@ -645,9 +645,10 @@ class Checker:
         """``refractory_pre`` / ``refractory_post``: whether that neuron is refractory in the step a spike
         arrives. Read in on_pre only, of a population whose neuron has a refractory period. (``named``:
         whether any expression of the synapse or the connection names anything.)"""
-        if not named:
-            for name in REFRACTORY_READS:  # (the name stays 'builtin', unless the synapse has it, or a neuron)
-                if name not in scope.kinds:
+        if not named:  # nothing reads them: they are built-in names, as below (most often already)
+            own = {v.name for v in variables}
+            for name in REFRACTORY_READS:
+                if name not in own and scope.kinds.get(name) != "builtin":
                     scope.add(name, DIMENSIONLESS, "builtin")
             return
         elsewhere = [(v.value, "synapse variables") for v in variables]
