@@ -645,8 +645,8 @@ class Checker:
         """``refractory_pre`` / ``refractory_post``: whether that neuron is refractory in the step a spike
         arrives. Read in on_pre only, of a population whose neuron has a refractory period. (``named``:
         whether any expression of the synapse or the connection names anything.)"""
+        own = {v.name for v in variables}  # (a variable of the synapse's own keeps its name)
         if not named:  # nothing reads them: they are built-in names, as below (most often already)
-            own = {v.name for v in variables}
             for name in REFRACTORY_READS:
                 if name not in own and scope.kinds.get(name) != "builtin":
                     scope.add(name, DIMENSIONLESS, "builtin")
@@ -655,7 +655,6 @@ class Checker:
         elsewhere += [(o.rhs, "synapse equations") for o in syn.odes + syn.pre_odes + syn.post_odes]
         elsewhere += [(s.value, "on_post (the postsynaptic neuron has just spiked)") for s in syn.on_post]
         elsewhere += [(e, "a connection's settings") for e in _settings_of(c)]
-        own = {v.name for v in variables}
         for name, pop_name, side in (("refractory_pre", c.source, "pre"), ("refractory_post", c.target, "post")):
             if name in own:  # a variable of the synapse's own
                 continue
